@@ -1,0 +1,1 @@
+"""Benchmarks: `python3 scripts/bootstrap.py bench` (issue 6)."""

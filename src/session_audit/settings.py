@@ -1,0 +1,107 @@
+"""Settings, read once at the edge (CLI or flow entry) into a frozen object passed down.
+
+Every field reads from the environment with the prefix ``SESSION_AUDIT_`` (and from a ``.env``
+file in the working directory); CLI flags override both. Library code never reads ``os.environ``:
+it receives a :class:`Settings`.
+
+Defaults suit the real Tradovate API (about 5,000 requests per trailing hour per user); the demo,
+tests and benchmarks set what the simulator allows.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from session_audit.errors import ConfigError
+
+DEMO_BASE_URL = "https://demo.tradovateapi.com/v1"
+LIVE_BASE_URL = "https://live.tradovateapi.com/v1"
+
+
+class Settings(BaseSettings):
+    """Everything a run needs. Frozen: derive a changed copy with :meth:`with_overrides`."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="SESSION_AUDIT_",
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+        frozen=True,
+    )
+
+    # --- API and credentials -------------------------------------------------------------
+    base_url: str = Field(
+        DEMO_BASE_URL, description="API root, e.g. https://live.tradovateapi.com/v1"
+    )
+    username: str = Field("", description="Tradovate user name (sent as `name`)")
+    password: SecretStr = Field(SecretStr(""), description="Tradovate password")
+    app_id: str = Field("session-audit", description="appId sent at login")
+    app_version: str = Field("0.1.0", description="appVersion sent at login")
+    cid: str = Field("", description="API key client id (cid)")
+    secret: SecretStr = Field(SecretStr(""), description="API key secret (sent as `sec`)")
+    device_id: str = Field("session-audit", description="deviceId sent at login")
+    org: str = Field("default", description="organisation label stored with every row")
+
+    # --- storage -------------------------------------------------------------------------
+    db: Path = Field(Path("data/sessions.duckdb"), description="DuckDB file")
+    lock_timeout: float = Field(0.0, ge=0, description="seconds to wait for another writer")
+
+    # --- request budget and fan-out ------------------------------------------------------
+    requests_per_hour: int = Field(4000, gt=0, description="client-side budget, trailing hour")
+    requests_per_second: float = Field(5.0, gt=0, description="client-side per-second cap")
+    concurrency: int = Field(4, ge=1, le=256, description="requests in flight at once")
+    batch_size: int = Field(100, ge=1, le=10_000, description="ids per userSession/items call")
+    checkpoint_ids: int = Field(5000, ge=1, description="ids scanned per stored checkpoint")
+    gap_tolerance: int = Field(20, ge=1, description="consecutive empty batches ending a scan")
+    max_attempts: int = Field(6, ge=1, le=50, description="attempts per request before failing")
+    backoff_base: float = Field(1.0, gt=0, description="first backoff delay in seconds")
+    backoff_cap: float = Field(300.0, gt=0, description="longest backoff delay in seconds")
+    timeout: float = Field(30.0, gt=0, description="HTTP timeout in seconds")
+    renew_margin: float = Field(600.0, ge=0, description="renew the token this long before expiry")
+
+    # --- schedules (session-audit serve) -------------------------------------------------
+    ingest_cron: str = Field("*/30 * * * *", description="cron of the ingest_sessions deployment")
+    daily_audit_cron: str = Field("15 2 * * *", description="cron of the daily_audit deployment")
+    export_dir: Path = Field(Path("data/exports"), description="where daily_audit writes exports")
+
+    @field_validator("base_url")
+    @classmethod
+    def _check_base_url(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://")
+        return value.rstrip("/")
+
+    def with_overrides(self, **changes: Any) -> Settings:
+        """A validated copy with the non-None ``changes`` applied (CLI flags)."""
+        data = self.model_dump()
+        data.update({k: v for k, v in changes.items() if v is not None})
+        return _validated(lambda: Settings.model_validate(data))
+
+    def redacted(self) -> dict[str, Any]:
+        """The settings as a dict safe to log or store: secrets are masked."""
+        data = self.model_dump(mode="json")
+        for key in ("password", "secret"):
+            data[key] = "**********" if data.get(key) else ""
+        return data
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Read env and ``.env`` once, then apply CLI overrides (None means "not given")."""
+    given = {k: v for k, v in overrides.items() if v is not None}
+    return _validated(lambda: Settings(**given))
+
+
+def _validated(build: Any) -> Settings:
+    try:
+        settings: Settings = build()
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc']) or 'settings'}: {err['msg']}"
+            for err in exc.errors()
+        )
+        raise ConfigError(f"invalid settings: {problems}") from exc
+    return settings
