@@ -45,6 +45,9 @@ class Settings(BaseSettings):
     secret: SecretStr = Field(SecretStr(""), description="API key secret (sent as `sec`)")
     device_id: str = Field("session-audit", description="deviceId sent at login")
     org: str = Field("default", description="organisation label stored with every row")
+    tenants: Path | None = Field(
+        None, description="TOML file of tenants: `session-audit ingest` runs one ingest each"
+    )
 
     # --- storage -------------------------------------------------------------------------
     db: Path = Field(Path("data/sessions.duckdb"), description="DuckDB file")

@@ -1,14 +1,265 @@
-"""`session-audit ingest`: not built yet (issue 3)."""
+"""`session-audit ingest`: fetch sessions into DuckDB, exactly once, resumable after any crash."""
 
 from __future__ import annotations
 
+import os
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
 from session_audit.cli.app import app, fail
+from session_audit.errors import SessionAuditError
+
+if TYPE_CHECKING:
+    from session_audit.ingest.runner import ChunkResult, IdSource, IngestSummary, ProgressSink
+    from session_audit.settings import Settings
 
 
-@app.command(
-    "ingest",
-    context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
-)
-def ingest() -> None:
-    """Not built yet (issue 3): exits non-zero."""
-    fail("'ingest' is not built yet (issue 3)")
+@app.command("ingest")
+def ingest(
+    db: Annotated[Path | None, typer.Option(help="DuckDB file [env SESSION_AUDIT_DB]")] = None,
+    base_url: Annotated[
+        str | None, typer.Option(help="API root, e.g. https://live.tradovateapi.com/v1")
+    ] = None,
+    start_id: Annotated[
+        int | None,
+        typer.Option(min=1, help="first session id to scan from (first run; else the cursor)"),
+    ] = None,
+    ids_file: Annotated[
+        str | None,
+        typer.Option(help="fetch these session ids instead of a range scan (txt/csv/parquet, -)"),
+    ] = None,
+    batch_size: Annotated[int | None, typer.Option(min=1, help="ids per items call")] = None,
+    gap_tolerance: Annotated[
+        int | None, typer.Option(min=1, help="consecutive empty batches that end a scan")
+    ] = None,
+    concurrency: Annotated[int | None, typer.Option(min=1, help="requests in flight")] = None,
+    org: Annotated[str | None, typer.Option(help="organisation label stored with rows")] = None,
+    lock_timeout: Annotated[
+        float | None, typer.Option(min=0, help="seconds to wait for another writer")
+    ] = None,
+    progress: Annotated[
+        bool | None, typer.Option("--progress/--no-progress", help="progress bar (default: tty)")
+    ] = None,
+    tenants: Annotated[
+        Path | None,
+        typer.Option(help="TOML file of tenants: one run per tenant [env SESSION_AUDIT_TENANTS]"),
+    ] = None,
+    executor: Annotated[
+        str,
+        typer.Option(help="inline (one loop), threads or dask: chunks staged as Parquet"),
+    ] = "inline",
+    dask_address: Annotated[
+        str | None, typer.Option(help="Dask scheduler, e.g. tcp://host:8786 (else a local one)")
+    ] = None,
+    dask_workers: Annotated[
+        int | None, typer.Option(min=1, help="worker processes (threads) of the local pool")
+    ] = None,
+    staging_dir: Annotated[
+        str | None,
+        typer.Option(help="shared Parquet staging dir or fsspec URL (default: <db dir>/staging)"),
+    ] = None,
+    lake: Annotated[
+        str | None,
+        typer.Option(help="also mirror sessions to a Parquet lake (dir or URL) by org and month"),
+    ] = None,
+) -> None:
+    """Fetch login sessions from the API into the DuckDB file.
+
+    Every run refreshes users and their stats, re-fetches sessions still open, then scans session
+    ids from the stored cursor (or --start-id) until --gap-tolerance empty batches, or fetches the
+    ids in --ids-file.
+    """
+    from session_audit.ingest.runner import IdSource
+    from session_audit.settings import load_settings
+
+    if start_id is not None and ids_file is not None:
+        fail("--start-id and --ids-file exclude each other: scan a range, or fetch listed ids", 2)
+    if executor not in EXECUTORS:
+        fail(f"--executor must be one of {', '.join(EXECUTORS)}, not {executor!r}", 2)
+    if executor == "inline" and (dask_address, dask_workers, staging_dir) != (None, None, None):
+        fail("--dask-address, --dask-workers and --staging-dir need --executor threads|dask", 2)
+    settings = load_settings(
+        db=db,
+        base_url=base_url,
+        batch_size=batch_size,
+        gap_tolerance=gap_tolerance,
+        concurrency=concurrency,
+        org=org,
+        lock_timeout=lock_timeout,
+        tenants=tenants,
+    )
+    if settings.tenants is not None:
+        runs = _tenant_runs(settings, org, base_url, start_id, ids_file)
+    elif ids_file is not None:
+        from session_audit.ingest.sources import read_ids_file
+
+        runs = [(None, settings, IdSource(kind="ids", ids=tuple(read_ids_file(ids_file))))]
+    else:
+        runs = [(None, settings, IdSource(kind="scan", start_id=start_id))]
+
+    show_progress = sys.stderr.isatty() if progress is None else progress
+    plan = _Plan(executor, dask_address, dask_workers, staging_dir)
+    failed = False
+    for tenant, tenant_settings, source in runs:
+        try:
+            summary = _run(tenant_settings, source, show_progress, plan)
+        except SessionAuditError as exc:
+            if tenant is None:
+                raise
+            typer.echo(f"error: tenant {tenant}: {exc}", err=True)
+            failed = True
+            continue
+        _print_summary(summary)
+        if lake is not None:
+            _sync_lake(tenant_settings, lake)
+        failed = failed or summary.status != "completed"
+    if failed:
+        raise typer.Exit(1)
+
+
+EXECUTORS = ("inline", "threads", "dask")
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """Where the chunks of a run are extracted (``inline``: the plain loop)."""
+
+    executor: str
+    dask_address: str | None
+    dask_workers: int | None
+    staging_dir: str | None
+
+
+def _tenant_runs(
+    settings: Settings,
+    org: str | None,
+    base_url: str | None,
+    start_id: int | None,
+    ids_file: str | None,
+) -> list[tuple[str | None, Settings, IdSource]]:
+    """One (tenant, settings, source) per tenant; every env var is checked before any run."""
+    from session_audit.ingest.runner import IdSource
+    from session_audit.tenants import all_tenant_settings, load_tenants
+
+    given = [
+        flag
+        for flag, value in (
+            ("--org", org),
+            ("--base-url", base_url),
+            ("--start-id", start_id),
+            ("--ids-file", ids_file),
+        )
+        if value is not None
+    ]
+    if given:
+        fail(f"{', '.join(given)} cannot be combined with --tenants (set them per tenant)", 2)
+    assert settings.tenants is not None
+    tenants = load_tenants(settings.tenants)
+    return [
+        (tenant.name, tenant_settings, IdSource(kind="scan", start_id=tenant.start_id))
+        for tenant, tenant_settings in all_tenant_settings(settings, tenants, os.environ)
+    ]
+
+
+def _sync_lake(settings: Settings, lake: str) -> None:
+    from session_audit.db.connection import connect
+    from session_audit.scale.lake import sync_lake
+
+    with connect(settings.db, read_only=True) as conn:
+        done = sync_lake(conn, settings.org, lake)
+    typer.echo(
+        f"  lake          {done.months_written} month(s) written ({done.rows_written:,} rows), "
+        f"{done.months_unchanged} unchanged: {lake}"
+    )
+
+
+def _run(
+    settings: Settings, source: IdSource, show_progress: bool, plan: _Plan | None = None
+) -> IngestSummary:
+    from session_audit.orchestration import should_use_prefect
+
+    plan = plan or _Plan("inline", None, None, None)
+    if plan.executor != "inline":
+        from session_audit.scale.driver import run_ingest_staged
+
+        with _progress_sink(show_progress) as sink:
+            return run_ingest_staged(
+                settings,
+                source,
+                executor=plan.executor,
+                workers=plan.dask_workers,
+                address=plan.dask_address,
+                staging_root=plan.staging_dir,
+                progress=sink,
+            )
+
+    if should_use_prefect(os.environ):
+        # A Prefect server is configured: record the run as a flow run there.
+        from session_audit.orchestration import run_ingest_flow
+
+        return run_ingest_flow(settings, source)
+
+    from session_audit.ingest.runner import run_ingest
+
+    with _progress_sink(show_progress) as sink:
+        return run_ingest(settings, source, progress=sink)
+
+
+@contextmanager
+def _progress_sink(show_progress: bool) -> Iterator[ProgressSink | None]:
+    """A rich progress bar fed by each stored chunk (None: no bar)."""
+    if not show_progress:
+        yield None
+        return
+
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    columns = (
+        TextColumn("[bold]ingest[/bold] {task.description}"),
+        BarColumn(bar_width=None),
+        TextColumn("{task.fields[stats]}"),
+        TimeElapsedColumn(),
+    )
+    with Progress(*columns, transient=True) as bar:
+        task = bar.add_task("starting", total=None, stats="")
+
+        def on_chunk(result: ChunkResult, summary: IngestSummary) -> None:
+            bar.update(
+                task,
+                description=f"{result.step} ids {result.first_id}..{result.last_id}",
+                stats=(
+                    f"fetched {summary.fetched:,}  new {summary.inserted:,}  "
+                    f"changed {summary.updated:,}  rejected {summary.rejected:,}"
+                ),
+            )
+
+        yield on_chunk
+
+
+def _print_summary(summary: IngestSummary) -> None:
+    counters = summary.counters
+    retries = counters.get("retries", {}) or {}
+    retry_text = ", ".join(f"{k} {v}" for k, v in sorted(retries.items())) or "none"
+    lines = [
+        f"ingest run {summary.run_id} ({summary.org}): {summary.status} in {summary.seconds:.1f} s",
+        f"  source        {summary.source}, ids {summary.first_id} .. {summary.last_id}",
+        f"  users         {summary.users:,}",
+        f"  fetched       {summary.fetched:,} sessions "
+        f"({summary.open_refetched:,} open re-fetched)",
+        f"  stored        {summary.inserted:,} new, {summary.updated:,} changed, "
+        f"{summary.unchanged:,} unchanged, {summary.rejected:,} rejected",
+        f"  requests      {counters.get('requests', 0):,} "
+        f"({counters.get('bytes_received', 0) / 1e6:.1f} MB), retries: {retry_text}",
+        f"  penalties     {counters.get('penalty_waits', 0)} rate-limit waits, "
+        f"{counters.get('renewals', 0)} token renewals",
+        f"  cursor        next id {summary.next_id}, {summary.open_sessions:,} sessions still open",
+    ]
+    if summary.error:
+        lines.append(f"  error         {summary.error}")
+    typer.echo("\n".join(lines))

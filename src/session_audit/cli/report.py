@@ -1,14 +1,30 @@
-"""`session-audit report`: not built yet (issue 5)."""
+"""`session-audit report --out FILE.html`: one self-contained HTML report with charts."""
 
 from __future__ import annotations
 
-from session_audit.cli.app import app, fail
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from session_audit.cli.app import app
+from session_audit.settings import load_settings
 
 
-@app.command(
-    "report",
-    context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
-)
-def report() -> None:
-    """Not built yet (issue 5): exits non-zero."""
-    fail("'report' is not built yet (issue 5)")
+@app.command("report")
+def report(
+    out: Annotated[Path, typer.Option("--out", help="HTML file to write")],
+    db: Annotated[Path | None, typer.Option("--db", help="DuckDB file (default: settings)")] = None,
+    org: Annotated[str | None, typer.Option("--org", help="only this organisation")] = None,
+) -> None:
+    """Write an offline HTML report: logins, app versions, shared IPs, concurrency, risk."""
+    from session_audit.analysis.report import write_report
+    from session_audit.db.connection import connect
+
+    settings = load_settings(db=db)
+    conn = connect(settings.db, read_only=True)
+    try:
+        path = write_report(conn, out, org=org, source=str(settings.db))
+    finally:
+        conn.close()
+    typer.echo(f"report written to {path}")

@@ -1,14 +1,34 @@
-"""`session-audit verify`: not built yet (issue 5)."""
+"""`session-audit verify DIR`: prove an export is unchanged since it was written."""
 
 from __future__ import annotations
 
-from session_audit.cli.app import app, fail
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from session_audit.cli.app import EXIT_FAILED, app
 
 
-@app.command(
-    "verify",
-    context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
-)
-def verify() -> None:
-    """Not built yet (issue 5): exits non-zero."""
-    fail("'verify' is not built yet (issue 5)")
+@app.command("verify")
+def verify(
+    directory: Annotated[Path, typer.Argument(help="an export directory (holds manifest.json)")],
+) -> None:
+    """Re-check every file's sha256 and row count against manifest.json; fail on any change."""
+    from session_audit.analysis.manifest import MANIFEST_NAME, sha256_file
+    from session_audit.analysis.verify import check_export
+
+    report = check_export(directory)
+    if not report.ok:
+        typer.echo(
+            f"error: export {directory} does not match its manifest "
+            f"({len(report.problems)} problem(s)):",
+            err=True,
+        )
+        for problem in report.problems:
+            typer.echo(f"  {problem}", err=True)
+        raise typer.Exit(EXIT_FAILED)
+    typer.echo(
+        f"ok: {len(report.checked)} file(s), {report.rows} row(s) of {report.dataset} match "
+        f"{MANIFEST_NAME} (sha256 {sha256_file(Path(directory) / MANIFEST_NAME)})"
+    )

@@ -1,0 +1,18 @@
+-- finish_run: close a run's ledger row. A counter passed as NULL keeps its stored value (the sum
+-- of the checkpoints); a number replaces it (the caller's final total).
+-- Parameters: $run_id, $status, $error and every counter below.
+UPDATE ingest_runs
+SET status = $status,
+    finished_at = current_timestamp,
+    error = $error,
+    requests = coalesce($requests, requests),
+    fetched = coalesce($fetched, fetched),
+    inserted = coalesce($inserted, inserted),
+    updated = coalesce($updated, updated),
+    unchanged = coalesce($unchanged, unchanged),
+    rejected = coalesce($rejected, rejected),
+    retries = coalesce($retries, retries),
+    penalty_waits = coalesce($penalty_waits, penalty_waits),
+    renewals = coalesce($renewals, renewals),
+    bytes = coalesce($bytes, bytes)
+WHERE run_id = $run_id;

@@ -1,0 +1,17 @@
+-- users: the Tradovate users (GET /user/list) as last seen. Key (org, id).
+-- created_at is the API field `timestamp`; first_run_id/last_run_id: runs that first/last saw it.
+CREATE TABLE users (
+    org                           VARCHAR NOT NULL DEFAULT 'default',
+    id                            BIGINT NOT NULL,
+    name                          VARCHAR,
+    email                         VARCHAR,
+    status                        VARCHAR,
+    professional                  BOOLEAN,
+    organization_id               BIGINT,
+    linked_user_id                BIGINT,
+    foreign_introducing_broker_id BIGINT,
+    created_at                    TIMESTAMPTZ,
+    first_run_id                  BIGINT,
+    last_run_id                   BIGINT,
+    PRIMARY KEY (org, id)
+);

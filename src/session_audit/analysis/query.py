@@ -1,0 +1,111 @@
+"""Ad-hoc read-only SQL on the database, rendered as a table, CSV or JSON.
+
+The connection is read-only, so a statement that writes fails like any bad SQL: one
+:class:`ConfigError` line naming DuckDB's reason. CSV output neutralises formula-like text
+cells the same way exports do.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import orjson
+
+from session_audit.db.connection import connect
+from session_audit.errors import ConfigError
+
+QUERY_FORMATS = ("table", "csv", "json")
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+@dataclass(frozen=True)
+class QueryResult:
+    """Column names and DuckDB types with the rows of one query."""
+
+    columns: tuple[str, ...]
+    types: tuple[str, ...]
+    rows: list[tuple[Any, ...]]
+
+
+def run_query(db: Path, sql: str) -> QueryResult:
+    """Run ``sql`` on a read-only connection to ``db``."""
+    if not sql.strip():
+        raise ConfigError("the query is empty")
+    conn = connect(db, read_only=True)
+    try:
+        return execute(conn, sql)
+    finally:
+        conn.close()
+
+
+def execute(conn: duckdb.DuckDBPyConnection, sql: str) -> QueryResult:
+    """Run ``sql`` on ``conn``; bad SQL becomes a one-line ConfigError."""
+    try:
+        cursor = conn.execute(sql)
+        description = cursor.description or []
+        rows = cursor.fetchall() if description else []
+    except duckdb.Error as exc:
+        first = str(exc).strip().splitlines()
+        raise ConfigError(f"query failed: {first[0] if first else type(exc).__name__}") from exc
+    return QueryResult(
+        tuple(str(d[0]) for d in description),
+        tuple(str(d[1]) for d in description),
+        rows,
+    )
+
+
+def csv_safe_text(value: Any) -> str:
+    """A value as CSV cell text; text starting with = + - @ TAB CR gets a leading quote."""
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return "'" + value if value.startswith(_FORMULA_START) else value
+    return plain_text(value)
+
+
+def plain_text(value: Any) -> str:
+    """A readable text form of a DuckDB value (ISO times, lists as JSON)."""
+    if value is None:
+        return ""
+    if isinstance(value, datetime | date | time):
+        return value.isoformat()
+    if isinstance(value, list | dict | tuple):
+        return orjson.dumps(_jsonable(value)).decode()
+    return str(value)
+
+
+def to_csv(result: QueryResult) -> str:
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(result.columns)
+    for row in result.rows:
+        writer.writerow([csv_safe_text(v) for v in row])
+    return out.getvalue()
+
+
+def to_json(result: QueryResult) -> str:
+    records = [dict(zip(result.columns, map(_jsonable, row), strict=True)) for row in result.rows]
+    return orjson.dumps(records, option=orjson.OPT_INDENT_2).decode()
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, timedelta):
+        return value.total_seconds()
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, datetime | date | time):
+        return value.isoformat()
+    if isinstance(value, bytes):
+        return value.hex()
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    return value

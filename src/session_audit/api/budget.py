@@ -1,0 +1,141 @@
+"""RequestBudget: the one client-side limiter every request of a client passes through.
+
+Three limits, checked in this order when a request asks to be sent:
+
+1. a *penalty gate*: after a 429 the client closes the gate for the back-off, so the other
+   concurrent requests wait too instead of extending a lockout;
+2. ``requests_per_hour`` over a **trailing** hour, the way Tradovate counts. This is an exact
+   sliding window (timestamps of the last hour on the injected clock): a leaky bucket such as
+   ``AsyncLimiter(n, 3600)`` admits a burst of ``n`` and then refills, so a trailing hour could
+   see up to ``2n`` requests;
+3. ``requests_per_second`` via :class:`aiolimiter.AsyncLimiter` with capacity one, i.e. requests
+   spaced at least ``1 / requests_per_second`` apart (no burst above the cap). It runs on the
+   event loop's clock.
+
+Admission of ordinary requests is serialised by one FIFO lock, so they are admitted in arrival
+order and the window bookkeeping is exact. Auth calls (login, token renewal) ask with
+``reserved=True``: they skip that queue and may use the last ``auth_reserve`` slots of the hour,
+which ordinary requests never take. A renewal therefore never waits behind an hour of queued data
+requests until the token has expired (which would force a fresh login: one more Tradovate user
+session, of which a user may hold two).
+
+A long wait (the hour is used up) must not outlive the token either: ``chore_at()`` tells when the
+token is due for renewal; a waiting request wakes at that time, runs ``chore()`` (the renewal,
+through the reserved slots) and goes back to waiting.
+
+Concurrency (requests in flight) is bounded separately by the client's semaphore, which is taken
+*before* the budget so a request is sent right after it is admitted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import deque
+from collections.abc import Awaitable, Callable
+
+from aiolimiter import AsyncLimiter
+
+HOUR = 3600.0
+AUTH_RESERVE = 2
+
+
+class RequestBudget:
+    """Admit one request at a time within the hourly and per-second limits."""
+
+    def __init__(
+        self,
+        *,
+        requests_per_hour: int,
+        requests_per_second: float,
+        clock: Callable[[], float] = time.time,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        on_wait: Callable[[], None] | None = None,
+        chore_at: Callable[[], float | None] | None = None,
+        chore: Callable[[], Awaitable[None]] | None = None,
+    ) -> None:
+        if requests_per_hour < 1 or requests_per_second <= 0:
+            raise ValueError("budget limits must be positive")
+        self.requests_per_hour = requests_per_hour
+        self.requests_per_second = requests_per_second
+        self._clock = clock
+        self._sleep = sleep
+        self._on_wait = on_wait
+        self._sent: deque[float] = deque()
+        self._per_second = AsyncLimiter(1, 1.0 / requests_per_second)
+        self._lock = asyncio.Lock()
+        self._paused_until = 0.0
+        self.auth_reserve = min(AUTH_RESERVE, requests_per_hour // 4)
+        self._chore_at = chore_at
+        self._chore = chore
+        self._last_chore: float | None = None
+
+    @property
+    def sent_last_hour(self) -> int:
+        """Requests admitted within the trailing hour (as of the injected clock)."""
+        self._expire(self._clock())
+        return len(self._sent)
+
+    def pause_until(self, when: float) -> None:
+        """Close the gate until ``when`` (injected-clock seconds); never shortens a pause."""
+        self._paused_until = max(self._paused_until, when)
+
+    def _expire(self, now: float) -> None:
+        while self._sent and self._sent[0] <= now - HOUR:
+            self._sent.popleft()
+
+    def _hold_for(self, now: float, limit: int) -> float:
+        """Seconds until a request may go (0 = now) when at most ``limit`` fit in the hour."""
+        if now < self._paused_until:
+            return self._paused_until - now
+        self._expire(now)
+        if len(self._sent) >= limit:
+            # the oldest request in the way leaves the window at its time + 1 hour
+            blocking = self._sent[len(self._sent) - limit]
+            return max(blocking + HOUR - now, 0.0) or 1e-3
+        return 0.0
+
+    def _due_chore(self, before: float) -> float | None:
+        """When the chore falls due, if that is before ``before`` and it has not run for it."""
+        if self._chore_at is None or self._chore is None:
+            return None
+        due = self._chore_at()
+        if due is None or due >= before or due == self._last_chore:
+            return None
+        return due
+
+    async def acquire(self, *, reserved: bool = False) -> None:
+        """Wait until one more request fits every limit, then record it as sent.
+
+        ``reserved``: an auth call, which skips the queue and may use the reserved slots.
+        """
+        if reserved:
+            waited = await self._admit(self.requests_per_hour, chores=False)
+        else:
+            async with self._lock:
+                limit = self.requests_per_hour - self.auth_reserve
+                waited = await self._admit(limit, chores=True)
+        if waited and self._on_wait is not None:
+            self._on_wait()
+
+    async def _admit(self, limit: int, *, chores: bool) -> bool:
+        waited = False
+        while True:
+            while (hold := self._hold_for(now := self._clock(), limit)) > 0:
+                waited = True
+                due = self._due_chore(now + hold) if chores else None
+                if due is None:
+                    await self._sleep(hold)
+                    continue
+                if due > now:
+                    await self._sleep(due - now)
+                assert self._chore is not None
+                self._last_chore = due
+                await self._chore()
+            if not self._per_second.has_capacity():
+                waited = True
+            await self._per_second.acquire()
+            # another admission may have slipped in while we awaited the per-second limiter
+            if self._hold_for(self._clock(), limit) == 0:
+                self._sent.append(self._clock())
+                return waited

@@ -1,0 +1,418 @@
+"""TradovateClient: the async client every part of session-audit uses to talk to the API.
+
+One client = one login (renewed as needed), one :class:`RequestBudget`, one concurrency bound,
+one :class:`RunCounters`. Use it as an async context manager::
+
+    async with TradovateClient(settings) as client:
+        pages = await client.session_item_pages(range(1, 501))
+
+Batching of ``/userSession/items`` (and ``/userSessionStats/ldeps``): ids go comma separated in one
+``ids=`` parameter, at most :attr:`TradovateClient.batch_size` per call, calls run concurrently (at
+most ``settings.concurrency`` in flight) and pages come back in request order. The maximum number
+of ids per call is undocumented, so when a multi-id call is rejected with 400/404/413/414 the
+working size is halved, those ids are fetched again in smaller calls, and the smaller size is kept
+for the rest of the client's life. A **single-id call answered 404 is taken as "no such id"** and
+yields an empty page (the API leaves unknown ids out of a multi-id answer, and a one-id call has
+nothing smaller to fall back to).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import time
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
+from types import TracebackType
+from typing import Any, TypeVar
+
+import httpx
+import orjson
+
+from session_audit.api import transport
+from session_audit.api.auth import TokenManager
+from session_audit.api.budget import RequestBudget
+from session_audit.api.counters import RunCounters
+from session_audit.api.retry import (
+    Failure,
+    FailureKind,
+    RetryPolicy,
+    decide,
+    jitter,
+    parse_retry_after,
+)
+from session_audit.errors import (
+    ApiError,
+    RateLimitedError,
+    RequestRejectedError,
+    ServerError,
+    TokenExpiredError,
+    TransportError,
+)
+from session_audit.settings import Settings
+
+SESSION_ITEMS_PATH = "/userSession/items"
+USER_LIST_PATH = "/user/list"
+STATS_LDEPS_PATH = "/userSessionStats/ldeps"
+SHRINK_STATUSES = frozenset({400, 404, 413, 414})
+EMPTY_PAGE = b"[]"
+MAX_STALE_ROUNDS = 3
+T = TypeVar("T")
+
+log = logging.getLogger("session_audit.api")
+
+
+def _quiet_http_loggers() -> None:
+    """httpcore's DEBUG trace prints raw response headers; keep it at INFO unless configured.
+
+    httpx itself logs method, URL and status only; our URLs never carry a credential or token.
+    """
+    for name in ("httpcore",):
+        logger = logging.getLogger(name)
+        if logger.level == logging.NOTSET:
+            logger.setLevel(logging.INFO)
+
+
+class TradovateClient:
+    """Async client of the Tradovate REST API (async context manager)."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        transport: httpx.AsyncBaseTransport | None = None,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        clock: Callable[[], float] = time.time,
+        counters: RunCounters | None = None,
+        rng: random.Random | None = None,
+    ) -> None:
+        _quiet_http_loggers()
+        self.settings = settings
+        self.counters = counters if counters is not None else RunCounters()
+        self.batch_size = settings.batch_size
+        self._stats_batch_size = settings.batch_size
+        self._sleep = sleep
+        self._clock = clock
+        self._rng = rng if rng is not None else random.Random()
+        self._policy = RetryPolicy.from_settings(settings)
+        self._http = httpx.AsyncClient(
+            base_url=settings.base_url,
+            transport=transport,
+            timeout=settings.timeout,
+            headers={"Accept": "application/json"},
+            follow_redirects=False,
+        )
+        self._inflight = asyncio.Semaphore(settings.concurrency)
+        self._budget = RequestBudget(
+            requests_per_hour=settings.requests_per_hour,
+            requests_per_second=settings.requests_per_second,
+            clock=clock,
+            sleep=sleep,
+            on_wait=self._count_budget_wait,
+            chore_at=lambda: self._auth.renewal_due_at,
+            chore=lambda: self._auth.keep_alive(),
+        )
+        self._auth = TokenManager(
+            settings, self._auth_call, clock=clock, sleep=sleep, counters=self.counters
+        )
+
+    # ------------------------------------------------------------ lifecycle
+    async def __aenter__(self) -> TradovateClient:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    @property
+    def budget(self) -> RequestBudget:
+        return self._budget
+
+    @property
+    def token_expires_at(self) -> float:
+        """Expiry of the current token (injected-clock seconds; 0 before login)."""
+        return self._auth.expires_at
+
+    # ------------------------------------------------------------ endpoints
+    async def login(self) -> None:
+        """Log in now (otherwise the first request does). No-op when already logged in."""
+        await self._auth.token()
+
+    async def session_item_pages(self, ids: Sequence[int]) -> list[bytes]:
+        """Raw JSON arrays of ``/userSession/items``, one per call, in request order."""
+        pages = await self._batched(SESSION_ITEMS_PATH, "ids", [int(i) for i in ids], stats=False)
+        return pages
+
+    async def session_items(self, ids: Sequence[int]) -> list[dict[str, Any]]:
+        """The sessions the API has among ``ids`` (unknown ids are simply absent)."""
+        return _concat(await self.session_item_pages(ids))
+
+    async def users(self) -> list[dict[str, Any]]:
+        """Every user of ``/user/list``."""
+        response = await self._get(USER_LIST_PATH)
+        if not response.is_success:
+            raise self._rejected(response)
+        return _concat([self._checked_page(response)])
+
+    async def user_session_stats(self, user_ids: Sequence[int]) -> list[dict[str, Any]]:
+        """``/userSessionStats/ldeps?masterids=...`` for ``user_ids``, batched."""
+        ids = [int(i) for i in user_ids]
+        return _concat(await self._batched(STATS_LDEPS_PATH, "masterids", ids, stats=True))
+
+    # -------------------------------------------------------------- batching
+    async def _batched(self, path: str, param: str, ids: list[int], *, stats: bool) -> list[bytes]:
+        if not ids:
+            return []
+        size = self._stats_batch_size if stats else self.batch_size
+        return await self._split(path, param, ids, size, stats=stats)
+
+    async def _chunk(self, path: str, param: str, ids: list[int], *, stats: bool) -> list[bytes]:
+        size = self._stats_batch_size if stats else self.batch_size
+        if len(ids) > size:  # the working size shrank while this chunk waited
+            return await self._split(path, param, ids, size, stats=stats)
+        query = f"{path}?{param}=" + ",".join(str(i) for i in ids)
+        response = await self._get(query)
+        if response.is_success:
+            page = self._checked_page(response)
+            if not stats:
+                self.counters.rows += _count_rows(page)
+            return [page]
+        status = response.status_code
+        if status in SHRINK_STATUSES and len(ids) > 1:
+            new_size = max(1, len(ids) // 2)
+            self._shrink(len(ids), new_size, status=status, path=path, stats=stats)
+            return await self._split(path, param, ids, new_size, stats=stats)
+        if status == 404 and len(ids) == 1:
+            return [EMPTY_PAGE]
+        raise self._rejected(response)
+
+    async def _split(
+        self, path: str, param: str, ids: list[int], size: int, *, stats: bool
+    ) -> list[bytes]:
+        parts = [ids[i : i + size] for i in range(0, len(ids), size)]
+        results = await _all_or_first_error(
+            [self._chunk(path, param, part, stats=stats) for part in parts]
+        )
+        return [page for pages in results for page in pages]
+
+    def _shrink(self, rejected: int, new_size: int, *, status: int, path: str, stats: bool) -> None:
+        current = self._stats_batch_size if stats else self.batch_size
+        if new_size >= current:
+            return
+        if stats:
+            self._stats_batch_size = new_size
+        else:
+            self.batch_size = new_size
+        self.counters.batch_size_changes += 1
+        log.warning(
+            "%s rejected a %d-id call (HTTP %d): ids per call now %d",
+            path,
+            rejected,
+            status,
+            new_size,
+        )
+
+    def _checked_page(self, response: httpx.Response) -> bytes:
+        page = response.content
+        stripped = page.strip()
+        if not (stripped.startswith(b"[") and stripped.endswith(b"]")):
+            raise ApiError(
+                f"{response.request.url.path}: answer is not a JSON array",
+                status=response.status_code,
+                path=response.request.url.path,
+            )
+        return page
+
+    def _rejected(self, response: httpx.Response) -> RequestRejectedError:
+        path = response.request.url.path
+        detail = self._auth.scrub(response.text.strip()[:200])
+        return RequestRejectedError(
+            f"{response.request.method} {path} rejected: HTTP {response.status_code}"
+            + (f": {detail}" if detail else ""),
+            status=response.status_code,
+            path=path,
+        )
+
+    # ------------------------------------------------------------ send path
+    async def _get(self, path: str) -> httpx.Response:
+        """GET with the token; on 401 renew (or log in again) once and replay.
+
+        Returns 2xx and 4xx answers other than 401; raises for the rest.
+        """
+        response, generation = await self._call("GET", path, authed=True)
+        if response.status_code != 401:
+            return response
+        log.info("GET %s: 401, renewing the token and replaying once", response.request.url.path)
+        self.counters.add_retry("unauthorized")
+        await self._auth.recover(generation)
+        response, _ = await self._call("GET", path, authed=True)
+        if response.status_code == 401:
+            raise TokenExpiredError(
+                f"GET {response.request.url.path}: token refused after renewal/login (HTTP 401)",
+                status=401,
+                path=response.request.url.path,
+            )
+        return response
+
+    async def _auth_call(
+        self,
+        method: str,
+        path: str,
+        *,
+        json: dict[str, Any] | None = None,
+        token: str | None = None,
+    ) -> httpx.Response:
+        """The send path of the TokenManager (login, renewal): budget and retries, no token
+        management of its own."""
+        response, _ = await self._call(method, path, json=json, bearer=token, reserved=True)
+        return response
+
+    async def _call(
+        self,
+        method: str,
+        path: str,
+        *,
+        json: dict[str, Any] | None = None,
+        bearer: str | None = None,
+        authed: bool = False,
+        reserved: bool = False,
+    ) -> tuple[httpx.Response, int]:
+        """One logical request through the budget with the retry policy for 429, 5xx and
+        transport failures. Returns every other answer (2xx, 401, other 4xx) to the caller,
+        with the token generation used (``authed``: the client's own token, fetched *after*
+        the budget admitted the attempt, so a long budget wait cannot send an expired token).
+        """
+        attempt = 0
+        stale_rounds = 0
+        generation = 0
+        while True:
+            if authed:
+                await self._auth.token()  # log in or renew ahead of expiry, holding nothing
+            headers = {"Authorization": f"Bearer {bearer}"} if bearer else None
+            request: httpx.Request | None = None
+            try:
+                # Auth calls skip the concurrency bound: a request holding a slot may be the one
+                # waiting for the renewal (a deadlock otherwise). They are rare and sequential.
+                async with contextlib.nullcontext() if reserved else self._inflight:
+                    await self._budget.acquire(reserved=reserved)
+                    if authed:
+                        current = self._auth.usable()
+                        if current is None and stale_rounds < MAX_STALE_ROUNDS:
+                            # The token expired while this attempt waited for the budget: the
+                            # admission is spent (conservative); renew, then queue again.
+                            stale_rounds += 1
+                            log.debug("%s %s: token expired during the budget wait", method, path)
+                            continue
+                        token, generation = current or self._auth.current()
+                        headers = {"Authorization": f"Bearer {token}"}
+                    attempt += 1
+                    request = self._http.build_request(method, path, json=json, headers=headers)
+                    self.counters.requests += 1
+                    response = await transport.send(self._http, request)
+            except transport.TransportFailure as exc:
+                if exc.kind is None:
+                    raise
+                delay = decide(Failure(exc.kind), attempt, policy=self._policy)
+                if delay is None:
+                    raise TransportError(
+                        f"{exc} (gave up after {attempt} attempts)", path=exc.path
+                    ) from exc
+                what = f"{method} {exc.path}"
+                await self._retry_wait(exc.kind, what, attempt, jitter(delay, self._rng))
+                continue
+            what = f"{method} {request.url.path}"
+
+            self.counters.bytes_received += len(response.content)
+            status = response.status_code
+            if status == 429:
+                retry_after = parse_retry_after(
+                    response.headers.get("Retry-After"), now=self._clock()
+                )
+                failure = Failure(FailureKind.RATE_LIMITED, status, retry_after)
+                delay = decide(failure, attempt, policy=self._policy)
+                if delay is None:
+                    raise RateLimitedError(
+                        f"{what}: HTTP 429 rate limited (gave up after {attempt} attempts"
+                        + (f"; server asks to wait {retry_after:.0f} s" if retry_after else "")
+                        + ")",
+                        path=request.url.path,
+                        retry_after=retry_after,
+                    )
+                delay = jitter(delay, self._rng)
+                self.counters.penalty_waits += 1
+                self.counters.penalty_wait_seconds += delay
+                self._budget.pause_until(self._clock() + delay)
+                await self._retry_wait(FailureKind.RATE_LIMITED, what, attempt, delay)
+                continue
+            if status >= 500:
+                delay = decide(Failure(FailureKind.SERVER, status), attempt, policy=self._policy)
+                if delay is None:
+                    body = self._auth.scrub(response.text.strip()[:200])
+                    raise ServerError(
+                        f"{what}: HTTP {status} (gave up after {attempt} attempts): {body}",
+                        status=status,
+                        path=request.url.path,
+                    )
+                await self._retry_wait(FailureKind.SERVER, what, attempt, jitter(delay, self._rng))
+                continue
+            return response, generation
+
+    async def _retry_wait(self, kind: FailureKind, what: str, attempt: int, delay: float) -> None:
+        self.counters.add_retry(kind.value)
+        log.warning(
+            "%s: %s, attempt %d/%d; retrying in %.1f s",
+            what,
+            kind.value,
+            attempt,
+            self._policy.max_attempts,
+            delay,
+        )
+        await self._sleep(delay)
+
+    def _count_budget_wait(self) -> None:
+        self.counters.budget_waits += 1
+
+
+async def _all_or_first_error(coros: list[Coroutine[Any, Any, T]]) -> list[T]:
+    """Run ``coros`` concurrently; results in order. On a failure the others are cancelled and
+    the first error is raised as itself (not wrapped in an ExceptionGroup)."""
+    if len(coros) == 1:
+        return [await coros[0]]
+    try:
+        async with asyncio.TaskGroup() as group:
+            tasks = [group.create_task(coro) for coro in coros]
+    except BaseExceptionGroup as errors:
+        first: BaseException = errors
+        while isinstance(first, BaseExceptionGroup):
+            first = first.exceptions[0]
+        raise first from first.__cause__
+    return [task.result() for task in tasks]
+
+
+def _count_rows(page: bytes) -> int:
+    try:
+        rows = orjson.loads(page)
+    except orjson.JSONDecodeError as exc:
+        raise ApiError("userSession/items answer is not valid JSON") from exc
+    return len(rows) if isinstance(rows, list) else 0
+
+
+def _concat(pages: Sequence[bytes]) -> list[dict[str, Any]]:
+    rows: list[dict[str, Any]] = []
+    for page in pages:
+        try:
+            data = orjson.loads(page)
+        except orjson.JSONDecodeError as exc:
+            raise ApiError("answer is not valid JSON") from exc
+        if not isinstance(data, list):
+            raise ApiError("answer is not a JSON array")
+        rows.extend(item for item in data if isinstance(item, dict))
+    return rows

@@ -1,0 +1,42 @@
+"""Per-run counters of the API client, stored with each ingest run."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+
+@dataclass
+class RunCounters:
+    """What one client did. Mutated only by the client (single event loop, no locking needed).
+
+    ``requests`` counts every HTTP request sent (auth calls, retries and replays included);
+    ``retries`` counts retried attempts by cause (``FailureKind`` values plus ``"unauthorized"``
+    for a 401 replay); ``penalty_waits``/``penalty_wait_seconds`` are 429 back-offs;
+    ``budget_waits`` counts requests the client-side budget held back; ``rows`` counts session
+    objects received.
+    """
+
+    requests: int = 0
+    retries: dict[str, int] = field(default_factory=dict)
+    penalty_waits: int = 0
+    penalty_wait_seconds: float = 0.0
+    budget_waits: int = 0
+    renewals: int = 0
+    logins: int = 0
+    bytes_received: int = 0
+    rows: int = 0
+    batch_size_changes: int = 0
+
+    @property
+    def total_retries(self) -> int:
+        return sum(self.retries.values())
+
+    def add_retry(self, cause: str) -> None:
+        self.retries[cause] = self.retries.get(cause, 0) + 1
+
+    def as_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["retries"] = dict(self.retries)
+        data["total_retries"] = self.total_retries
+        return data

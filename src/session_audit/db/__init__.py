@@ -1,0 +1,1 @@
+"""DuckDB storage: SQL file loading, connections, migrations, views and data checks."""

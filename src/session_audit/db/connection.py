@@ -1,0 +1,189 @@
+"""Open the DuckDB file: the one place where duckdb exceptions become ours.
+
+* :func:`connect` opens a connection with ``TimeZone='UTC'`` and translates failures: the file
+  lock held by another process -> :class:`DatabaseLockedError` naming the holder (retrying until
+  ``lock_timeout`` seconds have passed); a missing file opened read-only, or a file that is not a
+  DuckDB database -> :class:`ConfigError`.
+* :class:`writer` (a context manager) holds the writing connection and a small sidecar file
+  ``<db>.writer.json`` (pid, started_at, command) that lets a second writer name the first one.
+
+DuckDB allows one writing process per file; its lock is the single-writer guarantee of ingest.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+import duckdb
+import orjson
+
+from session_audit.errors import ConfigError, DatabaseLockedError, StorageError
+
+MEMORY = ":memory:"
+_LOCK_PID = re.compile(r"Conflicting lock is held in (?P<prog>.*?) \(PID (?P<pid>\d+)\)")
+_SECRET_FLAG = re.compile(r"pass|secret|token|^--sec|^--cid", re.IGNORECASE)
+_RETRY_EVERY = 0.2
+
+
+def sidecar_path(path: Path | str) -> Path:
+    """Where the writer holding ``path`` describes itself."""
+    return Path(f"{path}.writer.json")
+
+
+def connect(
+    path: Path | str, *, read_only: bool = False, lock_timeout: float = 0
+) -> duckdb.DuckDBPyConnection:
+    """A DuckDB connection to ``path`` (or ``":memory:"``) with the session time zone UTC.
+
+    Raises DatabaseLockedError when another process holds the file for longer than
+    ``lock_timeout`` seconds, ConfigError for a missing (read-only) or foreign file.
+    """
+    target = str(path)
+    if target != MEMORY:
+        file = Path(target)
+        if read_only and not file.exists():
+            raise ConfigError(f"no database at {file}; run `session-audit ingest` first")
+        if not read_only:
+            file.parent.mkdir(parents=True, exist_ok=True)
+    deadline = time.monotonic() + max(lock_timeout, 0.0)
+    while True:
+        try:
+            conn = duckdb.connect(target, read_only=read_only)
+            break
+        except duckdb.Error as exc:
+            error = _translate(exc, target)
+            if isinstance(error, DatabaseLockedError) and time.monotonic() < deadline:
+                time.sleep(min(_RETRY_EVERY, max(deadline - time.monotonic(), 0.0)))
+                continue
+            raise error from exc
+    try:
+        conn.execute("SET TimeZone = 'UTC'")
+    except duckdb.Error as exc:
+        conn.close()
+        raise StorageError(f"cannot set the UTC time zone on {target}: {exc}") from exc
+    return conn
+
+
+def _translate(exc: duckdb.Error, target: str) -> StorageError | ConfigError:
+    text = str(exc)
+    if "Could not set lock" in text or "Conflicting lock" in text:
+        return DatabaseLockedError(
+            f"database {target} is in use by {describe_holder(target, text)}; "
+            "wait for it to finish or pass a lock timeout"
+        )
+    if "different configuration" in text:
+        return DatabaseLockedError(
+            f"database {target} is already open in this process in another mode "
+            "(read-only vs writer)"
+        )
+    if "not a valid DuckDB database" in text or "version number" in text:
+        return ConfigError(f"{target} is not a DuckDB database this version can read: {text}")
+    if "database does not exist" in text:
+        return ConfigError(f"no database at {target}; run `session-audit ingest` first")
+    return StorageError(f"cannot open database {target}: {text}")
+
+
+def describe_holder(target: str, message: str = "") -> str:
+    """A human description of the process holding ``target``: the sidecar's pid, command and
+    start time when it matches the lock holder, else what DuckDB's lock message says."""
+    match = _LOCK_PID.search(message)
+    lock_pid = int(match.group("pid")) if match else None
+    info = read_sidecar(target)
+    if info is not None and (lock_pid is None or info.get("pid") == lock_pid):
+        return (
+            f"another session-audit writer: pid {info.get('pid')} "
+            f"(`{info.get('command', '?')}`, started {info.get('started_at', '?')})"
+        )
+    if match:
+        return f"another process: pid {lock_pid} ({match.group('prog')})"
+    return "another process"
+
+
+def read_sidecar(path: Path | str) -> dict[str, Any] | None:
+    """The writer sidecar of ``path``, or None when absent or unreadable."""
+    try:
+        data = orjson.loads(sidecar_path(path).read_bytes())
+    except (OSError, orjson.JSONDecodeError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def redacted_command(argv: list[str] | None = None) -> str:
+    """The command line with the value of any secret-looking option masked."""
+    args = list(sys.argv if argv is None else argv)
+    out: list[str] = []
+    mask_next = False
+    for arg in args:
+        if mask_next:
+            out.append("***")
+            mask_next = False
+            continue
+        if arg.startswith("-") and _SECRET_FLAG.search(arg.split("=", 1)[0]):
+            if "=" in arg:
+                out.append(arg.split("=", 1)[0] + "=***")
+            else:
+                out.append(arg)
+                mask_next = True
+            continue
+        out.append(arg)
+    if out:
+        out[0] = Path(out[0]).name
+    return " ".join(out)
+
+
+class writer:  # used like a function: `with writer(path) as conn:`
+    """Hold the writing connection to ``path`` plus the sidecar naming this process.
+
+    ``with writer(path, lock_timeout=30) as conn: ...``; the sidecar is removed and the
+    connection closed on exit, whatever happened.
+    """
+
+    def __init__(
+        self, path: Path | str, *, lock_timeout: float = 0, command: str | None = None
+    ) -> None:
+        self.path = Path(path)
+        self.lock_timeout = lock_timeout
+        self.command = command if command is not None else redacted_command()
+        self.conn: duckdb.DuckDBPyConnection | None = None
+
+    def __enter__(self) -> duckdb.DuckDBPyConnection:
+        self.conn = connect(self.path, lock_timeout=self.lock_timeout)
+        info = {
+            "pid": os.getpid(),
+            "started_at": datetime.now(UTC).isoformat(timespec="seconds"),
+            "command": self.command,
+        }
+        side = sidecar_path(self.path)
+        tmp = side.with_name(f"{side.name}.{os.getpid()}.tmp")
+        try:
+            tmp.write_bytes(orjson.dumps(info))
+            tmp.replace(side)
+        except OSError:
+            # The sidecar only improves an error message; a read-only dir must not stop a run.
+            with contextlib.suppress(OSError):
+                tmp.unlink()
+        return self.conn
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        try:
+            if self.conn is not None:
+                self.conn.close()
+        finally:
+            self.conn = None
+            info = read_sidecar(self.path)
+            if info is not None and info.get("pid") == os.getpid():
+                with contextlib.suppress(OSError):
+                    sidecar_path(self.path).unlink()

@@ -1,0 +1,117 @@
+"""Versioned schema migrations, then every view recreated.
+
+``migrate(conn)`` brings any database file written by an older session-audit to the current
+schema in place, in ONE transaction: the missing steps of :data:`STEPS` run in order, each is
+recorded in ``schema_migrations``, and finally every view in ``session_audit.db.views.VIEWS`` is
+recreated from ``sql/views/<name>.sql`` (views hold no data, so they are always rebuilt from the
+code that is running). A file written by a newer version raises :class:`MigrationError`.
+
+Adding a step: append ``Step(version=N + 1, ...)`` whose SQL files (one object per file) alter
+or create what changed. Never edit a released step.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import duckdb
+
+from session_audit.db.sqlfiles import load_sql
+from session_audit.errors import MigrationError
+
+
+@dataclass(frozen=True)
+class Step:
+    """One schema version: the SQL files (names for :func:`load_sql`) that produce it."""
+
+    version: int
+    description: str
+    sql: tuple[str, ...]
+
+
+STEPS: tuple[Step, ...] = (
+    Step(
+        1,
+        "sessions, rejected sessions, users, user stats, run ledger, cursor",
+        (
+            "schema/user_sessions",
+            "schema/rejected_sessions",
+            "schema/users",
+            "schema/user_session_stats",
+            "schema/ingest_runs",
+            "schema/ingest_state",
+        ),
+    ),
+)
+
+CURRENT_VERSION = STEPS[-1].version
+
+
+def view_names() -> tuple[str, ...]:
+    """The views to (re)create, in order; none while ``session_audit.db.views`` is absent."""
+    try:
+        module = importlib.import_module("session_audit.db.views")
+    except ModuleNotFoundError as exc:
+        if exc.name == "session_audit.db.views":
+            return ()
+        raise
+    return tuple(getattr(module, "VIEWS", ()))
+
+
+def schema_version(conn: duckdb.DuckDBPyConnection) -> int:
+    """The highest applied version, 0 for an empty database."""
+    exists = conn.execute(load_sql("queries/migrations_table_exists")).fetchone()
+    if not exists or not exists[0]:
+        return 0
+    row = conn.execute(load_sql("queries/schema_version")).fetchone()
+    return int(row[0]) if row and row[0] is not None else 0
+
+
+def migrate(
+    conn: duckdb.DuckDBPyConnection,
+    *,
+    steps: Sequence[Step] = STEPS,
+    views: Sequence[str] | None = None,
+) -> int:
+    """Apply the missing ``steps`` and recreate the views; return the schema version.
+
+    ``steps``/``views`` default to this version's; tests pass others to build old files.
+    """
+    known = steps[-1].version if steps else 0
+    view_list = view_names() if views is None else tuple(views)
+    try:
+        conn.execute("BEGIN TRANSACTION")
+        conn.execute(load_sql("schema/schema_migrations"))
+        current = schema_version(conn)
+        if current > known:
+            raise MigrationError(
+                f"the database is at schema version {current}, newer than this session-audit "
+                f"knows ({known}); upgrade session-audit"
+            )
+        for step in steps:
+            if step.version <= current:
+                continue
+            for name in step.sql:
+                conn.execute(load_sql(name))
+            conn.execute(load_sql("queries/record_migration"), [step.version, step.description])
+        for view in view_list:
+            conn.execute(load_sql(f"views/{view}"))
+        conn.execute("COMMIT")
+    except MigrationError:
+        _rollback(conn)
+        raise
+    except duckdb.Error as exc:
+        _rollback(conn)
+        raise MigrationError(f"migrating the database failed: {exc}") from exc
+    except BaseException:
+        _rollback(conn)
+        raise
+    return max(current, known)
+
+
+def _rollback(conn: duckdb.DuckDBPyConnection) -> None:
+    with contextlib.suppress(duckdb.Error):  # no transaction open: nothing to undo
+        conn.execute("ROLLBACK")

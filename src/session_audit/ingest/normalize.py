@@ -1,0 +1,411 @@
+"""Raw ``userSession/items`` pages -> typed polars frames, values kept exactly as sent.
+
+:func:`normalize_pages` parses each page (a JSON array of UserSession objects) and splits the
+objects into
+
+* ``sessions``: the user_sessions columns minus lineage, with an explicit schema. Strings are
+  kept byte for byte (no trimming, no truncation); timestamps become UTC ``Datetime("us")``
+  (milliseconds and microseconds kept; digits below a microsecond are dropped).
+  ``endTime`` absent and ``endTime: null`` both mean "still open" (NULL).
+  Odd but valid rows are kept and flagged in ``anomalies``:
+  ``end_before_start``, ``string_over_64`` (ipAddress/appId/appVersion over the spec's 64
+  characters), ``ip_not_parseable`` (ipAddress is not an IPv4/IPv6 address),
+  ``missing_client_app_id``.
+* ``rejected``: objects that cannot be a user_sessions row, with ``raw_json`` (the object as
+  received, re-serialised by orjson) and every ``reason`` that applies, joined by "; ":
+  not an object, no id, id not an integer, no userId, userId not an integer, no startTime, an
+  unparseable startTime or endTime, or a field of the wrong JSON type.
+
+Repeats of one id within a batch: the LAST valid occurrence in page order wins (pages in the
+order given, objects in the order of each page); every rejected object is kept. ``max_id`` is the
+highest integer id seen, valid or rejected; ``fetched`` the number of objects received.
+
+Timestamps are parsed vectorised (``%Y-%m-%dT%H:%M:%S%.f%#z``); the rare values that fail it go
+through :meth:`datetime.fromisoformat` one by one (naive values are read as UTC).
+"""
+
+from __future__ import annotations
+
+import bisect
+import ipaddress
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+import polars as pl
+
+from session_audit.errors import ApiError
+
+TS = pl.Datetime("us", "UTC")
+TS_FORMAT = "%Y-%m-%dT%H:%M:%S%.f%#z"
+MAX_STRING = 64
+_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
+
+SESSION_SCHEMA: dict[str, pl.DataType] = {
+    "org": pl.String(),
+    "id": pl.Int64(),
+    "user_id": pl.Int64(),
+    "start_time": TS,
+    "end_time": TS,
+    "client_app_id": pl.Int64(),
+    "ip_address": pl.String(),
+    "app_id": pl.String(),
+    "app_version": pl.String(),
+    "anomalies": pl.List(pl.String()),
+}
+REJECTED_SCHEMA: dict[str, pl.DataType] = {
+    "org": pl.String(),
+    "session_id": pl.Int64(),
+    "raw_json": pl.String(),
+    "reason": pl.String(),
+}
+
+ANOMALY_CODES = ("end_before_start", "string_over_64", "ip_not_parseable", "missing_client_app_id")
+
+# API field -> our column, for the plain string fields.
+_STRINGS = (("ipAddress", "ip_address"), ("appId", "app_id"), ("appVersion", "app_version"))
+# Fast shapes of a valid IPv4 / IPv6 address; anything else is checked by `ipaddress`.
+_IPV4_RE = r"^(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}$"
+
+
+@dataclass(frozen=True)
+class NormalizedBatch:
+    """One checkpoint's worth of sessions, ready for :class:`SessionStore`."""
+
+    org: str
+    sessions: pl.DataFrame
+    rejected: pl.DataFrame
+    max_id: int | None
+    fetched: int
+    duplicates: int = 0  # valid repeats of an id dropped by the last-wins rule
+
+
+def empty_batch(org: str) -> NormalizedBatch:
+    return NormalizedBatch(
+        org=org,
+        sessions=pl.DataFrame(schema=SESSION_SCHEMA),
+        rejected=pl.DataFrame(schema=REJECTED_SCHEMA),
+        max_id=None,
+        fetched=0,
+    )
+
+
+def normalize_pages(pages: Sequence[bytes], *, org: str) -> NormalizedBatch:
+    """Parse raw JSON pages into a :class:`NormalizedBatch` (see the module docstring)."""
+    objs: list[Any] = []
+    starts: list[int] = []  # index in objs of each page's first object
+    for number, page in enumerate(pages, 1):
+        starts.append(len(objs))
+        objs.extend(_parse_page(page, number))
+    if not objs:
+        return empty_batch(org)
+    n = len(objs)
+    if set(map(type, objs)) != {dict}:
+        rows: list[dict[str, Any]] = [o if type(o) is dict else {} for o in objs]
+        not_object = pl.Series([type(o) is not dict for o in objs], dtype=pl.Boolean)
+    else:
+        rows = objs
+        not_object = pl.repeat(False, n, eager=True)
+
+    columns: dict[str, pl.Series] = {}
+    for key, (col, kind) in _FIELDS.items():
+        typed, has = _column([o.get(key) for o in rows], kind)
+        columns[col] = typed
+        columns[f"_has_{key}"] = has
+    frame = pl.DataFrame(
+        {"_row": pl.int_range(0, n, eager=True), "_not_object": not_object, **columns}
+    )
+    frame = frame.with_columns(
+        start_time=_parse_times(frame["_start"]),
+        end_time=_parse_times(frame["_end"]),
+    )
+    checks = _checks()
+    bad_mask = frame.select(pl.any_horizontal([cond for cond, _ in checks])).to_series()
+    max_id = frame["id"].max()
+    if bad_mask.any():
+        good = frame.filter(~bad_mask)
+        bad = frame.filter(bad_mask).with_columns(_reason_expr(checks).alias("_reason"))
+    else:
+        good, bad = frame, frame.clear().with_columns(_reason=pl.lit(None, dtype=pl.String))
+
+    sessions = _sessions_frame(good, org)
+    if sessions["id"].n_unique() == sessions.height:
+        deduped = sessions
+    else:
+        deduped = sessions.unique(subset=["id"], keep="last", maintain_order=True)
+    rejected = pl.DataFrame(
+        {
+            "org": [org] * bad.height,
+            "session_id": bad["id"],
+            "raw_json": [_raw_json(objs, i, pages, starts) for i in bad["_row"].to_list()],
+            "reason": bad["_reason"],
+        },
+        schema=REJECTED_SCHEMA,
+    )
+    return NormalizedBatch(
+        org=org,
+        sessions=deduped,
+        rejected=rejected,
+        max_id=int(max_id) if isinstance(max_id, int) else None,
+        fetched=n,
+        duplicates=sessions.height - deduped.height,
+    )
+
+
+# API field -> (frame column, JSON type it must have).
+_FIELDS: dict[str, tuple[str, type]] = {
+    "id": ("id", int),
+    "userId": ("user_id", int),
+    "startTime": ("_start", str),
+    "endTime": ("_end", str),
+    "clientAppId": ("client_app_id", int),
+    "ipAddress": ("ip_address", str),
+    "appId": ("app_id", str),
+    "appVersion": ("app_version", str),
+}
+
+
+def _parse_page(page: bytes, number: int) -> list[Any]:
+    try:
+        data = orjson.loads(page)
+    except orjson.JSONDecodeError as exc:
+        raise ApiError(f"page {number} of userSession/items is not valid JSON") from exc
+    if not isinstance(data, list):
+        raise ApiError(
+            f"page {number} of userSession/items is a JSON {type(data).__name__}, not an array"
+        )
+    return data
+
+
+def _raw_json(objs: list[Any], index: int, pages: Sequence[bytes], starts: list[int]) -> str:
+    """The JSON text of ``objs[index]`` as received. orjson reads integers beyond 64 bits as
+    floats; an object with a float is therefore re-read from its page by the stdlib parser,
+    which keeps such integers exact."""
+    obj = objs[index]
+    values = obj.values() if type(obj) is dict else (obj,)
+    if any(type(v) is float for v in values):
+        page = bisect.bisect_right(starts, index) - 1
+        obj = json.loads(pages[page])[index - starts[page]]
+    return _dump(obj)
+
+
+def _dump(obj: Any) -> str:
+    try:
+        return orjson.dumps(obj).decode()
+    except TypeError:  # integers beyond 64 bits
+        return json.dumps(obj, ensure_ascii=False, separators=(",", ":"))
+
+
+def _column(values: list[Any], kind: type) -> tuple[pl.Series, pl.Series]:
+    """(typed values, present) for one field. Values of another JSON type become null in
+    ``typed`` while ``present`` stays true, which is how they get rejected. ``bool`` is not
+    ``int`` here (``type(True) is bool``)."""
+    dtype = pl.Int64 if kind is int else pl.String
+    if set(map(type, values)) <= {kind, type(None)}:  # the common case: all of the right type
+        try:
+            typed = pl.Series(values, dtype=dtype, strict=True)
+        except (OverflowError, TypeError, ValueError, pl.exceptions.PolarsError):
+            pass  # integers beyond 64 bits: take the slow path
+        else:
+            return typed, typed.is_not_null()
+    present = pl.Series([v is not None for v in values], dtype=pl.Boolean)
+    kept: list[Any]
+    if kind is int:
+        kept = [v if type(v) is int and _INT64_MIN <= v <= _INT64_MAX else None for v in values]
+    else:
+        kept = [v if type(v) is str else None for v in values]
+    return pl.Series(kept, dtype=dtype), present
+
+
+def _parse_times(text: pl.Series) -> pl.Series:
+    parsed = text.str.to_datetime(
+        format=TS_FORMAT, time_unit="us", time_zone="UTC", strict=False, cache=False
+    )
+    failed = (parsed.is_null() & text.is_not_null()).arg_true()
+    if failed.len() == 0:
+        return parsed
+    idx = failed.to_list()
+    values = [_parse_one(text[i]) for i in idx]
+    ok = [(i, v) for i, v in zip(idx, values, strict=True) if v is not None]
+    if not ok:
+        return parsed
+    fixed = pl.Series([v for _, v in ok], dtype=TS)
+    return parsed.scatter([i for i, _ in ok], fixed)
+
+
+def _parse_one(text: str) -> datetime | None:
+    try:
+        value = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    if value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    return value.astimezone(UTC)
+
+
+def _checks() -> list[tuple[pl.Expr, str]]:
+    """(condition that makes a row unstorable, reason text), in reporting order."""
+    obj = ~pl.col("_not_object")
+    has = {key: pl.col(f"_has_{key}") for key in _FIELDS}
+    checks: list[tuple[pl.Expr, str]] = [
+        (pl.col("_not_object"), "not a JSON object"),
+        (obj & ~has["id"], "missing id"),
+        (has["id"] & pl.col("id").is_null(), "id is not a 64-bit integer"),
+        (obj & ~has["userId"], "missing userId"),
+        (has["userId"] & pl.col("user_id").is_null(), "userId is not a 64-bit integer"),
+        (obj & ~has["startTime"], "missing startTime"),
+        (has["startTime"] & pl.col("start_time").is_null(), "unparseable startTime"),
+        (has["endTime"] & pl.col("end_time").is_null(), "unparseable endTime"),
+        (
+            has["clientAppId"] & pl.col("client_app_id").is_null(),
+            "clientAppId is not a 64-bit integer",
+        ),
+    ]
+    for key, col in _STRINGS:
+        checks.append((has[key] & pl.col(col).is_null(), f"{key} is not a string"))
+    return checks
+
+
+def _reason_expr(checks: list[tuple[pl.Expr, str]]) -> pl.Expr:
+    """Every reason that applies, joined by "; "."""
+    parts = [pl.when(cond).then(pl.lit(text)) for cond, text in checks]
+    return pl.concat_list(parts).list.drop_nulls().list.join("; ")
+
+
+def _sessions_frame(good: pl.DataFrame, org: str) -> pl.DataFrame:
+    if good.height == 0:
+        return pl.DataFrame(schema=SESSION_SCHEMA)
+    ip = good["ip_address"]
+    ip_bad = ip.is_not_null() & ~ip.str.contains(_IPV4_RE)
+    suspects = ip_bad.arg_true()
+    if suspects.len():
+        idx = suspects.to_list()
+        verdict = [not _is_ip(ip[i]) for i in idx]
+        ip_bad = pl.repeat(False, good.height, eager=True).scatter(idx, verdict)
+    over = pl.any_horizontal(
+        [pl.col(col).str.len_chars() > MAX_STRING for _, col in _STRINGS]
+    ).fill_null(False)
+    flags = [
+        pl.when(pl.col("end_time") < pl.col("start_time")).then(pl.lit("end_before_start")),
+        pl.when(over).then(pl.lit("string_over_64")),
+        pl.when(pl.Series(ip_bad)).then(pl.lit("ip_not_parseable")),
+        pl.when(pl.col("client_app_id").is_null()).then(pl.lit("missing_client_app_id")),
+    ]
+    return good.select(
+        pl.lit(org, dtype=pl.String).alias("org"),
+        "id",
+        "user_id",
+        "start_time",
+        "end_time",
+        "client_app_id",
+        "ip_address",
+        "app_id",
+        "app_version",
+        pl.concat_list(flags).list.drop_nulls().alias("anomalies"),
+    ).cast(SESSION_SCHEMA)  # type: ignore[arg-type]
+
+
+def _is_ip(text: str) -> bool:
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return True
+
+
+# --- users and their session stats (small lists: one call per run) -------------------------------
+
+USER_SCHEMA: dict[str, pl.DataType] = {
+    "org": pl.String(),
+    "id": pl.Int64(),
+    "name": pl.String(),
+    "email": pl.String(),
+    "status": pl.String(),
+    "professional": pl.Boolean(),
+    "organization_id": pl.Int64(),
+    "linked_user_id": pl.Int64(),
+    "foreign_introducing_broker_id": pl.Int64(),
+    "created_at": TS,
+}
+USER_STATS_SCHEMA: dict[str, pl.DataType] = {
+    "org": pl.String(),
+    "user_id": pl.Int64(),
+    "stats_id": pl.Int64(),
+    "last_session_time": TS,
+    "failed_passwords": pl.Int32(),
+}
+_INT32_MIN, _INT32_MAX = -(2**31), 2**31 - 1
+
+
+def _typed(value: Any, kind: type) -> Any:
+    """``value`` when it has JSON type ``kind`` (and fits the column), else None."""
+    if type(value) is not kind:
+        return None
+    if isinstance(value, int) and kind is int and not _INT64_MIN <= value <= _INT64_MAX:
+        return None
+    return value
+
+
+def normalize_users(users: Sequence[Any], *, org: str) -> pl.DataFrame:
+    """``/user/list`` objects -> USER_SCHEMA rows. Objects without an integer id are skipped;
+    a field of the wrong JSON type is stored as NULL; repeats of an id: the last wins."""
+    rows = [u for u in users if type(u) is dict and _typed(u.get("id"), int) is not None]
+    frame = pl.DataFrame(
+        {
+            "org": [org] * len(rows),
+            "id": [u["id"] for u in rows],
+            "name": [_typed(u.get("name"), str) for u in rows],
+            "email": [_typed(u.get("email"), str) for u in rows],
+            "status": [_typed(u.get("status"), str) for u in rows],
+            "professional": [_typed(u.get("professional"), bool) for u in rows],
+            "organization_id": [_typed(u.get("organizationId"), int) for u in rows],
+            "linked_user_id": [_typed(u.get("linkedUserId"), int) for u in rows],
+            "foreign_introducing_broker_id": [
+                _typed(u.get("foreignIntroducingBrokerId"), int) for u in rows
+            ],
+            "_created": pl.Series([_typed(u.get("timestamp"), str) for u in rows], dtype=pl.String),
+        },
+        schema_overrides={k: v for k, v in USER_SCHEMA.items() if k != "created_at"},
+    )
+    frame = frame.with_columns(created_at=_parse_times(frame["_created"])).drop("_created")
+    return frame.unique(subset=["id"], keep="last", maintain_order=True).select(list(USER_SCHEMA))
+
+
+def normalize_user_stats(stats: Sequence[Any], *, org: str) -> pl.DataFrame:
+    """``/userSessionStats/ldeps`` objects -> USER_STATS_SCHEMA rows, one per object.
+
+    UserSessionStats is a dependent of User: its ``id`` is the user's id (a ``userId`` field,
+    if the API ever sends one, takes precedence). Objects with no integer id are skipped."""
+    rows = []
+    for obj in stats:
+        if type(obj) is not dict:
+            continue
+        stats_id = _typed(obj.get("id"), int)
+        user_id = _typed(obj.get("userId"), int)
+        user_id = stats_id if user_id is None else user_id
+        if user_id is None:
+            continue
+        failed = _typed(obj.get("failedPasswords"), int)
+        if failed is not None and not _INT32_MIN <= failed <= _INT32_MAX:
+            failed = None
+        rows.append((user_id, stats_id, _typed(obj.get("lastSessionTime"), str), failed))
+    frame = pl.DataFrame(
+        {
+            "org": [org] * len(rows),
+            "user_id": [r[0] for r in rows],
+            "stats_id": [r[1] for r in rows],
+            "_last": pl.Series([r[2] for r in rows], dtype=pl.String),
+            "failed_passwords": [r[3] for r in rows],
+        },
+        schema_overrides={
+            "org": pl.String(),
+            "user_id": pl.Int64(),
+            "stats_id": pl.Int64(),
+            "failed_passwords": pl.Int32(),
+        },
+    )
+    frame = frame.with_columns(last_session_time=_parse_times(frame["_last"]))
+    return frame.select(list(USER_STATS_SCHEMA))

@@ -1,0 +1,280 @@
+"""SessionStore: the run ledger and the exactly-once checkpoint write.
+
+Every write is ONE DuckDB transaction. :meth:`SessionStore.write_checkpoint` stages the batch's
+polars frames through Arrow (no per-row inserts), merges the sessions by (org, id) — counting
+inserted / updated / unchanged rows —, records the rejected objects, adds the counts to the
+run's ledger row and moves the scan cursor forward (never back), then commits. Any failure rolls
+the whole checkpoint back, so a crash (even kill -9) leaves the database at the previous
+checkpoint and a rerun starts from the last committed cursor: nothing lost, nothing duplicated.
+
+Runs still 'running' when a new run of the same org starts are marked 'interrupted': the
+DuckDB file lock guarantees their process is gone.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import duckdb
+import polars as pl
+
+from session_audit.db.sqlfiles import load_sql
+from session_audit.errors import StorageError
+from session_audit.ingest.normalize import (
+    NormalizedBatch,
+    normalize_user_stats,
+    normalize_users,
+)
+
+T = TypeVar("T")
+
+RUN_STATUSES = ("running", "completed", "failed", "interrupted")
+COUNTERS = (
+    "requests",
+    "fetched",
+    "inserted",
+    "updated",
+    "unchanged",
+    "rejected",
+    "retries",
+    "penalty_waits",
+    "renewals",
+    "bytes",
+)
+
+
+@dataclass(frozen=True)
+class MergeCounts:
+    """What one checkpoint did to user_sessions (and rejected_sessions)."""
+
+    inserted: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    rejected: int = 0
+
+    def __add__(self, other: MergeCounts) -> MergeCounts:
+        return MergeCounts(
+            self.inserted + other.inserted,
+            self.updated + other.updated,
+            self.unchanged + other.unchanged,
+            self.rejected + other.rejected,
+        )
+
+
+class SessionStore:
+    """All writes of an ingest run against one connection (the writer) for one org."""
+
+    def __init__(self, conn: duckdb.DuckDBPyConnection, org: str) -> None:
+        self.conn = conn
+        self.org = org
+
+    # -- ledger ----------------------------------------------------------------------------------
+
+    def start_run(
+        self, source: str, *, flow_run_id: str | None = None, first_id: int | None = None
+    ) -> int:
+        """Open a 'running' ledger row (committed) and return its run id. Earlier runs of this
+        org still 'running' are marked 'interrupted'."""
+
+        def work() -> int:
+            self._run("mark_interrupted", org=self.org)
+            row = self.conn.execute(load_sql("queries/next_run_id")).fetchone()
+            run_id = int(row[0]) if row else 1
+            self._run(
+                "insert_run",
+                run_id=run_id,
+                org=self.org,
+                flow_run_id=flow_run_id,
+                source=source,
+                first_id=first_id,
+            )
+            return run_id
+
+        return self._transaction("start the run", work)
+
+    def add_run_counts(self, run_id: int, **counts: int) -> None:
+        """Add counters (names from :data:`COUNTERS`) to a run's ledger row."""
+        values = self._counter_params(counts, default=0)
+        self._transaction(
+            "update the run counts", lambda: self._run("add_run_counts", run_id=run_id, **values)
+        )
+
+    def finish_run(
+        self,
+        run_id: int,
+        status: str,
+        counts: Mapping[str, int] | None = None,
+        error: str | None = None,
+    ) -> None:
+        """Close a run: status, finish time, error; counters given replace the stored sums."""
+        if status not in RUN_STATUSES:
+            raise StorageError(f"unknown run status {status!r} (one of {', '.join(RUN_STATUSES)})")
+        values = self._counter_params(counts or {}, default=None)
+        self._transaction(
+            "finish the run",
+            lambda: self._run("finish_run", run_id=run_id, status=status, error=error, **values),
+        )
+
+    def last_run(self, *, status: str | None = None) -> dict[str, Any] | None:
+        """The newest ledger row of this org (optionally with ``status``) as a dict."""
+        try:
+            cursor = self.conn.execute(
+                load_sql("queries/last_run"), {"org": self.org, "status": status}
+            )
+            row = cursor.fetchone()
+            names = [d[0] for d in cursor.description or ()]
+        except duckdb.Error as exc:
+            raise StorageError(f"cannot read the run ledger: {exc}") from exc
+        return dict(zip(names, row, strict=True)) if row else None
+
+    # -- cursor and open sessions ------------------------------------------------------------------
+
+    def next_id(self) -> int | None:
+        """The next session id a range scan asks for; None before the first scan."""
+        row = self._query("queries/get_next_id", org=self.org).fetchone()
+        return int(row[0]) if row else None
+
+    def set_cursor_if_absent(self, next_id: int, *, run_id: int | None = None) -> None:
+        """Record where a first scan starts; an existing cursor is left as it is."""
+        self._transaction(
+            "set the scan cursor",
+            lambda: self._run("set_cursor_if_absent", org=self.org, next_id=next_id, run_id=run_id),
+        )
+
+    def open_session_ids(self) -> list[int]:
+        """Ids of this org's stored sessions that are still open (end_time NULL), ascending."""
+        return [int(r[0]) for r in self._query("queries/open_session_ids", org=self.org).fetchall()]
+
+    # -- data ------------------------------------------------------------------------------------
+
+    def write_checkpoint(
+        self, run_id: int, batch: NormalizedBatch, *, cursor: int | None
+    ) -> MergeCounts:
+        """Merge ``batch`` and move the cursor to max(stored, ``cursor``) in ONE transaction."""
+        if batch.org != self.org:
+            raise StorageError(f"batch of org {batch.org!r} given to the store of {self.org!r}")
+
+        def work() -> MergeCounts:
+            counts = self._merge_sessions(run_id, batch.sessions)
+            rejected = self._insert_rejected(run_id, batch.rejected)
+            counts = MergeCounts(counts.inserted, counts.updated, counts.unchanged, rejected)
+            self._add_checkpoint_counts(run_id, batch, counts)
+            if cursor is not None:
+                self._advance_cursor(run_id, cursor)
+            return counts
+
+        return self._transaction("store a checkpoint", work)
+
+    def write_users(self, run_id: int, users: list[dict[str, Any]]) -> int:
+        """Upsert the users of one ``/user/list`` answer; returns the rows written."""
+        frame = normalize_users(users, org=self.org)
+
+        def work() -> int:
+            if frame.height:
+                with self._staged("staged_users", frame):
+                    self._run("merge_users", run_id=run_id)
+            return frame.height
+
+        return self._transaction("store users", work)
+
+    def write_user_stats(self, run_id: int, stats: list[dict[str, Any]]) -> int:
+        """Append one observation per user of ``userSessionStats``; returns the rows written."""
+        frame = normalize_user_stats(stats, org=self.org)
+
+        def work() -> int:
+            if frame.height:
+                with self._staged("staged_user_stats", frame):
+                    self._run("insert_user_stats", run_id=run_id)
+            return frame.height
+
+        return self._transaction("store user session stats", work)
+
+    # -- the steps of a checkpoint (separate so that tests can fail one) ---------------------------
+
+    def _merge_sessions(self, run_id: int, sessions: pl.DataFrame) -> MergeCounts:
+        if sessions.height == 0:
+            return MergeCounts()
+        with self._staged("staged_sessions", sessions):
+            actions = self._run("merge_sessions", run_id=run_id).fetchall()
+        inserted = sum(1 for (action,) in actions if action == "INSERT")
+        updated = sum(1 for (action,) in actions if action == "UPDATE")
+        return MergeCounts(inserted, updated, sessions.height - inserted - updated)
+
+    def _insert_rejected(self, run_id: int, rejected: pl.DataFrame) -> int:
+        if rejected.height == 0:
+            return 0
+        with self._staged("staged_rejected", rejected):
+            self._run("insert_rejected", run_id=run_id)
+        return rejected.height
+
+    def _add_checkpoint_counts(
+        self, run_id: int, batch: NormalizedBatch, counts: MergeCounts
+    ) -> None:
+        ids = [
+            v
+            for v in (batch.sessions["id"].min(), batch.rejected["session_id"].min())
+            if isinstance(v, int)
+        ]
+        self._run(
+            "add_checkpoint_counts",
+            run_id=run_id,
+            fetched=batch.fetched,
+            inserted=counts.inserted,
+            updated=counts.updated,
+            unchanged=counts.unchanged,
+            rejected=counts.rejected,
+            min_id=min(ids) if ids else None,
+            max_id=batch.max_id,
+        )
+
+    def _advance_cursor(self, run_id: int, cursor: int) -> None:
+        self._run("advance_cursor", org=self.org, next_id=cursor, run_id=run_id)
+
+    # -- plumbing --------------------------------------------------------------------------------
+
+    def _run(self, name: str, **params: Any) -> duckdb.DuckDBPyConnection:
+        return self.conn.execute(load_sql(f"queries/{name}"), params)
+
+    def _query(self, name: str, **params: Any) -> duckdb.DuckDBPyConnection:
+        try:
+            return self.conn.execute(load_sql(name), params)
+        except duckdb.Error as exc:
+            raise StorageError(f"query {name} failed: {exc}") from exc
+
+    @contextmanager
+    def _staged(self, view: str, frame: pl.DataFrame) -> Iterator[None]:
+        self.conn.register(view, frame.to_arrow())
+        try:
+            yield
+        finally:
+            self.conn.unregister(view)
+
+    def _transaction(self, what: str, work: Callable[[], T]) -> T:
+        try:
+            self.conn.execute("BEGIN TRANSACTION")
+        except duckdb.Error as exc:
+            raise StorageError(f"cannot {what}: {exc}") from exc
+        try:
+            result = work()
+            self.conn.execute("COMMIT")
+        except BaseException as exc:
+            # A failed COMMIT already ended the transaction: nothing left to roll back.
+            with contextlib.suppress(duckdb.Error):
+                self.conn.execute("ROLLBACK")
+            if isinstance(exc, duckdb.Error):
+                raise StorageError(f"cannot {what}: {exc}") from exc
+            if isinstance(exc, Exception) and not isinstance(exc, StorageError):
+                raise StorageError(f"cannot {what}: {type(exc).__name__}: {exc}") from exc
+            raise
+        return result
+
+    @staticmethod
+    def _counter_params(counts: Mapping[str, int], *, default: int | None) -> dict[str, Any]:
+        unknown = sorted(set(counts) - set(COUNTERS))
+        if unknown:
+            raise StorageError(f"unknown run counters: {', '.join(unknown)}")
+        return {name: int(counts[name]) if name in counts else default for name in COUNTERS}

@@ -1,0 +1,164 @@
+"""Parquet staging of extracted chunks: the hand-off from Dask workers to the one loader.
+
+A worker fetches one chunk of ids, normalizes the pages with polars (the same
+:func:`~session_audit.ingest.normalize.normalize_pages` as the plain path) and writes the two
+frames as Parquet files under the run's staging directory, a local path or any fsspec URL that
+every worker and the driver can reach (``s3://bucket/staging``, ``file:///shared/staging``)::
+
+    <root>/run-<run_id>-<token>/chunk-<seq>.sessions.parquet
+    <root>/run-<run_id>-<token>/chunk-<seq>.rejected.parquet
+
+Each file is written under a temporary name and then moved into place, so the loader never reads
+a half-written file, and a chunk extracted twice (a worker died and Dask ran it again) simply
+rewrites the same names with the same content. The loader merges the staged chunks of its own run
+only, in chunk order, each in ONE transaction with the cursor, and deletes the run's directory at
+the end. A directory left by a killed run is never loaded (the rerun starts from the committed
+cursor and stages afresh) and may be deleted at any time.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import fsspec  # type: ignore[import-untyped]
+import polars as pl
+
+from session_audit.errors import StorageError
+from session_audit.ingest.normalize import (
+    REJECTED_SCHEMA,
+    SESSION_SCHEMA,
+    NormalizedBatch,
+)
+
+StepKind = Literal["open", "ids", "scan"]
+
+
+@dataclass(frozen=True)
+class ChunkSpec:
+    """One unit of extraction: a scan window ``[start, stop)`` or an explicit id list."""
+
+    seq: int
+    step: StepKind
+    start: int = 0
+    stop: int = 0
+    id_list: tuple[int, ...] = ()
+
+    @classmethod
+    def window(cls, seq: int, start: int, stop: int) -> ChunkSpec:
+        return cls(seq, "scan", start=start, stop=stop)
+
+    @classmethod
+    def listed(cls, seq: int, step: StepKind, ids: Sequence[int]) -> ChunkSpec:
+        return cls(seq, step, id_list=tuple(int(i) for i in ids))
+
+    @property
+    def ids(self) -> Sequence[int]:
+        return range(self.start, self.stop) if self.step == "scan" else self.id_list
+
+    @property
+    def advances_cursor(self) -> bool:
+        return self.step == "scan"
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+
+@dataclass(frozen=True)
+class StagedChunk:
+    """What a worker returns: where the frames are and what the API answered."""
+
+    spec: ChunkSpec
+    sessions_url: str | None
+    rejected_url: str | None
+    max_id: int | None
+    fetched: int
+    duplicates: int
+    batch_size: int  # the worker's ids-per-call after any shrinking
+    counters: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class StagingArea:
+    """The staging directory of one run (local path or fsspec URL)."""
+
+    url: str
+
+    @classmethod
+    def for_run(cls, root: str, run_id: int) -> StagingArea:
+        token = uuid.uuid4().hex[:8]
+        return cls(f"{root.rstrip('/')}/run-{run_id}-{token}")
+
+    def _fs(self) -> tuple[Any, str]:
+        fs, path = fsspec.core.url_to_fs(self.url)
+        return fs, str(path)
+
+    def write(
+        self, spec: ChunkSpec, batch: NormalizedBatch, counters: dict[str, Any], batch_size: int
+    ) -> StagedChunk:
+        """Stage ``batch`` (the normalized frames of ``spec``); empty frames write no file."""
+        fs, base = self._fs()
+        try:
+            fs.makedirs(base, exist_ok=True)
+            urls = [
+                self._put(fs, base, f"chunk-{spec.seq:06d}.{kind}.parquet", frame)
+                for kind, frame in (("sessions", batch.sessions), ("rejected", batch.rejected))
+            ]
+        except OSError as exc:
+            raise StorageError(f"cannot write staging files under {self.url}: {exc}") from exc
+        return StagedChunk(
+            spec=spec,
+            sessions_url=urls[0],
+            rejected_url=urls[1],
+            max_id=batch.max_id,
+            fetched=batch.fetched,
+            duplicates=batch.duplicates,
+            batch_size=batch_size,
+            counters=counters,
+        )
+
+    def _put(self, fs: Any, base: str, name: str, frame: pl.DataFrame) -> str | None:
+        if frame.height == 0:
+            return None
+        final = f"{base}/{name}"
+        tmp = f"{base}/.{name}.{uuid.uuid4().hex[:8]}.tmp"
+        with fs.open(tmp, "wb") as out:
+            frame.write_parquet(out, compression="zstd", statistics=False)
+        fs.mv(tmp, final)
+        return final
+
+    def read(self, staged: StagedChunk, org: str) -> NormalizedBatch:
+        """The :class:`NormalizedBatch` a worker staged, exactly as it normalized it."""
+        fs, _ = self._fs()
+        try:
+            sessions = _read(fs, staged.sessions_url, SESSION_SCHEMA)
+            rejected = _read(fs, staged.rejected_url, REJECTED_SCHEMA)
+        except (OSError, pl.exceptions.PolarsError) as exc:
+            raise StorageError(f"cannot read staged chunk {staged.spec.seq}: {exc}") from exc
+        return NormalizedBatch(
+            org=org,
+            sessions=sessions,
+            rejected=rejected,
+            max_id=staged.max_id,
+            fetched=staged.fetched,
+            duplicates=staged.duplicates,
+        )
+
+    def remove(self) -> None:
+        """Delete the run's staging directory (after the run; missing is fine)."""
+        fs, base = self._fs()
+        try:
+            if fs.exists(base):
+                fs.rm(base, recursive=True)
+        except OSError as exc:
+            raise StorageError(f"cannot remove staging directory {self.url}: {exc}") from exc
+
+
+def _read(fs: Any, path: str | None, schema: dict[str, pl.DataType]) -> pl.DataFrame:
+    if path is None:
+        return pl.DataFrame(schema=schema)
+    with fs.open(path, "rb") as src:
+        frame = pl.read_parquet(src)
+    return frame.select(list(schema)).cast(schema)  # type: ignore[arg-type]

@@ -1,0 +1,47 @@
+"""The function a worker runs for one chunk: fetch with a lent token, normalize, stage.
+
+:func:`extract_chunk` is synchronous and self-contained (everything it needs comes in its
+arguments, which are picklable), so it runs the same in a thread of the driving process or in a
+Dask worker process on another machine. It never touches DuckDB: the driver loads what it staged.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from session_audit.api.client import TradovateClient
+from session_audit.ingest.normalize import normalize_pages
+from session_audit.ingest.runner import transport_for
+from session_audit.scale.staging import ChunkSpec, StagedChunk, StagingArea
+from session_audit.scale.tokens import TokenLease, borrow_token
+from session_audit.settings import Settings
+
+
+def extract_chunk(
+    spec: ChunkSpec,
+    lease: TokenLease,
+    settings: Settings,
+    staging: StagingArea,
+    batch_size: int,
+) -> StagedChunk:
+    """Fetch ``spec``'s ids with the lent token and stage the normalized frames.
+
+    ``settings`` are the worker's share (no credentials, its slice of the request budget);
+    ``batch_size`` is the driver's current ids-per-call (it only ever shrinks)."""
+    return asyncio.run(_extract(spec, lease, settings, staging, batch_size))
+
+
+async def _extract(
+    spec: ChunkSpec,
+    lease: TokenLease,
+    settings: Settings,
+    staging: StagingArea,
+    batch_size: int,
+) -> StagedChunk:
+    client = TradovateClient(settings, transport=transport_for(settings.base_url))
+    client.batch_size = min(client.batch_size, batch_size)
+    borrow_token(client, lease)
+    async with client:
+        pages = await client.session_item_pages(spec.ids)
+    batch = normalize_pages(pages, org=settings.org)
+    return staging.write(spec, batch, client.counters.as_dict(), client.batch_size)

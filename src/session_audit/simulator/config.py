@@ -1,0 +1,83 @@
+"""Configuration of the simulator: data size and shape, faults, limits, accepted credentials."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from session_audit.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class Credentials:
+    """What ``POST /auth/accesstokenrequest`` accepts (``name``, ``password``, ``cid``, ``sec``)."""
+
+    username: str = "demo"
+    password: str = "demo-password"  # noqa: S105  (the simulator's well-known demo password)
+    cid: str = "8"
+    sec: str = "demo-secret"
+
+
+@dataclass(frozen=True)
+class SimulatorConfig:
+    """Everything that shapes one simulator.
+
+    Data: ``users`` accounts and ``sessions`` login sessions spread over ``span_days`` days that
+    end at ``now`` (None: the clock's time at construction, floored to the minute). The same
+    ``seed`` and ``now`` always give the same data.
+
+    Faults: ``fault_rate`` is the fraction of data requests answered with a random fault (500 with
+    a plain-text body, 429 with or without Retry-After, or a slow answer of ``slow_seconds``).
+    ``max_ids`` caps the ids of one ``userSession/items`` call (404 above; None = unlimited).
+
+    Auth: tokens live ``token_ttl`` seconds. The first ``p_ticket_logins`` login requests are
+    throttled with a p-ticket and a wait of ``p_time`` seconds; ``captcha`` answers every login
+    with ``p-captcha: true``. ``rate_limit_per_hour`` (None = not enforced) locks a user out for
+    ``lockout_seconds`` with a 429 once exceeded in a trailing hour; every request during the
+    lockout extends it.
+    """
+
+    users: int = 2000
+    sessions: int = 50_000
+    seed: int = 0
+    span_days: int = 120
+    now: datetime | None = None
+    fault_rate: float = 0.0
+    max_ids: int | None = None
+    token_ttl: float = 85 * 60
+    p_ticket_logins: int = 0
+    p_time: int = 2
+    captcha: bool = False
+    rate_limit_per_hour: int | None = None
+    lockout_seconds: float = 3600.0
+    slow_seconds: float = 1.5
+    malformed: bool = True
+    open_fraction: float = 0.025
+    credentials: Credentials = field(default_factory=Credentials)
+
+    def __post_init__(self) -> None:
+        problems: list[str] = []
+        if self.users < 1:
+            problems.append("users must be >= 1")
+        if self.sessions < 0:
+            problems.append("sessions must be >= 0")
+        if self.span_days < 1:
+            problems.append("span_days must be >= 1")
+        if not 0.0 <= self.fault_rate <= 1.0:
+            problems.append("fault_rate must be between 0 and 1")
+        if self.max_ids is not None and self.max_ids < 1:
+            problems.append("max_ids must be >= 1")
+        if self.token_ttl <= 0:
+            problems.append("token_ttl must be > 0")
+        if self.p_ticket_logins < 0 or self.p_time < 0:
+            problems.append("p_ticket_logins and p_time must be >= 0")
+        if self.rate_limit_per_hour is not None and self.rate_limit_per_hour < 1:
+            problems.append("rate_limit_per_hour must be >= 1")
+        if self.lockout_seconds < 0 or self.slow_seconds < 0:
+            problems.append("lockout_seconds and slow_seconds must be >= 0")
+        if not 0.0 <= self.open_fraction < 1.0:
+            problems.append("open_fraction must be in [0, 1)")
+        if self.now is not None and self.now.tzinfo is None:
+            problems.append("now must be timezone-aware")
+        if problems:
+            raise ConfigError("invalid simulator config: " + "; ".join(problems))

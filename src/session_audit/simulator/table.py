@@ -1,0 +1,127 @@
+"""Columnar store of the simulated sessions: compact arrays, indexed by id, served as JSON dicts.
+
+Two million sessions as dicts would take gigabytes; as arrays they take about 100 MB, and one
+row is built only when a request asks for it.
+"""
+
+from __future__ import annotations
+
+from array import array
+from bisect import bisect_left
+from collections.abc import Iterable
+from typing import Any
+
+from session_audit.simulator.timefmt import iso_ms
+
+DROP: Any = object()  # an override value meaning "this field is absent from the row"
+
+OPEN = -1  # ends[i] of a session still open
+NEVER = -1  # planned[i] of an open session that nobody will close on schedule
+
+
+class SessionTable:
+    """Sessions in ascending id order (ids follow start time, with small gaps)."""
+
+    def __init__(self, ips: list[str], apps: list[tuple[int, str, str]]) -> None:
+        self.ips = ips  # shared with the population: new IPs are appended there
+        self.apps = apps
+        self.ids = array("q")
+        self.user_ids = array("q")
+        self.starts = array("q")  # epoch ms
+        self.ends = array("q")  # epoch ms, or OPEN
+        self.planned = array("q")  # when an open session will close (epoch ms), or NEVER
+        self.ip_index = array("l")
+        self.app_index = array("l")
+        self.end_null = bytearray()  # open rows: 1 = "endTime": null, 0 = no endTime key
+        self.overrides: dict[int, dict[str, Any]] = {}  # malformed rows: field -> value | DROP
+        self.open_rows: set[int] = set()
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    @property
+    def max_id(self) -> int | None:
+        return self.ids[-1] if self.ids else None
+
+    def append(
+        self,
+        session_id: int,
+        user_id: int,
+        start: int,
+        end: int,
+        planned: int,
+        ip: int,
+        app: int,
+        end_null: bool,
+    ) -> None:
+        row = len(self.ids)
+        self.ids.append(session_id)
+        self.user_ids.append(user_id)
+        self.starts.append(start)
+        self.ends.append(end)
+        self.planned.append(planned)
+        self.ip_index.append(ip)
+        self.app_index.append(app)
+        self.end_null.append(1 if end_null else 0)
+        if end == OPEN:
+            self.open_rows.add(row)
+
+    def close(self, row: int, end: int) -> None:
+        self.ends[row] = end
+        self.planned[row] = NEVER
+        self.open_rows.discard(row)
+
+    def row_of(self, session_id: int) -> int | None:
+        ids = self.ids
+        pos = bisect_left(ids, session_id)
+        if pos < len(ids) and ids[pos] == session_id:
+            return pos
+        return None
+
+    def as_dict(self, row: int) -> dict[str, Any]:
+        """The session exactly as the API serves it (field order as the API writes it)."""
+        client_app_id, app_id, app_version = self.apps[self.app_index[row]]
+        item: dict[str, Any] = {
+            "id": self.ids[row],
+            "userId": self.user_ids[row],
+            "startTime": iso_ms(self.starts[row]),
+        }
+        end = self.ends[row]
+        if end != OPEN:
+            item["endTime"] = iso_ms(end)
+        elif self.end_null[row]:
+            item["endTime"] = None
+        item["clientAppId"] = client_app_id
+        item["ipAddress"] = self.ips[self.ip_index[row]]
+        item["appId"] = app_id
+        item["appVersion"] = app_version
+        override = self.overrides.get(row)
+        if override:
+            for key, value in override.items():
+                if value is DROP:
+                    item.pop(key, None)
+                else:
+                    item[key] = value
+        return item
+
+    def lookup(self, session_ids: Iterable[int]) -> list[dict[str, Any]]:
+        """Known ids in request order, each once; unknown ids are left out."""
+        seen: set[int] = set()
+        found: list[dict[str, Any]] = []
+        for session_id in session_ids:
+            if session_id in seen:
+                continue
+            seen.add(session_id)
+            row = self.row_of(session_id)
+            if row is not None:
+                found.append(self.as_dict(row))
+        return found
+
+    def last_start_by_user(self, until_ms: int) -> dict[int, int]:
+        """Latest session start per user id (the ``lastSessionTime`` of userSessionStats)."""
+        latest: dict[int, int] = {}
+        get = latest.get
+        for user_id, start in zip(self.user_ids, self.starts, strict=True):
+            if start <= until_ms and start > get(user_id, -1):
+                latest[user_id] = start
+        return latest

@@ -1,0 +1,79 @@
+"""Shared test helpers: point settings at a simulator and compare the database with its truth."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from session_audit.db.connection import connect
+from session_audit.settings import Settings
+from session_audit.simulator import Simulator
+
+# Malformed kinds the ingest must reject (no userId, startTime that is not a time); every other
+# kind is kept, exactly as sent, and flagged.
+REJECTED_KINDS = ("missing_user_id", "unparseable_start_time", "start_time_not_a_date")
+
+FAST = {
+    "requests_per_hour": 1_000_000,
+    "requests_per_second": 100_000,
+    "backoff_base": 0.01,
+    "backoff_cap": 0.05,
+}
+
+
+def sim_settings(
+    sim: Simulator, db: Path, *, base_url: str | None = None, **extra: Any
+) -> Settings:
+    """Settings that reach ``sim`` with a budget the simulator allows."""
+    return Settings.model_validate({**sim.settings_overrides(base_url), "db": db, **FAST, **extra})
+
+
+def sim_env(sim: Simulator, base_url: str, db: Path, **extra: Any) -> dict[str, str]:
+    """The same, as SESSION_AUDIT_* environment variables for a subprocess."""
+    values: dict[str, Any] = {**sim.settings_overrides(base_url), "db": db, **FAST, **extra}
+    return {f"SESSION_AUDIT_{k.upper()}": str(v) for k, v in values.items()}
+
+
+def ts(value: Any) -> datetime | None:
+    if value is None:
+        return None
+    if isinstance(value, datetime):
+        return value
+    return datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+
+
+def rejected_ids(sim: Simulator) -> set[int]:
+    return {i for kind in REJECTED_KINDS for i in sim.malformed_ids.get(kind, [])}
+
+
+def assert_db_equals_truth(sim: Simulator, db: Path) -> None:
+    """``user_sessions`` equals the simulator's sessions field for field; every malformed row
+    the ingest must reject is in ``rejected_sessions``; no id is stored twice."""
+    bad = rejected_ids(sim)
+    truth = {s["id"]: s for s in sim.truth_sessions() if s["id"] not in bad}
+    with connect(db, read_only=True) as conn:
+        rows = conn.execute(
+            "SELECT id, user_id, start_time, end_time, client_app_id, ip_address, app_id,"
+            " app_version FROM user_sessions ORDER BY id"
+        ).fetchall()
+        rejected = [
+            r[0] for r in conn.execute("SELECT session_id FROM rejected_sessions").fetchall()
+        ]
+    ids = [r[0] for r in rows]
+    assert len(ids) == len(set(ids)), "a session id is stored twice"
+    missing = sorted(set(truth) - set(ids))
+    extra = sorted(set(ids) - set(truth))
+    assert not missing and not extra, f"missing {missing[:10]}, extra {extra[:10]}"
+    assert set(rejected) == bad
+    for sid, user_id, start, end, client_app_id, ip, app_id, version in rows:
+        want = truth[sid]
+        assert user_id == want["userId"], sid
+        assert start == ts(want["startTime"]), sid
+        assert end == ts(want.get("endTime")), sid
+        assert client_app_id == want.get("clientAppId"), sid
+        assert (ip, app_id, version) == (
+            want.get("ipAddress"),
+            want.get("appId"),
+            want.get("appVersion"),
+        ), sid

@@ -1,0 +1,153 @@
+"""RequestBudget with an injected clock and sleep (the per-second limiter uses the loop clock)."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+
+import pytest
+
+from session_audit.api.budget import HOUR, RequestBudget
+
+
+class FakeTime:
+    """A clock that only moves when someone sleeps."""
+
+    def __init__(self, start: float = 1_700_000_000.0) -> None:
+        self.now = start
+        self.sleeps: list[float] = []
+
+    def clock(self) -> float:
+        return self.now
+
+    async def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.now += max(seconds, 0.0)
+        await asyncio.sleep(0)
+
+
+def max_in_window(stamps: list[float], window: float) -> int:
+    stamps = sorted(stamps)
+    best = 0
+    start = 0
+    for end, stamp in enumerate(stamps):
+        while stamps[start] <= stamp - window:
+            start += 1
+        best = max(best, end - start + 1)
+    return best
+
+
+async def test_hourly_budget_is_a_trailing_window_under_concurrency() -> None:
+    fake = FakeTime()
+    waits: list[int] = []
+    budget = RequestBudget(
+        requests_per_hour=5,
+        requests_per_second=10_000,
+        clock=fake.clock,
+        sleep=fake.sleep,
+        on_wait=lambda: waits.append(1),
+    )
+    admitted: list[float] = []
+
+    async def one() -> None:
+        await budget.acquire()
+        admitted.append(fake.clock())
+
+    await asyncio.gather(*(one() for _ in range(17)))
+    assert budget.auth_reserve == 1  # ordinary requests get 4 of the 5
+    assert len(admitted) == 17
+    assert max_in_window(admitted, HOUR) == 4
+    assert admitted[4] >= admitted[0] + HOUR
+    assert len(waits) >= 13  # every request beyond the first four had to wait
+    assert len(fake.sleeps) == 4  # the 5th, 9th, 13th and 17th waited for the window to slide
+    assert budget.sent_last_hour <= 4
+
+
+async def test_auth_calls_use_reserved_slots_and_skip_the_queue() -> None:
+    fake = FakeTime()
+    budget = RequestBudget(
+        requests_per_hour=8, requests_per_second=10_000, clock=fake.clock, sleep=fake.sleep
+    )
+    assert budget.auth_reserve == 2
+    for _ in range(6):
+        await budget.acquire()
+    start = fake.clock()
+    await budget.acquire(reserved=True)
+    await budget.acquire(reserved=True)
+    assert fake.clock() == start  # the reserve admitted both at once
+    await budget.acquire(reserved=True)  # the hour is full now, even for auth
+    assert fake.clock() >= start + HOUR
+    assert max_in_window([start] * 8, HOUR) == 8
+
+
+async def test_a_long_wait_runs_the_chore_when_it_falls_due() -> None:
+    fake = FakeTime()
+    t0 = fake.clock()
+    chores: list[float] = []
+    due = {"at": t0 + 1000.0}
+
+    async def chore() -> None:
+        chores.append(fake.clock())
+        due["at"] = fake.clock() + 5000.0  # renewed: next due far later
+        await budget.acquire(reserved=True)  # the renewal itself goes through the budget
+
+    budget = RequestBudget(
+        requests_per_hour=8,
+        requests_per_second=10_000,
+        clock=fake.clock,
+        sleep=fake.sleep,
+        chore_at=lambda: due["at"],
+        chore=chore,
+    )
+    for _ in range(7):
+        await budget.acquire()  # 6 fit; the 7th waits an hour
+    assert chores == [t0 + 1000.0]
+    assert fake.clock() >= t0 + HOUR
+
+
+async def test_no_wait_is_counted_when_the_budget_has_room() -> None:
+    # A fresh budget admits the first request at once.
+    fake = FakeTime()
+    waits: list[int] = []
+    budget = RequestBudget(
+        requests_per_hour=100,
+        requests_per_second=10_000,
+        clock=fake.clock,
+        sleep=fake.sleep,
+        on_wait=lambda: waits.append(1),
+    )
+    await budget.acquire()
+    assert waits == []
+    assert budget.sent_last_hour == 1
+    assert fake.sleeps == []
+
+
+async def test_penalty_gate_holds_every_request_until_it_opens() -> None:
+    fake = FakeTime()
+    budget = RequestBudget(
+        requests_per_hour=100, requests_per_second=10_000, clock=fake.clock, sleep=fake.sleep
+    )
+    opens_at = fake.clock() + 300
+    budget.pause_until(opens_at)
+    budget.pause_until(fake.clock() + 10)  # a shorter pause never shortens the gate
+    await budget.acquire()
+    assert fake.clock() >= opens_at
+
+
+async def test_per_second_cap_spaces_requests() -> None:
+    loop = asyncio.get_running_loop()
+    budget = RequestBudget(requests_per_hour=1000, requests_per_second=50)
+    stamps: list[float] = []
+
+    async def one() -> None:
+        await budget.acquire()
+        stamps.append(loop.time())
+
+    await asyncio.gather(*(one() for _ in range(6)))
+    gaps = [b - a for a, b in itertools.pairwise(stamps)]
+    assert all(gap >= 1 / 50 - 0.002 for gap in gaps), gaps
+
+
+def test_limits_must_be_positive() -> None:
+    with pytest.raises(ValueError, match="positive"):
+        RequestBudget(requests_per_hour=0, requests_per_second=1)

@@ -1,0 +1,173 @@
+"""Schema migrations: fresh databases, idempotence, in-place upgrades, newer files, views."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from session_audit.db import migrations
+from session_audit.db.connection import connect
+from session_audit.db.migrations import CURRENT_VERSION, STEPS, Step, migrate, schema_version
+from session_audit.db.sqlfiles import load_sql, sql_names
+from session_audit.errors import MigrationError, StorageError
+
+DESIGN_COLUMNS = {
+    "user_sessions": [
+        "org", "id", "user_id", "start_time", "end_time", "client_app_id", "ip_address",
+        "app_id", "app_version", "anomalies", "first_run_id", "last_run_id", "loaded_at",
+        "updated_at",
+    ],
+    "rejected_sessions": ["org", "run_id", "session_id", "raw_json", "reason", "rejected_at"],
+    "users": [
+        "org", "id", "name", "email", "status", "professional", "organization_id",
+        "linked_user_id", "foreign_introducing_broker_id", "created_at", "first_run_id",
+        "last_run_id",
+    ],
+    "user_session_stats": [
+        "org", "run_id", "observed_at", "user_id", "stats_id", "last_session_time",
+        "failed_passwords",
+    ],
+    "ingest_runs": [
+        "run_id", "org", "flow_run_id", "started_at", "finished_at", "status", "source",
+        "first_id", "last_id", "requests", "fetched", "inserted", "updated", "unchanged",
+        "rejected", "retries", "penalty_waits", "renewals", "bytes", "error",
+    ],
+    "ingest_state": ["org", "next_id", "run_id", "updated_at"],
+}  # fmt: skip
+
+
+def columns(conn: duckdb.DuckDBPyConnection, table: str) -> list[str]:
+    rows = conn.execute(
+        "SELECT column_name FROM information_schema.columns WHERE table_name = ? "
+        "ORDER BY ordinal_position",
+        [table],
+    ).fetchall()
+    return [r[0] for r in rows]
+
+
+def test_fresh_database_gets_every_design_table_and_the_version() -> None:
+    conn = connect(":memory:")
+    assert migrate(conn) == CURRENT_VERSION
+    for table, expected in DESIGN_COLUMNS.items():
+        assert columns(conn, table) == expected, table
+    rows = conn.execute("SELECT version, description FROM schema_migrations").fetchall()
+    assert [r[0] for r in rows] == [s.version for s in STEPS]
+    assert schema_version(conn) == CURRENT_VERSION
+
+
+def test_timestamps_are_timestamptz_and_sessions_keyed_by_org_and_id() -> None:
+    conn = connect(":memory:")
+    migrate(conn)
+    types = dict(
+        conn.execute(
+            "SELECT column_name, data_type FROM information_schema.columns "
+            "WHERE table_name = 'user_sessions'"
+        ).fetchall()
+    )
+    assert types["start_time"] == "TIMESTAMP WITH TIME ZONE"
+    assert types["anomalies"] == "VARCHAR[]"
+    insert = (
+        "INSERT INTO user_sessions (org, id, user_id, start_time, anomalies) "
+        "VALUES (?, 1, 1, TIMESTAMPTZ '2024-01-01 00:00:00+00', [])"
+    )
+    conn.execute(insert, ["a"])
+    conn.execute(insert, ["b"])  # the same id in another org is another session
+    with pytest.raises(duckdb.ConstraintException):
+        conn.execute(insert, ["a"])
+
+
+def test_migrate_is_idempotent_and_keeps_data(tmp_path: Path) -> None:
+    path = tmp_path / "db.duckdb"
+    conn = connect(path)
+    migrate(conn)
+    conn.execute("INSERT INTO ingest_state (org, next_id) VALUES ('default', 42)")
+    conn.close()
+    conn = connect(path)
+    assert migrate(conn) == CURRENT_VERSION
+    assert migrate(conn) == CURRENT_VERSION
+    assert conn.execute("SELECT count(*) FROM schema_migrations").fetchone() == (len(STEPS),)
+    assert conn.execute("SELECT next_id FROM ingest_state").fetchone() == (42,)
+
+
+def _with_v2(monkeypatch: pytest.MonkeyPatch, sql: str) -> tuple[Step, ...]:
+    """STEPS plus a version-2 step whose SQL is ``sql`` (served as 'schema/test_v2')."""
+
+    def fake_load(name: str) -> str:
+        return sql if name == "schema/test_v2" else load_sql(name)
+
+    monkeypatch.setattr(migrations, "load_sql", fake_load)
+    return (*STEPS, Step(2, "test: add a column", ("schema/test_v2",)))
+
+
+def test_an_older_file_upgrades_in_place(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "old.duckdb"
+    conn = connect(path)
+    assert migrate(conn, steps=STEPS[:1], views=()) == 1
+    conn.execute("INSERT INTO ingest_state (org, next_id) VALUES ('default', 7)")
+    conn.close()
+
+    steps = _with_v2(monkeypatch, "ALTER TABLE ingest_state ADD COLUMN note VARCHAR;")
+    conn = connect(path)
+    assert migrate(conn, steps=steps) == 2
+    assert conn.execute("SELECT next_id, note FROM ingest_state").fetchall() == [(7, None)]
+    assert [r[0] for r in conn.execute("SELECT version FROM schema_migrations").fetchall()] == [
+        1,
+        2,
+    ]
+    assert migrate(conn, steps=steps) == 2  # and again: nothing to do
+
+
+def test_a_failing_step_rolls_back_everything(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "old.duckdb"
+    conn = connect(path)
+    migrate(conn, steps=STEPS[:1], views=())
+    steps = _with_v2(
+        monkeypatch, "ALTER TABLE ingest_state ADD COLUMN note VARCHAR; SELECT * FROM no_such;"
+    )
+    with pytest.raises(MigrationError, match="migrating the database failed"):
+        migrate(conn, steps=steps)
+    assert schema_version(conn) == 1
+    assert "note" not in columns(conn, "ingest_state")
+
+
+def test_a_newer_file_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    conn = connect(tmp_path / "new.duckdb")
+    migrate(conn, steps=_with_v2(monkeypatch, "CREATE TABLE extra (i INTEGER);"))
+    with pytest.raises(MigrationError, match="newer than this session-audit knows"):
+        migrate(conn, steps=STEPS)
+
+
+def test_every_listed_view_is_created_and_queryable() -> None:
+    views = migrations.view_names()
+    conn = connect(":memory:")
+    migrate(conn)
+    created = {
+        r[0]
+        for r in conn.execute(
+            "SELECT table_name FROM information_schema.tables WHERE table_type = 'VIEW'"
+        ).fetchall()
+    }
+    assert set(views) <= created
+    for view in views:  # each view binds against the empty schema
+        assert conn.execute(f"SELECT count(*) FROM {view}").fetchone() == (0,)
+
+
+def test_load_sql_finds_files_and_refuses_unknown_names() -> None:
+    assert "CREATE TABLE user_sessions" in load_sql("schema/user_sessions")
+    assert load_sql("schema/user_sessions").startswith("--")  # header comment
+    with pytest.raises(StorageError, match="unknown SQL file 'queries/nope'"):
+        load_sql("queries/nope")
+    with pytest.raises(StorageError, match="bad SQL file name"):
+        load_sql("../etc/passwd")
+
+
+@pytest.mark.parametrize("folder", ["schema", "queries", "checks"])
+def test_every_sql_file_starts_with_a_header_comment(folder: str) -> None:
+    names = sql_names(folder)
+    assert names
+    for name in names:
+        assert load_sql(name).startswith("-- "), name

@@ -1,0 +1,212 @@
+"""The Prefect flows run for real, under ONE session-scoped ``prefect_test_harness``, against the
+in-process simulator (``register_transport``: no sockets for the API)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from session_audit.db.connection import connect
+from session_audit.ingest.runner import IdSource, register_transport, unregister_transport
+from session_audit.settings import Settings
+from session_audit.simulator import Simulator, SimulatorConfig
+
+pytestmark = pytest.mark.slow
+
+REJECTED_KINDS = ("missing_user_id", "unparseable_start_time", "start_time_not_a_date")
+
+
+@pytest.fixture(scope="session")
+def prefect_harness() -> Iterator[None]:
+    """The one Prefect test server of the test session."""
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=120):
+        yield
+
+
+@pytest.fixture
+def sim() -> Iterator[Simulator]:
+    simulator = Simulator(
+        SimulatorConfig(
+            users=120, sessions=4000, seed=11, max_ids=40, fault_rate=0.02, slow_seconds=0.01
+        )
+    )
+    register_transport(simulator.base_url, simulator.transport())
+    try:
+        yield simulator
+    finally:
+        unregister_transport(simulator.base_url)
+
+
+def _settings(sim: Simulator, db: Path) -> Settings:
+    return Settings.model_validate(
+        {
+            **sim.settings_overrides(),
+            "db": db,
+            "requests_per_hour": 1_000_000,
+            "requests_per_second": 100_000,
+            "batch_size": 40,
+            "checkpoint_ids": 1500,
+            "backoff_base": 0.01,
+            "backoff_cap": 0.05,
+        }
+    )
+
+
+def _ts(value: Any) -> datetime | None:
+    if value is None:
+        return None
+    if isinstance(value, datetime):
+        return value
+    return datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+
+
+def assert_db_equals_truth(sim: Simulator, db: Path) -> None:
+    rejected_ids = {i for kind in REJECTED_KINDS for i in sim.malformed_ids.get(kind, [])}
+    truth = {s["id"]: s for s in sim.truth_sessions() if s["id"] not in rejected_ids}
+    with connect(db, read_only=True) as conn:
+        rows = conn.execute(
+            "SELECT id, user_id, start_time, end_time, client_app_id, ip_address, app_id,"
+            " app_version FROM user_sessions ORDER BY id"
+        ).fetchall()
+        rejected = {
+            r[0] for r in conn.execute("SELECT session_id FROM rejected_sessions").fetchall()
+        }
+    assert len(rows) == len(truth)
+    assert rejected == rejected_ids
+    for sid, user_id, start, end, client_app_id, ip, app_id, version in rows:
+        want = truth[sid]
+        assert user_id == want["userId"]
+        assert start == _ts(want["startTime"])
+        assert end == _ts(want.get("endTime"))
+        assert client_app_id == want.get("clientAppId")
+        assert (ip, app_id, version) == (want["ipAddress"], want["appId"], want["appVersion"])
+
+
+def test_ingest_flow_run_equals_truth_and_is_recorded(
+    prefect_harness: None, sim: Simulator, tmp_path: Path
+) -> None:
+    from prefect.client.orchestration import get_client
+
+    from session_audit.orchestration import run_ingest_flow
+
+    db = tmp_path / "flow.duckdb"
+    seen: list[str] = []
+    summary = run_ingest_flow(
+        _settings(sim, db),
+        IdSource("scan", start_id=sim.table.ids[0]),
+        progress=lambda result, _summary: seen.append(result.step),
+    )
+
+    assert summary.status == "completed"
+    assert_db_equals_truth(sim, db)
+    assert "scan" in seen  # progress reached the in-process caller
+
+    with connect(db, read_only=True) as conn:
+        ledger = conn.execute(
+            "SELECT run_id, status, flow_run_id, inserted FROM ingest_runs"
+        ).fetchall()
+    assert len(ledger) == 1
+    run_id, status, flow_run_id, inserted = ledger[0]
+    assert (run_id, status, inserted) == (summary.run_id, "completed", summary.inserted)
+    assert flow_run_id
+
+    async def recorded() -> tuple[Any, Any, list[Any]]:
+        async with get_client() as client:
+            flow_run = await client.read_flow_run(flow_run_id)
+            flow = await client.read_flow(flow_run.flow_id)
+            task_runs = await client.read_task_runs()
+            artifacts = await client.read_artifacts()
+            mine = [t for t in task_runs if t.flow_run_id == flow_run.id]
+            keys = {a.key for a in artifacts if a.flow_run_id == flow_run.id}
+            return flow_run, (flow.name, keys), mine
+
+    flow_run, (flow_name, keys), task_runs = asyncio.run(recorded())
+    assert flow_name == "ingest_sessions"
+    assert flow_run.state is not None and flow_run.state.is_completed()
+    assert {"ingest-summary-default", "ingest-counts-default"} <= keys
+    # one task run per chunk (hundreds to thousands of ids), never one per id
+    assert 2 <= len(task_runs) <= summary.chunks + 1
+    assert {t.name for t in task_runs} >= {"refresh_users", "scan"}
+
+
+def _env_credentials(sim: Simulator, monkeypatch: pytest.MonkeyPatch) -> None:
+    creds = sim.credentials
+    for key, value in {
+        "USERNAME": creds.username,
+        "PASSWORD": creds.password,
+        "CID": creds.cid,
+        "SECRET": creds.sec,
+        "REQUESTS_PER_HOUR": "1000000",
+        "REQUESTS_PER_SECOND": "100000",
+        "BACKOFF_BASE": "0.01",
+        "BACKOFF_CAP": "0.05",
+        "CHECKPOINT_IDS": "1500",
+    }.items():
+        monkeypatch.setenv(f"SESSION_AUDIT_{key}", value)
+
+
+def test_flow_reads_settings_from_env_and_rerun_changes_nothing(
+    prefect_harness: None, sim: Simulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """As a deployment runs it: parameters only, credentials from the environment."""
+    from flows.ingest_sessions import ingest_sessions
+
+    _env_credentials(sim, monkeypatch)
+    db = tmp_path / "env.duckdb"
+    params: dict[str, Any] = {"base_url": sim.base_url, "db": db, "batch_size": 40}
+    first = asyncio.run(ingest_sessions(start_id=sim.table.ids[0], **params))
+    assert first["status"] == "completed"
+    assert_db_equals_truth(sim, db)
+
+    second = asyncio.run(ingest_sessions(**params))  # from the stored cursor
+    assert second["status"] == "completed"
+    assert (second["inserted"], second["updated"]) == (0, 0)
+    assert_db_equals_truth(sim, db)
+    with connect(db, read_only=True) as conn:
+        flow_run_ids = conn.execute(
+            "SELECT flow_run_id FROM ingest_runs ORDER BY run_id"
+        ).fetchall()
+    assert len({r[0] for r in flow_run_ids}) == 2 and all(r[0] for r in flow_run_ids)
+
+
+def test_flow_rejects_invalid_parameters(prefect_harness: None, tmp_path: Path) -> None:
+    from flows.ingest_sessions import ingest_sessions
+
+    with pytest.raises(Exception, match="batch_size"):
+        asyncio.run(ingest_sessions(batch_size=0, db=tmp_path / "x.duckdb"))
+
+
+def test_daily_audit_ingests_the_changes_then_exports(
+    prefect_harness: None, sim: Simulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from flows.daily_audit import daily_audit
+
+    from session_audit.analysis.verify import verify_export
+    from session_audit.ingest.runner import run_ingest
+    from session_audit.orchestration.exports import COMPLIANCE_DATASETS
+
+    db = tmp_path / "audit.duckdb"
+    run_ingest(_settings(sim, db), IdSource("scan", start_id=sim.table.ids[0]))
+    sim.advance(6 * 3600)  # sessions close, new ones arrive
+    _env_credentials(sim, monkeypatch)
+    monkeypatch.setenv("SESSION_AUDIT_BASE_URL", sim.base_url)
+    monkeypatch.setenv("SESSION_AUDIT_BATCH_SIZE", "40")
+
+    result = asyncio.run(daily_audit(db=db, export_dir=tmp_path / "exports"))
+
+    assert result["ingest"]["status"] == "completed"
+    assert result["ingest"]["inserted"] > 0
+    assert_db_equals_truth(sim, db)
+    exports = result["export"]["exports"]
+    assert len(exports) == 2 * len(COMPLIANCE_DATASETS)
+    for item in exports:
+        verify_export(Path(item["directory"]))
+    dated = {Path(item["directory"]).parent for item in exports}
+    assert len(dated) == 1 and dated.pop().parent == tmp_path / "exports"

@@ -1,0 +1,236 @@
+"""The ingest end to end against the in-process simulator: truth, economy, crash safety."""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from session_audit.db.connection import connect
+from session_audit.errors import ConfigError
+from session_audit.ingest.runner import ChunkResult, IdSource, IngestSummary, ingest
+from session_audit.simulator import Simulator, SimulatorConfig
+from session_audit.simulator.server import start_background_server
+from support import assert_db_equals_truth, sim_env, sim_settings
+
+
+async def _no_sleep(_seconds: float) -> None:
+    await asyncio.sleep(0)
+
+
+def _sim(**config: object) -> Simulator:
+    base = {"users": 150, "sessions": 3000, "seed": 7, "slow_seconds": 0.01}
+    return Simulator(SimulatorConfig(**{**base, **config}))  # type: ignore[arg-type]
+
+
+def _scan(sim: Simulator) -> IdSource:
+    return IdSource("scan", start_id=sim.table.ids[0])
+
+
+def _run(
+    sim: Simulator, db: Path, source: IdSource | None = None, **settings: Any
+) -> IngestSummary:
+    return asyncio.run(
+        ingest(
+            sim_settings(sim, db, **settings),
+            source or IdSource("scan"),
+            transport=sim.transport(),
+            sleep=_no_sleep,
+        )
+    )
+
+
+def test_ingest_equals_truth_and_rejects_malformed(tmp_path: Path) -> None:
+    sim = _sim()
+    db = tmp_path / "s.duckdb"
+    summary = _run(sim, db, _scan(sim))
+    assert summary.status == "completed"
+    assert_db_equals_truth(sim, db)
+    with connect(db, read_only=True) as conn:
+        next_id = conn.execute("SELECT next_id FROM ingest_state").fetchone()
+        kept = conn.execute(
+            "SELECT count(*) FROM user_sessions WHERE len(anomalies) > 0"
+        ).fetchone()
+    # the cursor is the highest id seen + 1, never the end of the last batch scanned
+    assert sim.max_session_id is not None
+    assert next_id == (sim.max_session_id + 1,)
+    assert kept is not None and kept[0] > 0  # odd but valid rows are kept, flagged
+
+
+def test_rerun_with_no_change_spends_only_open_refetches_and_gap_probes(tmp_path: Path) -> None:
+    sim = _sim()
+    db = tmp_path / "s.duckdb"
+    _run(sim, db, _scan(sim), batch_size=50, gap_tolerance=5)
+    with connect(db, read_only=True) as conn:
+        before = conn.execute("SELECT * FROM user_sessions ORDER BY id").fetchall()
+        open_count = len(
+            conn.execute("SELECT id FROM user_sessions WHERE end_time IS NULL").fetchall()
+        )
+    sim.reset_stats()
+
+    summary = _run(sim, db, batch_size=50, gap_tolerance=5)
+
+    assert (summary.inserted, summary.updated, summary.rejected) == (0, 0, 0)
+    items = sim.stats.by_path.get("/userSession/items", 0)
+    assert items == math.ceil(open_count / 50) + 5  # open re-fetches + gap probes, nothing else
+    users = len(sim.truth_users())
+    assert sim.stats.by_path.get("/userSessionStats/ldeps", 0) == math.ceil(users / 50)
+    assert sim.stats.by_path.get("/user/list", 0) == 1
+    with connect(db, read_only=True) as conn:
+        after = conn.execute("SELECT * FROM user_sessions ORDER BY id").fetchall()
+    assert after == before  # not even lineage columns moved
+
+
+def test_after_the_api_moves_on_a_run_brings_the_database_back_to_truth(tmp_path: Path) -> None:
+    sim = _sim()
+    db = tmp_path / "s.duckdb"
+    _run(sim, db, _scan(sim))
+    open_before = set(sim.truth_open_ids())
+    max_before = sim.max_session_id
+    assert max_before is not None
+    sim.advance(3 * 86_400)
+    assert (sim.max_session_id or 0) > max_before  # new sessions arrived
+    assert open_before - set(sim.truth_open_ids())  # some open sessions closed
+
+    summary = _run(sim, db)
+
+    assert summary.inserted > 0 and summary.updated > 0
+    assert_db_equals_truth(sim, db)
+
+
+def test_faults_and_token_expiry_mid_run_still_give_truth(tmp_path: Path) -> None:
+    sim = _sim(fault_rate=0.05, max_ids=30)
+    db = tmp_path / "s.duckdb"
+    chunks: list[ChunkResult] = []
+
+    def expire_now_and_then(result: ChunkResult, _summary: IngestSummary) -> None:
+        chunks.append(result)
+        if len(chunks) % 2 == 0:
+            sim.expire_tokens()
+
+    summary = asyncio.run(
+        ingest(
+            sim_settings(sim, db, checkpoint_ids=600, batch_size=100),
+            _scan(sim),
+            transport=sim.transport(),
+            sleep=_no_sleep,
+            progress=expire_now_and_then,
+        )
+    )
+    assert summary.status == "completed"
+    assert sum(sim.stats.faults.values()) > 0
+    assert summary.counters["renewals"] + summary.counters["logins"] > 1
+    assert summary.counters["batch_size_changes"] >= 1  # 100 ids hit the 30-id ceiling
+    assert_db_equals_truth(sim, db)
+
+
+def test_ids_file_source_fetches_only_those_ids_and_keeps_the_cursor(tmp_path: Path) -> None:
+    sim = _sim()
+    db = tmp_path / "s.duckdb"
+    wanted = sim.table.ids[10:60]
+    summary = _run(sim, db, IdSource("ids", ids=tuple(wanted)))
+    assert summary.status == "completed"
+    with connect(db, read_only=True) as conn:
+        stored = {r[0] for r in conn.execute("SELECT id FROM user_sessions").fetchall()}
+        rejected = {
+            r[0] for r in conn.execute("SELECT session_id FROM rejected_sessions").fetchall()
+        }
+        cursor = conn.execute("SELECT next_id FROM ingest_state").fetchall()
+    assert stored | rejected == set(wanted)
+    assert cursor == []  # an ids run does not invent a scan cursor
+
+
+def test_first_scan_without_start_id_is_a_clear_config_error(tmp_path: Path) -> None:
+    sim = _sim()
+    with pytest.raises(ConfigError, match="--start-id"):
+        _run(sim, tmp_path / "s.duckdb")
+
+
+@pytest.fixture
+def served() -> Iterator[tuple[Simulator, str]]:
+    sim = _sim(sessions=6000)
+    url, stop = start_background_server(sim)
+    try:
+        yield sim, url
+    finally:
+        stop()
+
+
+def _ingest_cmd(*args: str) -> list[str]:
+    return [sys.executable, "-m", "session_audit", "ingest", "--no-progress", *args]
+
+
+def _env(sim: Simulator, url: str, db: Path, **extra: object) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SESSION_AUDIT_", "PREFECT_"))}
+    env.update(sim_env(sim, url, db, **extra))
+    return env
+
+
+@pytest.mark.slow
+def test_kill_9_mid_run_then_rerun_gives_truth_and_the_ledger_shows_it(
+    served: tuple[Simulator, str], tmp_path: Path
+) -> None:
+    sim, url = served
+    db = tmp_path / "s.duckdb"
+    # a slow budget keeps the run going long enough to be killed between checkpoints
+    env = _env(sim, url, db, requests_per_second=40, checkpoint_ids=500, batch_size=50)
+    proc = subprocess.Popen(
+        _ingest_cmd("--start-id", str(sim.table.ids[0])),
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    deadline = time.monotonic() + 60
+    while sim.stats.by_path.get("/userSession/items", 0) < 40:
+        assert proc.poll() is None, proc.communicate()
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+
+    rerun = subprocess.run(_ingest_cmd(), env=_env(sim, url, db), capture_output=True, text=True)
+    assert rerun.returncode == 0, rerun.stderr
+    assert_db_equals_truth(sim, db)
+    with connect(db, read_only=True) as conn:
+        ledger = conn.execute("SELECT status, inserted FROM ingest_runs ORDER BY run_id").fetchall()
+    assert [status for status, _ in ledger] == ["interrupted", "completed"]
+    assert ledger[0][1] > 0  # the killed run had committed checkpoints
+
+
+@pytest.mark.slow
+def test_second_concurrent_ingest_exits_with_a_clear_message(
+    served: tuple[Simulator, str], tmp_path: Path
+) -> None:
+    sim, url = served
+    db = tmp_path / "s.duckdb"
+    env = _env(sim, url, db, requests_per_second=40, checkpoint_ids=500, batch_size=50)
+    first = subprocess.Popen(
+        _ingest_cmd("--start-id", str(sim.table.ids[0])),
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 60
+    while sim.stats.by_path.get("/userSession/items", 0) < 5:
+        assert first.poll() is None
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+    second = subprocess.run(_ingest_cmd(), env=env, capture_output=True, text=True, timeout=60)
+    _out, err = first.communicate(timeout=120)
+
+    assert second.returncode != 0
+    assert "Traceback" not in second.stderr
+    assert str(first.pid) in second.stderr  # names the running one
+    assert len(second.stderr.strip().splitlines()) == 1
+    assert first.returncode == 0, err
+    assert_db_equals_truth(sim, db)

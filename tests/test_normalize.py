@@ -1,0 +1,262 @@
+"""normalize_pages: exact values, UTC with milliseconds, rejects with reasons, anomalies, dedupe."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+import polars as pl
+import pytest
+
+from session_audit.errors import ApiError
+from session_audit.ingest.normalize import (
+    REJECTED_SCHEMA,
+    SESSION_SCHEMA,
+    normalize_pages,
+    normalize_user_stats,
+    normalize_users,
+)
+
+
+def session(sid: Any = 1, **fields: Any) -> dict[str, Any]:
+    obj: dict[str, Any] = {
+        "id": sid,
+        "userId": 10,
+        "startTime": "2024-05-01T08:30:00.123Z",
+        "endTime": "2024-05-01T09:30:00.456Z",
+        "clientAppId": 7,
+        "ipAddress": "192.168.0.1",
+        "appId": "Tradovate",
+        "appVersion": "1.241.0",
+    }
+    obj.update(fields)
+    return {k: v for k, v in obj.items() if v is not ...}
+
+
+def pages(*objs: Any) -> list[bytes]:
+    return [orjson.dumps(list(objs))]
+
+
+def one(obj: dict[str, Any]) -> dict[str, Any]:
+    batch = normalize_pages(pages(obj), org="default")
+    assert batch.rejected.height == 0, batch.rejected.to_dicts()
+    rows = batch.sessions.to_dicts()
+    assert len(rows) == 1
+    return rows[0]
+
+
+def test_schema_is_explicit_and_values_typed() -> None:
+    batch = normalize_pages(pages(session()), org="acme")
+    assert batch.sessions.schema == pl.Schema(SESSION_SCHEMA)
+    assert batch.rejected.schema == pl.Schema(REJECTED_SCHEMA)
+    row = batch.sessions.row(0, named=True)
+    assert row == {
+        "org": "acme",
+        "id": 1,
+        "user_id": 10,
+        "start_time": datetime(2024, 5, 1, 8, 30, 0, 123000, tzinfo=UTC),
+        "end_time": datetime(2024, 5, 1, 9, 30, 0, 456000, tzinfo=UTC),
+        "client_app_id": 7,
+        "ip_address": "192.168.0.1",
+        "app_id": "Tradovate",
+        "app_version": "1.241.0",
+        "anomalies": [],
+    }
+    assert (batch.max_id, batch.fetched, batch.duplicates) == (1, 1, 0)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        'has "quotes", and commas',
+        "line one\nline two\r\n",
+        '=HYPERLINK("http://evil","x")',
+        "  padded  ",
+        "ü" * 65 + "🙂",
+        "x" * 300,
+        "",
+    ],
+)
+def test_strings_are_kept_exactly(text: str) -> None:
+    row = one(session(appId=text, appVersion=text))
+    assert row["app_id"] == text
+    assert row["app_version"] == text
+    assert ("string_over_64" in row["anomalies"]) == (len(text) > 64)
+
+
+def test_timestamps_become_utc_keeping_milliseconds() -> None:
+    row = one(session(startTime="2024-05-01T10:30:00.007+02:00", endTime="2024-05-01T08:30:01.5Z"))
+    assert row["start_time"] == datetime(2024, 5, 1, 8, 30, 0, 7000, tzinfo=UTC)
+    assert row["end_time"] == datetime(2024, 5, 1, 8, 30, 1, 500000, tzinfo=UTC)
+    assert one(session(startTime="2024-05-01T08:30:00Z"))["start_time"] == datetime(
+        2024, 5, 1, 8, 30, tzinfo=UTC
+    )
+    # a shape the vectorised format misses goes through fromisoformat
+    assert one(session(startTime="2024-05-01 08:30:00.250+00:00"))["start_time"] == datetime(
+        2024, 5, 1, 8, 30, 0, 250000, tzinfo=UTC
+    )
+
+
+def test_end_time_absent_and_null_both_mean_open() -> None:
+    assert one(session(endTime=...))["end_time"] is None
+    assert one(session(endTime=None))["end_time"] is None
+
+
+@pytest.mark.parametrize(
+    ("obj", "session_id", "reason"),
+    [
+        (session(sid=...), None, "missing id"),
+        (session(sid=None), None, "missing id"),
+        (session(sid="5"), None, "id is not a 64-bit integer"),
+        (session(sid=5.0), None, "id is not a 64-bit integer"),
+        (session(sid=True), None, "id is not a 64-bit integer"),
+        (session(5, userId=...), 5, "missing userId"),
+        (session(5, userId="10"), 5, "userId is not a 64-bit integer"),
+        (session(5, startTime=...), 5, "missing startTime"),
+        (session(5, startTime="yesterday"), 5, "unparseable startTime"),
+        (session(5, startTime="2024-02-30T00:00:00Z"), 5, "unparseable startTime"),
+        (session(5, startTime=1714552200000), 5, "unparseable startTime"),
+        (session(5, endTime="soon"), 5, "unparseable endTime"),
+        (session(5, clientAppId="7"), 5, "clientAppId is not a 64-bit integer"),
+        (session(5, ipAddress=3232235521), 5, "ipAddress is not a string"),
+        (session(5, appVersion=["1"]), 5, "appVersion is not a string"),
+    ],
+)
+def test_unstorable_objects_are_rejected_with_the_raw_json_and_reason(
+    obj: dict[str, Any], session_id: int | None, reason: str
+) -> None:
+    batch = normalize_pages(pages(session(1), obj), org="default")
+    assert batch.sessions["id"].to_list() == [1]
+    assert batch.rejected.height == 1
+    rejected = batch.rejected.row(0, named=True)
+    assert rejected["session_id"] == session_id
+    assert rejected["reason"] == reason
+    assert orjson.loads(rejected["raw_json"]) == obj
+    assert batch.fetched == 2
+
+
+def test_several_reasons_are_all_reported() -> None:
+    batch = normalize_pages(pages({"id": 9, "endTime": "x"}), org="default")
+    assert batch.rejected["reason"].to_list() == [
+        "missing userId; missing startTime; unparseable endTime"
+    ]
+    assert batch.max_id == 9  # rejected ids count for the cursor
+
+
+def test_non_objects_and_huge_ids_are_rejected() -> None:
+    raw = (
+        b'[5, "x", {"id": 99999999999999999999, "userId": 1, "startTime": "2024-01-01T00:00:00Z"}]'
+    )
+    batch = normalize_pages([raw], org="default")
+    assert batch.rejected["reason"].to_list() == [
+        "not a JSON object",
+        "not a JSON object",
+        "id is not a 64-bit integer",
+    ]
+    assert batch.rejected["raw_json"].to_list()[:2] == ["5", '"x"']
+    assert "99999999999999999999" in batch.rejected["raw_json"][2]
+    assert batch.max_id is None
+    assert batch.sessions.height == 0
+
+
+def test_odd_but_valid_rows_are_kept_and_flagged() -> None:
+    row = one(
+        session(
+            endTime="2024-05-01T08:00:00Z",
+            clientAppId=...,
+            ipAddress="not-an-ip " + "y" * 60,
+        )
+    )
+    assert row["anomalies"] == [
+        "end_before_start",
+        "string_over_64",
+        "ip_not_parseable",
+        "missing_client_app_id",
+    ]
+    assert row["end_time"] < row["start_time"]
+    assert row["client_app_id"] is None
+
+
+@pytest.mark.parametrize(
+    ("ip", "odd"),
+    [
+        ("10.0.0.1", False),
+        ("255.255.255.255", False),
+        ("2001:db8::1", False),
+        ("::ffff:10.0.0.1", False),
+        ("256.1.1.1", True),
+        ("10.0.0", True),
+        ("10.0.0.1 ", True),
+        ("", True),
+        ("localhost", True),
+    ],
+)
+def test_ip_addresses_are_checked(ip: str, odd: bool) -> None:
+    row = one(session(ipAddress=ip))
+    assert row["ip_address"] == ip
+    assert ("ip_not_parseable" in row["anomalies"]) is odd
+
+
+def test_missing_ip_is_not_an_anomaly() -> None:
+    assert one(session(ipAddress=...))["anomalies"] == []
+
+
+def test_repeated_ids_last_occurrence_in_page_order_wins() -> None:
+    first = [session(1, appVersion="a"), session(2, appVersion="b")]
+    second = [session(1, appVersion="c"), session(3)]
+    batch = normalize_pages([orjson.dumps(first), orjson.dumps(second)], org="default")
+    by_id = {r["id"]: r["app_version"] for r in batch.sessions.to_dicts()}
+    assert by_id == {1: "c", 2: "b", 3: "1.241.0"}
+    assert batch.duplicates == 1
+    assert (batch.fetched, batch.max_id) == (4, 3)
+
+
+def test_a_rejected_repeat_does_not_replace_a_valid_row() -> None:
+    batch = normalize_pages(pages(session(1), session(1, startTime="bad")), org="default")
+    assert batch.sessions["id"].to_list() == [1]
+    assert batch.rejected["session_id"].to_list() == [1]
+
+
+def test_empty_input() -> None:
+    for given in ([], [b"[]"], [b"[]", b" [ ] "]):
+        batch = normalize_pages(given, org="default")
+        assert (batch.sessions.height, batch.rejected.height) == (0, 0)
+        assert (batch.max_id, batch.fetched) == (None, 0)
+        assert batch.sessions.schema == pl.Schema(SESSION_SCHEMA)
+
+
+@pytest.mark.parametrize("raw", [b"{not json", b'{"id": 1}', b"null"])
+def test_a_page_that_is_not_a_json_array_is_an_api_error(raw: bytes) -> None:
+    with pytest.raises(ApiError, match="page 2 of userSession/items"):
+        normalize_pages([b"[]", raw], org="default")
+
+
+def test_users_and_stats_are_typed_and_keep_values() -> None:
+    users = normalize_users(
+        [
+            {"id": 1, "name": " Ann ", "email": "a@x", "status": "Active", "professional": True,
+             "organizationId": 3, "timestamp": "2020-01-02T03:04:05.678Z"},
+            {"id": "bad"},
+            {"id": 2, "name": "Bob", "professional": "yes"},
+        ],
+        org="o",
+    )  # fmt: skip
+    rows = users.to_dicts()
+    assert [r["id"] for r in rows] == [1, 2]
+    assert rows[0]["name"] == " Ann "
+    assert rows[0]["created_at"] == datetime(2020, 1, 2, 3, 4, 5, 678000, tzinfo=UTC)
+    assert rows[1]["professional"] is None
+    stats = normalize_user_stats(
+        [{"id": 1, "lastSessionTime": "2024-01-01T00:00:00Z", "failedPasswords": 3}, {"x": 1}],
+        org="o",
+    )
+    assert stats.to_dicts() == [
+        {
+            "org": "o",
+            "user_id": 1,
+            "stats_id": 1,
+            "last_session_time": datetime(2024, 1, 1, tzinfo=UTC),
+            "failed_passwords": 3,
+        }
+    ]

@@ -1,0 +1,296 @@
+"""Orchestration helpers as plain functions: no Prefect server is started here."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from session_audit.errors import (
+    ApiError,
+    ConfigError,
+    DatabaseLockedError,
+    MigrationError,
+    RateLimitedError,
+    SessionAuditError,
+    StorageError,
+)
+from session_audit.ingest.runner import IdSource, IngestSummary
+from session_audit.orchestration import prepare_prefect_env, should_use_prefect
+from session_audit.orchestration.artifacts import artifact_key, count_rows, summary_markdown
+from session_audit.orchestration.ingest_flow import (
+    resolve_source,
+    summary_from_dict,
+    summary_to_dict,
+)
+from session_audit.orchestration.local import local_run, resolve_settings
+from session_audit.orchestration.run import flow_parameters
+from session_audit.settings import Settings
+
+
+def test_should_use_prefect_false_without_api_url() -> None:
+    assert should_use_prefect({}) is False
+    assert should_use_prefect({"PREFECT_API_URL": ""}) is False
+    assert should_use_prefect({"PREFECT_API_URL": "   "}) is False
+    assert should_use_prefect({"PREFECT_HOME": "/tmp/x"}) is False
+
+
+def test_should_use_prefect_true_with_api_url() -> None:
+    assert should_use_prefect({"PREFECT_API_URL": "http://127.0.0.1:4200/api"}) is True
+
+
+def test_plain_ingest_path_does_not_import_prefect() -> None:
+    code = (
+        "import sys\n"
+        "import session_audit.cli\n"
+        "from session_audit.orchestration import should_use_prefect\n"
+        "should_use_prefect({})\n"
+        "import session_audit.ingest.runner\n"
+        "print('prefect' in sys.modules)\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout
+    assert out.strip() == "False"
+
+
+def test_prepare_env_puts_prefect_home_under_data_dir(tmp_path: Path) -> None:
+    env: dict[str, str] = {}
+    applied = prepare_prefect_env(env, tmp_path / "data")
+    home = tmp_path / "data" / "prefect"
+    assert env["PREFECT_HOME"] == str(home.resolve())
+    assert home.is_dir()
+    assert int(env["PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS"]) >= 60
+    assert env["PREFECT_SERVER_ANALYTICS_ENABLED"] == "false"
+    assert env["DO_NOT_TRACK"] == "1"
+    assert applied["PREFECT_HOME"] == env["PREFECT_HOME"]
+    assert "PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL" not in env
+
+
+def test_prepare_env_quiet_silences_prefect_console(tmp_path: Path) -> None:
+    env: dict[str, str] = {}
+    prepare_prefect_env(env, tmp_path, quiet=True)
+    assert env["PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL"] == "CRITICAL"
+
+
+def test_prepare_env_keeps_user_choices(tmp_path: Path) -> None:
+    env = {"PREFECT_HOME": "/srv/prefect", "PREFECT_SERVER_ANALYTICS_ENABLED": "true"}
+    applied = prepare_prefect_env(env, tmp_path)
+    assert env["PREFECT_HOME"] == "/srv/prefect"
+    assert env["PREFECT_SERVER_ANALYTICS_ENABLED"] == "true"
+    assert "PREFECT_HOME" not in applied
+    assert not (tmp_path / "prefect").exists()
+
+
+def test_prepare_env_leaves_home_alone_with_a_configured_server(tmp_path: Path) -> None:
+    env = {"PREFECT_API_URL": "http://prefect.internal:4200/api"}
+    prepare_prefect_env(env, tmp_path)
+    assert "PREFECT_HOME" not in env
+    assert env["PREFECT_API_URL"] == "http://prefect.internal:4200/api"
+
+
+@pytest.mark.parametrize(
+    ("exc", "retry"),
+    [
+        (StorageError("disk full"), True),
+        (DatabaseLockedError("held by pid 1"), False),
+        (MigrationError("too new"), False),
+        (ApiError("gave up", status=500), False),
+        (RateLimitedError("429"), False),
+        (ConfigError("bad flag"), False),
+        (RuntimeError("boom"), False),
+        (None, False),
+    ],
+)
+def test_task_retries_only_whole_task_storage_failures(
+    exc: BaseException | None, retry: bool
+) -> None:
+    from session_audit.orchestration.tasks import should_retry_step
+
+    assert should_retry_step(exc) is retry
+
+
+def test_retry_condition_reads_the_failed_state() -> None:
+    from prefect.client.schemas.objects import TaskRun
+    from prefect.states import Failed
+
+    from session_audit.orchestration.tasks import _retry_condition, ingest_step
+
+    run = TaskRun(task_key="k", dynamic_key="0")
+    assert _retry_condition(ingest_step, run, Failed(data=StorageError("io")))
+    assert not _retry_condition(ingest_step, run, Failed(data=ApiError("x")))
+
+
+def _summary() -> IngestSummary:
+    return IngestSummary(
+        run_id=7,
+        org="Acme Corp",
+        source="scan",
+        status="completed",
+        first_id=100,
+        last_id=900,
+        fetched=800,
+        inserted=790,
+        updated=3,
+        unchanged=7,
+        rejected=4,
+        users=12,
+        open_refetched=5,
+        next_id=901,
+        open_sessions=2,
+        chunks=3,
+        seconds=1.5,
+        counters={"requests": 42, "retries": {"server": 2, "timeout": 1}, "bytes": 1000},
+    )
+
+
+def test_artifact_key_is_a_valid_prefect_key() -> None:
+    assert artifact_key("ingest-summary", "Acme Corp") == "ingest-summary-acme-corp"
+    assert artifact_key("ingest-summary", "___") == "ingest-summary-default"
+
+
+def test_count_table_matches_the_ledger() -> None:
+    rows = {row["count"]: row["value"] for row in count_rows(_summary())}
+    assert rows["requests"] == 42
+    assert rows["retries"] == 3
+    assert rows["inserted"] == 790
+    assert rows["rejected"] == 4
+    assert rows["users"] == 12
+    assert rows["open_sessions"] == 2
+
+
+def test_summary_markdown_states_the_outcome_and_no_secret() -> None:
+    text = summary_markdown(_summary(), db="data/x.duckdb")
+    assert "Ingest run 7 (Acme Corp): completed" in text
+    assert "790 new" in text and "4 rejected" in text
+    assert "`data/x.duckdb`" in text
+    assert "error" not in text
+    failed = _summary()
+    failed.status, failed.error = "failed", "server error 500"
+    assert "- error: server error 500" in summary_markdown(failed, db="d")
+
+
+def test_summary_round_trips_through_the_flow_result() -> None:
+    summary = _summary()
+    assert summary_from_dict(summary_to_dict(summary)) == summary
+
+
+def test_resolve_source() -> None:
+    assert resolve_source(start_id=5, ids=None, ids_file=None) == IdSource("scan", 5)
+    assert resolve_source(start_id=None, ids=[3, 1], ids_file=None) == IdSource("ids", ids=(3, 1))
+    assert resolve_source(start_id=None, ids=None, ids_file=None) == IdSource("scan", None)
+    with pytest.raises(ConfigError, match="at most one"):
+        resolve_source(start_id=5, ids=[1], ids_file=None)
+
+
+def test_in_process_source_and_settings_reach_the_flow_entry() -> None:
+    base = Settings(username="u", password="p", db=Path("x.duckdb"))
+    source = IdSource("ids", ids=tuple(range(1, 20_000)))
+    with local_run(settings=base, source=source):
+        assert resolve_source(start_id=None, ids=None, ids_file=None) is source
+        settings = resolve_settings(batch_size=50, db=None)
+        assert settings.password.get_secret_value() == "p"
+        assert settings.batch_size == 50 and settings.db == Path("x.duckdb")
+    assert resolve_source(start_id=None, ids=None, ids_file=None) == IdSource("scan", None)
+
+
+def test_flow_parameters_are_small_and_never_secret() -> None:
+    settings = Settings(
+        username="alice", password="hunter2", secret="s3cr3t", cid="9", db=Path("d.duckdb")
+    )
+    params = flow_parameters(settings, IdSource("ids", ids=tuple(range(100_000))))
+    text = repr(params)
+    for secret in ("alice", "hunter2", "s3cr3t"):
+        assert secret not in text
+    assert "ids" not in params and "start_id" not in params
+    assert flow_parameters(settings, IdSource("scan", start_id=11))["start_id"] == 11
+
+
+def test_serve_schedules_come_from_settings() -> None:
+    from session_audit.orchestration.serve import build_deployments, schedule_specs
+
+    settings = Settings(ingest_cron="*/10 * * * *", daily_audit_cron="0 3 * * *")
+    specs = schedule_specs(settings)
+    assert [(s.flow, s.cron) for s in specs] == [
+        ("ingest_sessions", "*/10 * * * *"),
+        ("daily_audit", "0 3 * * *"),
+    ]
+    deployments = build_deployments(specs)
+    assert [d.entrypoint for d in deployments] == [
+        "flows.ingest_sessions.ingest_sessions",
+        "flows.daily_audit.daily_audit",
+    ]
+    assert [d.schedules[0].schedule.cron for d in deployments] == ["*/10 * * * *", "0 3 * * *"]
+    assert all(d.concurrency_limit == 1 for d in deployments)
+    assert all(not d.parameters for d in deployments)  # settings (and secrets) come from env
+    assert [s.flow for s in schedule_specs(settings, daily_audit=False)] == ["ingest_sessions"]
+
+
+def test_serve_rejects_a_bad_cron() -> None:
+    from session_audit.orchestration.serve import schedule_specs
+
+    with pytest.raises(ConfigError, match="ingest_cron"):
+        schedule_specs(Settings(ingest_cron="every ten minutes"))
+
+
+def test_compliance_exports_verify(tmp_path: Path) -> None:
+    from session_audit.analysis.verify import verify_export
+    from session_audit.ingest.runner import register_transport, run_ingest, unregister_transport
+    from session_audit.orchestration.exports import (
+        COMPLIANCE_DATASETS,
+        export_compliance_set,
+        export_directory,
+    )
+    from session_audit.simulator import Simulator, SimulatorConfig
+
+    sim = Simulator(SimulatorConfig(users=40, sessions=600, seed=5))
+    register_transport(sim.base_url, sim.transport())
+    db = tmp_path / "s.duckdb"
+    try:
+        settings = Settings.model_validate(
+            {**sim.settings_overrides(), "db": db, "requests_per_second": 10_000}
+        )
+        summary = run_ingest(settings, IdSource("scan", start_id=sim.table.ids[0]))
+    finally:
+        unregister_transport(sim.base_url)
+
+    seen: list[str] = []
+    out = tmp_path / "exports"
+    done = export_compliance_set(db, out, on_export=lambda e: seen.append(e.dataset))
+    assert len(done) == 2 * len(COMPLIANCE_DATASETS) == len(seen)
+    history = {e.fmt: e for e in done if e.dataset == "login_history"}
+    assert history["csv"].rows == history["parquet"].rows == summary.inserted
+    for item in done:
+        assert item.directory == export_directory(out, item.dataset, item.fmt)
+        verify_export(item.directory)
+    with pytest.raises(SessionAuditError):  # an earlier export is never silently replaced
+        export_compliance_set(db, out, datasets=["shared_ips"], formats=["csv"])
+    export_compliance_set(db, out, datasets=["shared_ips"], formats=["csv"], force=True)
+    with pytest.raises(ConfigError, match="no database"):
+        export_compliance_set(tmp_path / "missing.duckdb", out)
+
+
+def test_prefect_yaml_deployments_point_at_the_flows() -> None:
+    import importlib.util
+
+    import yaml  # type: ignore[import-untyped]
+
+    root = Path(__file__).resolve().parents[1]
+    config = yaml.safe_load((root / "prefect.yaml").read_text(encoding="utf-8"))
+    deployments = {d["name"]: d for d in config["deployments"]}
+    assert set(deployments) == {"ingest-sessions", "daily-audit", "export-compliance"}
+    defaults = Settings()
+    assert deployments["ingest-sessions"]["schedules"][0]["cron"] == defaults.ingest_cron
+    assert deployments["daily-audit"]["schedules"][0]["cron"] == defaults.daily_audit_cron
+    for name, deployment in deployments.items():
+        path, attr = deployment["entrypoint"].split(":")
+        spec = importlib.util.spec_from_file_location(f"_entry_{attr}", root / path)
+        assert spec is not None and spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        flow = getattr(module, attr)
+        assert flow.name == attr, name
+        assert deployment["work_pool"]["name"] == "session-audit"
+        assert not deployment["parameters"]  # secrets and settings come from the environment
