@@ -186,10 +186,12 @@ def test_concurrent_sessions_pairs_overlaps_from_different_ips() -> None:
             # same start time, different IPs
             {"id": 11, "user_id": 2, "start": at(0), "end": at(5), "ip": "1.1.1.1"},
             {"id": 10, "user_id": 2, "start": at(0), "end": at(5), "ip": "2.2.2.2"},
-            # an open session overlaps everything after it
+            # an open session overlaps what starts within 24 h of its start (1000 min), not
+            # what starts later (2000 min): a record open for days is a session never closed
             {"id": 20, "user_id": 3, "start": at(0), "end": None, "ip": "1.1.1.1"},
             {"id": 21, "user_id": 3, "start": at(1000), "end": at(1010), "ip": "2.2.2.2"},
             {"id": 22, "user_id": 3, "start": at(2000), "end": None, "ip": "3.3.3.3"},
+            {"id": 23, "user_id": 3, "start": at(2010), "end": None, "ip": "4.4.4.4"},
             # end before start never overlaps
             {"id": 30, "user_id": 4, "start": at(10), "end": at(0), "ip": "1.1.1.1"},
             {"id": 31, "user_id": 4, "start": at(5), "end": at(6), "ip": "2.2.2.2"},
@@ -205,7 +207,7 @@ def test_concurrent_sessions_pairs_overlaps_from_different_ips() -> None:
         (1, "alice", 3, 4, "1.1.1.1", "3.3.3.3", at(60), False),
         (2, None, 10, 11, "2.2.2.2", "1.1.1.1", at(0), False),
         (3, None, 20, 21, "1.1.1.1", "2.2.2.2", at(1000), False),
-        (3, None, 20, 22, "1.1.1.1", "3.3.3.3", at(2000), True),
+        (3, None, 22, 23, "3.3.3.3", "4.4.4.4", at(2010), True),
     ]
     seconds = rows(
         conn,

@@ -1,6 +1,8 @@
 -- View concurrent_sessions: pairs of sessions of one user that overlap in time and come from
--- different IP addresses (both known). An open session counts as running until now, so the rows
--- change as time passes. Linear in the number of overlapping pairs: sessions are numbered per
+-- different IP addresses (both known). An open session (endTime still NULL) counts as running
+-- until now, but for at most 24 hours after its start: a token lives 80-90 minutes unless renewed,
+-- so a record left open for weeks is a session never closed, not one still in use, and would
+-- otherwise "overlap" every later session of its user. The rows change as time passes. Linear in the number of overlapping pairs: sessions are numbered per
 -- user by start, an ASOF join finds the last session starting before each session ends, and only
 -- the sessions in between are paired (no self-join over all of a user's sessions).
 --
@@ -17,7 +19,7 @@
 --   other_start_time TIMESTAMPTZ  start of other_session_id
 --   other_end_time   TIMESTAMPTZ  end of other_session_id (NULL: open)
 --   overlap_start    TIMESTAMPTZ  other_start_time
---   overlap_end      TIMESTAMPTZ  the earlier of the two ends (now() for open sessions)
+--   overlap_end      TIMESTAMPTZ  the earlier of the two ends (open: now, at most start + 24 h)
 --   overlap_seconds  DOUBLE       overlap_end - overlap_start in seconds
 --   still_open       BOOLEAN      both sessions are still open: the overlap is going on
 CREATE OR REPLACE VIEW concurrent_sessions AS
@@ -29,7 +31,7 @@ WITH numbered AS (
         ip_address,
         start_time,
         end_time,
-        coalesce(end_time, current_timestamp) AS effective_end,
+        coalesce(end_time, least(current_timestamp, start_time + INTERVAL 24 HOUR)) AS effective_end,
         row_number() OVER (PARTITION BY org, user_id ORDER BY start_time, id) AS n
     FROM user_sessions
 ),
