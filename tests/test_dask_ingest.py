@@ -18,6 +18,7 @@ from typing import Any
 import cloudpickle  # type: ignore[import-untyped]
 import pytest
 
+from session_audit.api.auth import TokenLease
 from session_audit.db.connection import connect
 from session_audit.errors import ConfigError, SessionAuditError
 from session_audit.ingest.runner import (
@@ -30,7 +31,6 @@ from session_audit.ingest.runner import (
 from session_audit.scale.driver import ingest_staged, run_ingest_staged, worker_settings
 from session_audit.scale.executors import ChunkPool, open_pool
 from session_audit.scale.staging import ChunkSpec, StagedChunk, StagingArea
-from session_audit.scale.tokens import TokenLease
 from session_audit.scale.worker import extract_chunk
 from session_audit.settings import Settings
 from session_audit.simulator import Simulator, SimulatorConfig

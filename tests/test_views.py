@@ -231,6 +231,7 @@ def test_app_versions_sort_version_aware_and_flag_outdated() -> None:
         "2.0-beta.2",
         "v2.1-rc1",
         "nightly",
+        '3.0 "beta", build 7\nhotfix',  # malformed text: never the latest release
     ]
     add_sessions(
         conn,
@@ -253,6 +254,7 @@ def test_app_versions_sort_version_aware_and_flag_outdated() -> None:
         ("2.0-beta.10", True, "2.0", False, True),
         ("2.0", False, "2.0", True, False),
         ("v2.1-rc1", True, "2.0", False, False),
+        ('3.0 "beta", build 7\nhotfix', True, "2.0", False, False),
         ("nightly", False, "2.0", False, None),
     ]
     assert rows(

@@ -5,7 +5,9 @@
 -- 12 digits and joined by '.', then '#', then '1' for a release or '0' + the lower-cased
 -- pre-release label (numeric dot-parts zero-padded; build metadata after '+' ignored). So
 -- 1.9 < 1.10, 1.2 < 1.2.1, 2.0-alpha < 2.0-beta < 2.0-beta.2 < 2.0-beta.10 < 2.0 in plain
--- string order. Text that does not start with a number gets a NULL key and is never "latest".
+-- string order. Text that does not start with a number gets a NULL key and is never "latest";
+-- anything after the number, newlines included ((?s)), is a pre-release label, so a malformed
+-- value such as '2.0 "beta"<newline>hotfix' can never become an app's latest release.
 --
 -- Columns:
 --   org                VARCHAR  organisation label
@@ -30,7 +32,7 @@ parts AS (
         app_version,
         regexp_extract(app_version, '^[vV]?([0-9]+(\.[0-9]+)*)', 1) AS release_part,
         ltrim(split_part(
-            regexp_extract(app_version, '^[vV]?[0-9]+(\.[0-9]+)*(.*)$', 2), '+', 1), '-._ ')
+            regexp_extract(app_version, '(?s)^[vV]?[0-9]+(\.[0-9]+)*(.*)$', 2), '+', 1), '-._ ')
             AS pre_part
     FROM distinct_versions
 ),

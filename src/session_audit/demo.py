@@ -14,6 +14,7 @@ Every output of an earlier demo run is replaced; nothing else in ``data/`` is to
 from __future__ import annotations
 
 import shutil
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -237,9 +238,25 @@ def write_report(db: Path, out: Path) -> Path:
         conn.close()
 
 
+def command_name() -> str:
+    """How the user can type this tool: `session-audit` when it is on PATH, else the path of
+    the running script (e.g. `.venv/bin/session-audit` after the bootstrap)."""
+
+    if shutil.which("session-audit"):
+        return "session-audit"
+    script = Path(sys.argv[0])
+    if script.name == "session-audit" and script.exists():
+        try:
+            return str(script.resolve().relative_to(Path.cwd().resolve()))
+        except ValueError:
+            return str(script)
+    return "python -m session_audit"
+
+
 def summary_lines(outcome: DemoOutcome) -> list[str]:
     """The readable summary printed at the end of the demo."""
     f, o = outcome.facts, outcome.options
+    cmd = command_name()
     lines = [
         "",
         "What the audit found",
@@ -261,11 +278,10 @@ def summary_lines(outcome: DemoOutcome) -> list[str]:
         "Where things are",
         f"  database    {o.db}   (Prefect flow run {outcome.flow_run_id})",
         f"  exports     {o.exports}/   ({len(outcome.exports)} sets, each with manifest.json; "
-        f"check one: session-audit verify {o.exports}/login_history-csv)",
+        f"check one: {cmd} verify {o.exports}/login_history-csv)",
         f"  report      {o.report}   (open it in a browser)",
         "",
         "Try",
-        f'  session-audit query "SELECT * FROM shared_ips ORDER BY users DESC LIMIT 10" '
-        f"--db {o.db}",
+        f'  {cmd} query "SELECT * FROM shared_ips ORDER BY users DESC LIMIT 10" --db {o.db}',
     ]
     return lines

@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 import httpx
@@ -29,7 +30,13 @@ from pydantic import SecretStr, ValidationError
 
 from session_audit.api.counters import RunCounters
 from session_audit.api.models import AccessTokenRequest, AccessTokenResponse
-from session_audit.errors import ApiError, AuthError, CaptchaRequiredError, ConfigError
+from session_audit.errors import (
+    ApiError,
+    AuthError,
+    CaptchaRequiredError,
+    ConfigError,
+    TokenExpiredError,
+)
 from session_audit.settings import Settings
 
 LOGIN_PATH = "/auth/accesstokenrequest"
@@ -258,4 +265,39 @@ class TokenManager:
                 return
         log.warning("token renewal refused (HTTP %s); logging in again", response.status_code)
         self._token = None
+        await self._login()
+
+
+@dataclass(frozen=True)
+class TokenLease:
+    """An access token lent by one client to another (a worker process): the secret (masked in
+    every repr), its expiry (injected-clock seconds) and its generation (to recover it once
+    after a 401). Lending keeps one login per user however many workers fetch."""
+
+    token: SecretStr
+    expires_at: float
+    generation: int
+
+
+class BorrowedTokenManager(TokenManager):
+    """A token manager holding a lent token: it never logs in and never renews. When the token
+    is refused or runs out it raises :class:`TokenExpiredError`, and the lender recovers it."""
+
+    def __init__(self, lease: TokenLease, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._token = lease.token
+        self._expires_at = lease.expires_at
+        self._generation = lease.generation
+
+    def _renewal_due(self) -> bool:
+        return self._clock() >= self._expires_at - USE_MARGIN
+
+    async def _login(self) -> None:
+        raise TokenExpiredError(
+            "the lent access token was refused or ran out; the lender renews it and resends "
+            "the work",
+            status=401,
+        )
+
+    async def _renew_or_login(self) -> None:
         await self._login()

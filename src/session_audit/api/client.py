@@ -29,9 +29,10 @@ from typing import Any, TypeVar
 
 import httpx
 import orjson
+from pydantic import SecretStr
 
 from session_audit.api import transport
-from session_audit.api.auth import TokenManager
+from session_audit.api.auth import BorrowedTokenManager, TokenLease, TokenManager
 from session_audit.api.budget import RequestBudget
 from session_audit.api.counters import RunCounters
 from session_audit.api.retry import (
@@ -86,7 +87,10 @@ class TradovateClient:
         clock: Callable[[], float] = time.time,
         counters: RunCounters | None = None,
         rng: random.Random | None = None,
+        token_lease: TokenLease | None = None,
     ) -> None:
+        """``token_lease``: use a token lent by another client (see :meth:`lend_token`) instead
+        of logging in; such a client never logs in or renews."""
         _quiet_http_loggers()
         self.settings = settings
         self.counters = counters if counters is not None else RunCounters()
@@ -113,9 +117,20 @@ class TradovateClient:
             chore_at=lambda: self._auth.renewal_due_at,
             chore=lambda: self._auth.keep_alive(),
         )
-        self._auth = TokenManager(
-            settings, self._auth_call, clock=clock, sleep=sleep, counters=self.counters
-        )
+        self._auth: TokenManager
+        if token_lease is None:
+            self._auth = TokenManager(
+                settings, self._auth_call, clock=clock, sleep=sleep, counters=self.counters
+            )
+        else:
+            self._auth = BorrowedTokenManager(
+                token_lease,
+                settings,
+                self._auth_call,
+                clock=clock,
+                sleep=sleep,
+                counters=self.counters,
+            )
 
     # ------------------------------------------------------------ lifecycle
     async def __aenter__(self) -> TradovateClient:
@@ -140,6 +155,17 @@ class TradovateClient:
     def token_expires_at(self) -> float:
         """Expiry of the current token (injected-clock seconds; 0 before login)."""
         return self._auth.expires_at
+
+    async def lend_token(self) -> TokenLease:
+        """Log in (first call) or renew when due, then lend the token to a worker's client
+        (``TradovateClient(..., token_lease=lease)``), so workers never log in themselves."""
+        await self._auth.token()
+        token, generation = self._auth.current()
+        return TokenLease(SecretStr(token), self._auth.expires_at, generation)
+
+    async def recover_token(self, lease: TokenLease) -> None:
+        """After a borrower saw ``lease`` refused: renew (or log in again) once, single-flight."""
+        await self._auth.recover(lease.generation)
 
     # ------------------------------------------------------------ endpoints
     async def login(self) -> None:

@@ -1,7 +1,7 @@
 """The staged ingest: chunks extracted in parallel (threads or Dask), ONE loader merges them.
 
 The driving process holds the DuckDB writer, the ledger row and the only API login (see
-``scale.tokens``). It refreshes users itself, then fans the chunks of the run out to a
+``TradovateClient.lend_token``). It refreshes users itself, then fans the chunks of the run out to a
 :class:`~session_audit.scale.executors.ChunkPool` — first the re-fetch of open sessions, then the
 ids of ``--ids-file`` or the scan windows — and merges what the workers staged **in chunk order**,
 each chunk in ONE transaction with the cursor (:meth:`IngestRun.store_batch`, the same store half
@@ -40,6 +40,7 @@ from typing import Any
 import httpx
 from pydantic import SecretStr
 
+from session_audit.api.auth import TokenLease
 from session_audit.errors import ConfigError, SessionAuditError, TokenExpiredError
 from session_audit.ingest.runner import (
     ChunkResult,
@@ -50,7 +51,6 @@ from session_audit.ingest.runner import (
 )
 from session_audit.scale.executors import ChunkPool, open_pool
 from session_audit.scale.staging import ChunkSpec, StagedChunk, StagingArea, StepKind
-from session_audit.scale.tokens import TokenLease, lend_token, recover_token
 from session_audit.scale.worker import extract_chunk
 from session_audit.settings import Settings
 
@@ -122,7 +122,7 @@ class StagedLoader:
 
     async def dispatch(self, spec: ChunkSpec, *, resent: bool = False) -> None:
         client = self.run.client
-        lease = await lend_token(client)
+        lease = await client.lend_token()
         reserved = max(1, math.ceil(len(spec) / self.batch_size))
         for _ in range(reserved):
             await client.budget.acquire()
@@ -146,7 +146,7 @@ class StagedLoader:
             if item.resent:
                 raise
             _log.info("chunk %d: lent token refused; recovering it and resending", item.spec.seq)
-            await recover_token(self.run.client, item.lease)
+            await self.run.client.recover_token(item.lease)
             self._pending.popleft()
             # Resend at the front: merge order is chunk order.
             tail = list(self._pending)

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import asyncio
 
+from session_audit.api.auth import TokenLease
 from session_audit.api.client import TradovateClient
 from session_audit.ingest.normalize import normalize_pages
 from session_audit.ingest.runner import transport_for
 from session_audit.scale.staging import ChunkSpec, StagedChunk, StagingArea
-from session_audit.scale.tokens import TokenLease, borrow_token
 from session_audit.settings import Settings
 
 
@@ -38,9 +38,10 @@ async def _extract(
     staging: StagingArea,
     batch_size: int,
 ) -> StagedChunk:
-    client = TradovateClient(settings, transport=transport_for(settings.base_url))
+    client = TradovateClient(
+        settings, transport=transport_for(settings.base_url), token_lease=lease
+    )
     client.batch_size = min(client.batch_size, batch_size)
-    borrow_token(client, lease)
     async with client:
         pages = await client.session_item_pages(spec.ids)
     batch = normalize_pages(pages, org=settings.org)
