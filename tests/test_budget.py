@@ -151,3 +151,19 @@ async def test_per_second_cap_spaces_requests() -> None:
 def test_limits_must_be_positive() -> None:
     with pytest.raises(ValueError, match="positive"):
         RequestBudget(requests_per_hour=0, requests_per_second=1)
+
+
+async def test_requests_of_earlier_runs_count_against_the_trailing_hour() -> None:
+    fake = FakeTime()
+    budget = RequestBudget(
+        requests_per_hour=12, requests_per_second=10_000, clock=fake.clock, sleep=fake.sleep
+    )
+    start = fake.now
+    # an earlier run sent 10 requests 20 minutes ago, and 5 more over an hour ago (expired)
+    budget.preload([(start - 1200, 10), (start - HOUR - 1, 5)])
+    assert budget.sent_last_hour == 10
+    # ordinary requests may use 10 of the 12 (2 are kept for auth): the next one waits until
+    # the earlier run's requests leave the trailing hour, 40 minutes from now
+    await budget.acquire()
+    assert fake.now == pytest.approx(start + HOUR - 1200)
+    assert budget.sent_last_hour == 1

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterator
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -15,10 +14,9 @@ from session_audit.db.connection import connect
 from session_audit.ingest.runner import IdSource, register_transport, unregister_transport
 from session_audit.settings import Settings
 from session_audit.simulator import Simulator, SimulatorConfig
+from support import assert_db_equals_truth, sim_settings
 
 pytestmark = pytest.mark.slow
-
-REJECTED_KINDS = ("missing_user_id", "unparseable_start_time", "start_time_not_a_date")
 
 
 @pytest.fixture(scope="session")
@@ -45,48 +43,7 @@ def sim() -> Iterator[Simulator]:
 
 
 def _settings(sim: Simulator, db: Path) -> Settings:
-    return Settings.model_validate(
-        {
-            **sim.settings_overrides(),
-            "db": db,
-            "requests_per_hour": 1_000_000,
-            "requests_per_second": 100_000,
-            "batch_size": 40,
-            "checkpoint_ids": 1500,
-            "backoff_base": 0.01,
-            "backoff_cap": 0.05,
-        }
-    )
-
-
-def _ts(value: Any) -> datetime | None:
-    if value is None:
-        return None
-    if isinstance(value, datetime):
-        return value
-    return datetime.fromisoformat(str(value).replace("Z", "+00:00"))
-
-
-def assert_db_equals_truth(sim: Simulator, db: Path) -> None:
-    rejected_ids = {i for kind in REJECTED_KINDS for i in sim.malformed_ids.get(kind, [])}
-    truth = {s["id"]: s for s in sim.truth_sessions() if s["id"] not in rejected_ids}
-    with connect(db, read_only=True) as conn:
-        rows = conn.execute(
-            "SELECT id, user_id, start_time, end_time, client_app_id, ip_address, app_id,"
-            " app_version FROM user_sessions ORDER BY id"
-        ).fetchall()
-        rejected = {
-            r[0] for r in conn.execute("SELECT session_id FROM rejected_sessions").fetchall()
-        }
-    assert len(rows) == len(truth)
-    assert rejected == rejected_ids
-    for sid, user_id, start, end, client_app_id, ip, app_id, version in rows:
-        want = truth[sid]
-        assert user_id == want["userId"]
-        assert start == _ts(want["startTime"])
-        assert end == _ts(want.get("endTime"))
-        assert client_app_id == want.get("clientAppId")
-        assert (ip, app_id, version) == (want["ipAddress"], want["appId"], want["appVersion"])
+    return sim_settings(sim, db, batch_size=40, checkpoint_ids=1500)
 
 
 def test_ingest_flow_run_equals_truth_and_is_recorded(

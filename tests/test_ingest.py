@@ -17,7 +17,7 @@ import pytest
 
 from session_audit.db.connection import connect
 from session_audit.errors import ConfigError
-from session_audit.ingest.runner import ChunkResult, IdSource, IngestSummary, ingest
+from session_audit.ingest.runner import ChunkResult, IdSource, IngestRun, IngestSummary, ingest
 from session_audit.simulator import Simulator, SimulatorConfig
 from session_audit.simulator.server import start_background_server
 from support import assert_db_equals_truth, sim_env, sim_settings
@@ -234,3 +234,20 @@ def test_second_concurrent_ingest_exits_with_a_clear_message(
     assert len(second.stderr.strip().splitlines()) == 1
     assert first.returncode == 0, err
     assert_db_equals_truth(sim, db)
+
+
+def test_a_run_starts_with_the_requests_earlier_runs_spent_in_the_hour(tmp_path: Path) -> None:
+    sim = _sim()
+    db = tmp_path / "s.duckdb"
+    first = _run(sim, db, _scan(sim))
+    spent = first.counters["requests"]
+    with connect(db, read_only=True) as conn:
+        assert conn.execute("SELECT requests FROM ingest_runs").fetchall() == [(spent,)]
+
+    async def budget_at_start() -> int:
+        run = IngestRun(sim_settings(sim, db), IdSource("scan"), transport=sim.transport())
+        async with run:
+            return int(run.client.budget.sent_last_hour)
+
+    # Tradovate counts a user's requests over a trailing hour, across runs
+    assert asyncio.run(budget_at_start()) == spent

@@ -32,7 +32,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 
 from aiolimiter import AsyncLimiter
 
@@ -69,6 +69,15 @@ class RequestBudget:
         self._chore_at = chore_at
         self._chore = chore
         self._last_chore: float | None = None
+
+    def preload(self, sent: Iterable[tuple[float, int]]) -> None:
+        """Count requests sent before this budget existed: ``(when, how many)`` pairs, in
+        injected-clock seconds. Tradovate counts a user's requests over a trailing hour across
+        processes and runs, so a run that starts right after another inherits its usage."""
+        earlier = [when for when, count in sent for _ in range(max(count, 0))]
+        if earlier:
+            self._sent = deque(sorted([*earlier, *self._sent]))
+            self._expire(self._clock())
 
     @property
     def sent_last_hour(self) -> int:

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from session_audit.cli.app import app
+from session_audit.cli.progress import ingest_progress
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -73,26 +74,8 @@ def demo(
 
 
 def _with_bar(options: DemoOptions, step: Callable[[str], None]) -> DemoOutcome:
-    """Run the demo under a rich progress bar; step lines print above it (rich redirects
-    stdout while the bar is live)."""
-    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
-
+    """Run the demo under the ingest progress bar; step lines print above it."""
     from session_audit.demo import run_demo
 
-    columns = (
-        TextColumn("[bold]ingest[/bold] {task.description}"),
-        BarColumn(bar_width=30),
-        TextColumn("{task.fields[stats]}"),
-        TimeElapsedColumn(),
-    )
-    with Progress(*columns, transient=True) as bar:
-        task = bar.add_task("waiting for Prefect", total=None, stats="")
-
-        def on_chunk(result: ChunkResult, summary: IngestSummary) -> None:
-            bar.update(
-                task,
-                description=f"{result.step} ids {result.first_id}..{result.last_id}",
-                stats=f"{summary.fetched:,} sessions, {summary.rejected} rejected",
-            )
-
+    with ingest_progress(waiting="waiting for Prefect") as on_chunk:
         return run_demo(options, step=step, progress=on_chunk)

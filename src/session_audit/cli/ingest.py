@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -13,10 +11,11 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from session_audit.cli.app import app, fail
+from session_audit.cli.progress import ingest_progress
 from session_audit.errors import SessionAuditError
 
 if TYPE_CHECKING:
-    from session_audit.ingest.runner import ChunkResult, IdSource, IngestSummary, ProgressSink
+    from session_audit.ingest.runner import IdSource, IngestSummary
     from session_audit.settings import Settings
 
 
@@ -188,7 +187,7 @@ def _run(
     if plan.executor != "inline":
         from session_audit.scale.driver import run_ingest_staged
 
-        with _progress_sink(show_progress) as sink:
+        with ingest_progress(show_progress) as sink:
             return run_ingest_staged(
                 settings,
                 source,
@@ -207,39 +206,8 @@ def _run(
 
     from session_audit.ingest.runner import run_ingest
 
-    with _progress_sink(show_progress) as sink:
+    with ingest_progress(show_progress) as sink:
         return run_ingest(settings, source, progress=sink)
-
-
-@contextmanager
-def _progress_sink(show_progress: bool) -> Iterator[ProgressSink | None]:
-    """A rich progress bar fed by each stored chunk (None: no bar)."""
-    if not show_progress:
-        yield None
-        return
-
-    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
-
-    columns = (
-        TextColumn("[bold]ingest[/bold] {task.description}"),
-        BarColumn(bar_width=None),
-        TextColumn("{task.fields[stats]}"),
-        TimeElapsedColumn(),
-    )
-    with Progress(*columns, transient=True) as bar:
-        task = bar.add_task("starting", total=None, stats="")
-
-        def on_chunk(result: ChunkResult, summary: IngestSummary) -> None:
-            bar.update(
-                task,
-                description=f"{result.step} ids {result.first_id}..{result.last_id}",
-                stats=(
-                    f"fetched {summary.fetched:,}  new {summary.inserted:,}  "
-                    f"changed {summary.updated:,}  rejected {summary.rejected:,}"
-                ),
-            )
-
-        yield on_chunk
 
 
 def _print_summary(summary: IngestSummary) -> None:

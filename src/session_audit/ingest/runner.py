@@ -213,6 +213,9 @@ class IngestRun:
             if self._sleep is not None:
                 kwargs["sleep"] = self._sleep
             self._client = TradovateClient(self.settings, **kwargs)
+            # The API's budget is per user over a trailing hour, across runs: start with what
+            # the previous runs of this org spent in that hour.
+            self._client.budget.preload(self.store.recent_requests())
             await self._client.__aenter__()
         except BaseException:
             self._writer.__exit__(None, None, None)
@@ -321,7 +324,9 @@ class IngestRun:
         """Store one fetched chunk (a ``NormalizedBatch`` of ``ids``) in ONE transaction with
         the cursor; the store half of every step, also used by the staged (Dask) executors."""
         cursor = batch.max_id + 1 if advance_cursor and batch.max_id is not None else None
-        counts = self.store.write_checkpoint(self.run_id, batch, cursor=cursor)
+        counts = self.store.write_checkpoint(
+            self.run_id, batch, cursor=cursor, requests=self._client.counters.requests
+        )
         result = ChunkResult(
             step=step,
             first_id=min(ids) if ids else None,
@@ -338,10 +343,20 @@ class IngestRun:
         self.summary.add(result)
         return result
 
-    def start_scan_at(self, start_id: int) -> None:
-        """Record where a first scan starts, so that the next run has a cursor even when this
-        one finds nothing. Never moves an existing cursor backwards."""
-        self.store.set_cursor_if_absent(start_id)
+    def scan_start(self) -> int:
+        """Where the range scan starts: ``--start-id`` if given, else the stored cursor. A first
+        scan records its start as the cursor, so that the next run has one even when this run
+        finds nothing (an existing cursor never moves backwards)."""
+        stored = self.next_id()
+        start = self.source.start_id if self.source.start_id is not None else stored
+        if start is None:
+            raise ConfigError(
+                f"no scan cursor is stored for org {self.settings.org!r} in {self.settings.db}: "
+                "pass --start-id N (the first session id to scan from) or --ids-file FILE"
+            )
+        if stored is None:
+            self.store.set_cursor_if_absent(start)
+        return start
 
 
 def chunked(ids: Sequence[int], size: int) -> Iterator[Sequence[int]]:
@@ -374,14 +389,7 @@ async def drive(
             report(await call("fetch_ids", run.fetch_ids, list(chunk), False))
         return summary
 
-    start = source.start_id if source.start_id is not None else run.next_id()
-    if start is None:
-        raise ConfigError(
-            f"no scan cursor is stored for org {settings.org!r} in {settings.db}: pass "
-            "--start-id N (the first session id to scan from) or --ids-file FILE"
-        )
-    if run.next_id() is None:
-        run.start_scan_at(start)
+    start = run.scan_start()
     # The scan ends after `gap_tolerance` consecutive empty batches, measured in ids so that a
     # batch size shrunk by the server does not change where the scan stops.
     gap_ids = settings.gap_tolerance * settings.batch_size

@@ -17,6 +17,7 @@ import contextlib
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
 import duckdb
@@ -131,6 +132,14 @@ class SessionStore:
             raise StorageError(f"cannot read the run ledger: {exc}") from exc
         return dict(zip(names, row, strict=True)) if row else None
 
+    def recent_requests(self, *, window: float = 3600.0) -> list[tuple[float, int]]:
+        """``(sent_by, requests)`` of this org's runs that may still count against a trailing
+        ``window`` of seconds: the API counts requests per user across runs, so a new run's
+        client budget starts with them (see ``RequestBudget.preload``)."""
+        since = datetime.now(UTC) - timedelta(seconds=window)
+        rows = self._query("queries/recent_run_requests", org=self.org, since=since).fetchall()
+        return [(float(at), int(n)) for at, n in rows]
+
     # -- cursor and open sessions ------------------------------------------------------------------
 
     def next_id(self) -> int | None:
@@ -152,9 +161,15 @@ class SessionStore:
     # -- data ------------------------------------------------------------------------------------
 
     def write_checkpoint(
-        self, run_id: int, batch: NormalizedBatch, *, cursor: int | None
+        self,
+        run_id: int,
+        batch: NormalizedBatch,
+        *,
+        cursor: int | None,
+        requests: int | None = None,
     ) -> MergeCounts:
-        """Merge ``batch`` and move the cursor to max(stored, ``cursor``) in ONE transaction."""
+        """Merge ``batch`` and move the cursor to max(stored, ``cursor``) in ONE transaction;
+        ``requests`` (the run's API requests so far) is recorded in the same transaction."""
         if batch.org != self.org:
             raise StorageError(f"batch of org {batch.org!r} given to the store of {self.org!r}")
 
@@ -162,7 +177,7 @@ class SessionStore:
             counts = self._merge_sessions(run_id, batch.sessions)
             rejected = self._insert_rejected(run_id, batch.rejected)
             counts = MergeCounts(counts.inserted, counts.updated, counts.unchanged, rejected)
-            self._add_checkpoint_counts(run_id, batch, counts)
+            self._add_checkpoint_counts(run_id, batch, counts, requests)
             if cursor is not None:
                 self._advance_cursor(run_id, cursor)
             return counts
@@ -212,7 +227,7 @@ class SessionStore:
         return rejected.height
 
     def _add_checkpoint_counts(
-        self, run_id: int, batch: NormalizedBatch, counts: MergeCounts
+        self, run_id: int, batch: NormalizedBatch, counts: MergeCounts, requests: int | None
     ) -> None:
         ids = [
             v
@@ -229,6 +244,7 @@ class SessionStore:
             rejected=counts.rejected,
             min_id=min(ids) if ids else None,
             max_id=batch.max_id,
+            requests=requests,
         )
 
     def _advance_cursor(self, run_id: int, cursor: int) -> None:

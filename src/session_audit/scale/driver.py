@@ -41,7 +41,7 @@ import httpx
 from pydantic import SecretStr
 
 from session_audit.api.auth import TokenLease
-from session_audit.errors import ConfigError, SessionAuditError, TokenExpiredError
+from session_audit.errors import SessionAuditError, TokenExpiredError
 from session_audit.ingest.runner import (
     ChunkResult,
     IdSource,
@@ -254,7 +254,7 @@ async def drive_staged(
 ) -> IngestSummary:
     """The staged counterpart of :func:`~session_audit.ingest.runner.drive` (same sources,
     same order, same cursor rule)."""
-    settings, source = run.settings, run.source
+    source = run.source
     summary = run.summary
     assert summary is not None
     loader = StagedLoader(run, pool, staging, progress, extract=extract)
@@ -264,15 +264,7 @@ async def drive_staged(
         if source.kind == "ids":
             await loader.run_list(list(source.ids), "ids")
             return summary
-        start = source.start_id if source.start_id is not None else run.next_id()
-        if start is None:
-            raise ConfigError(
-                f"no scan cursor is stored for org {settings.org!r} in {settings.db}: pass "
-                "--start-id N (the first session id to scan from) or --ids-file FILE"
-            )
-        if run.next_id() is None:
-            run.start_scan_at(start)
-        await loader.run_scan(start)
+        await loader.run_scan(run.scan_start())
     finally:
         loader.cancel()
     return summary
