@@ -4,6 +4,7 @@
     python3 scripts/bootstrap.py demo    # install, then `session-audit demo`
     python3 scripts/bootstrap.py test    # install, then `pytest` (the README's test command)
     python3 scripts/bootstrap.py check   # install, then ruff + mypy --strict
+    python3 scripts/bootstrap.py bench [--quick]  # install with the bench group, run benchmarks
     python3 scripts/bootstrap.py run ARGS...   # install, then `session-audit ARGS...`
 
 Needs only python3 (3.11+) and the package index: it makes `.venv`, installs the pinned `uv`
@@ -30,7 +31,7 @@ def _run(cmd: list[str], **kwargs: object) -> None:
         sys.exit(result.returncode)
 
 
-def setup() -> None:
+def setup(*groups: str) -> None:
     if sys.version_info < (3, 11):  # noqa: UP036 - this runs on whatever python3 the user has
         sys.exit(f"session-audit needs Python 3.11 or newer; this is {sys.version.split()[0]}")
     if not (BIN / "python").exists():
@@ -43,15 +44,26 @@ def setup() -> None:
     env = dict(os.environ, UV_PYTHON_DOWNLOADS="never", VIRTUAL_ENV=str(VENV))
     env.pop("UV_PROJECT_ENVIRONMENT", None)
     print("bootstrap: uv sync --frozen (from uv.lock)", flush=True)
+    extra = [arg for group in groups for arg in ("--group", group)]
     _run(
-        [str(uv), "sync", "--frozen", "--all-extras", "--quiet", "--python", str(BIN / "python")],
+        [
+            str(uv),
+            "sync",
+            "--frozen",
+            "--inexact",
+            "--all-extras",
+            *extra,
+            "--quiet",
+            "--python",
+            str(BIN / "python"),
+        ],
         env=env,
     )
 
 
 def main(argv: list[str]) -> None:
     job = argv[0] if argv else "demo"
-    setup()
+    setup(*(["bench"] if job == "bench" else []))
     os.chdir(ROOT)
     if job == "demo":
         cmd = [str(BIN / "session-audit"), "demo", *argv[1:]]
@@ -61,12 +73,14 @@ def main(argv: list[str]) -> None:
         _run([str(BIN / "ruff"), "check", "."])
         _run([str(BIN / "ruff"), "format", "--check", "."])
         cmd = [str(BIN / "mypy")]
+    elif job == "bench":
+        cmd = [str(BIN / "python"), "-m", "benchmarks", *argv[1:]]
     elif job == "run":
         cmd = [str(BIN / "session-audit"), *argv[1:]]
     elif job == "setup":
         return
     else:
-        sys.exit(f"unknown job {job!r}: use demo, test, check, run or setup")
+        sys.exit(f"unknown job {job!r}: use demo, test, check, bench, run or setup")
     sys.stdout.flush()
     os.execv(cmd[0], cmd)  # noqa: S606 - fixed argv, no shell
 

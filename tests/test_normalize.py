@@ -219,8 +219,8 @@ def test_a_rejected_repeat_does_not_replace_a_valid_row() -> None:
 
 
 def test_empty_input() -> None:
-    for given in ([], [b"[]"], [b"[]", b" [ ] "]):
-        batch = normalize_pages(given, org="default")
+    for raw in ([], [b"[]"], [b"[]", b" [ ] "]):
+        batch = normalize_pages(raw, org="default")
         assert (batch.sessions.height, batch.rejected.height) == (0, 0)
         assert (batch.max_id, batch.fetched) == (None, 0)
         assert batch.sessions.schema == pl.Schema(SESSION_SCHEMA)

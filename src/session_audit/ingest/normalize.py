@@ -27,6 +27,7 @@ through :meth:`datetime.fromisoformat` one by one (naive values are read as UTC)
 from __future__ import annotations
 
 import bisect
+import functools
 import ipaddress
 import json
 from collections.abc import Sequence
@@ -110,11 +111,7 @@ def normalize_pages(pages: Sequence[bytes], *, org: str) -> NormalizedBatch:
         rows = objs
         not_object = pl.repeat(False, n, eager=True)
 
-    columns: dict[str, pl.Series] = {}
-    for key, (col, kind) in _FIELDS.items():
-        typed, has = _column([o.get(key) for o in rows], kind)
-        columns[col] = typed
-        columns[f"_has_{key}"] = has
+    columns = _columns_checked(rows)
     frame = pl.DataFrame(
         {"_row": pl.int_range(0, n, eager=True), "_not_object": not_object, **columns}
     )
@@ -166,6 +163,16 @@ _FIELDS: dict[str, tuple[str, type]] = {
     "appId": ("app_id", str),
     "appVersion": ("app_version", str),
 }
+
+
+def _columns_checked(rows: list[dict[str, Any]]) -> dict[str, pl.Series]:
+    """Typed column and presence flag of every field, value by value (exact for any input)."""
+    columns: dict[str, pl.Series] = {}
+    for key, (col, kind) in _FIELDS.items():
+        typed, has = _column([o.get(key) for o in rows], kind)
+        columns[col] = typed
+        columns[f"_has_{key}"] = has
+    return columns
 
 
 def _parse_page(page: bytes, number: int) -> list[Any]:
@@ -280,11 +287,12 @@ def _sessions_frame(good: pl.DataFrame, org: str) -> pl.DataFrame:
         return pl.DataFrame(schema=SESSION_SCHEMA)
     ip = good["ip_address"]
     ip_bad = ip.is_not_null() & ~ip.str.contains(_IPV4_RE)
-    suspects = ip_bad.arg_true()
-    if suspects.len():
-        idx = suspects.to_list()
-        verdict = [not _is_ip(ip[i]) for i in idx]
-        ip_bad = pl.repeat(False, good.height, eager=True).scatter(idx, verdict)
+    if ip_bad.any():
+        # Not dotted-quad IPv4 (IPv6 mostly): ask `ipaddress`, once per distinct value (users
+        # reuse a few addresses, so this is a small set) and remembered across batches.
+        suspects = ip.filter(ip_bad).unique().to_list()
+        invalid = [text for text in suspects if not _is_ip(text)]
+        ip_bad = ip.is_in(invalid).fill_null(False) if invalid else ip_bad & False
     over = pl.any_horizontal(
         [pl.col(col).str.len_chars() > MAX_STRING for _, col in _STRINGS]
     ).fill_null(False)
@@ -308,6 +316,7 @@ def _sessions_frame(good: pl.DataFrame, org: str) -> pl.DataFrame:
     ).cast(SESSION_SCHEMA)  # type: ignore[arg-type]
 
 
+@functools.lru_cache(maxsize=1 << 16)
 def _is_ip(text: str) -> bool:
     try:
         ipaddress.ip_address(text)

@@ -214,7 +214,12 @@ class SessionStore:
         if sessions.height == 0:
             return MergeCounts()
         with self._staged("staged_sessions", sessions):
-            actions = self._run("merge_sessions", run_id=run_id).fetchall()
+            actions = self._run(
+                "merge_sessions",
+                run_id=run_id,
+                lo=sessions["id"].min(),
+                hi=sessions["id"].max(),
+            ).fetchall()
         inserted = sum(1 for (action,) in actions if action == "INSERT")
         updated = sum(1 for (action,) in actions if action == "UPDATE")
         return MergeCounts(inserted, updated, sessions.height - inserted - updated)
