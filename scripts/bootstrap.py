@@ -2,7 +2,7 @@
 """Set up the project's virtual environment from the lock file, then run one job.
 
     python3 scripts/bootstrap.py demo    # install, then `session-audit demo`
-    python3 scripts/bootstrap.py test    # install, then `pytest` (the README's test command)
+    python3 scripts/bootstrap.py test    # install (bench group too: smoke run), then pytest
     python3 scripts/bootstrap.py check   # install, then ruff + mypy --strict
     python3 scripts/bootstrap.py bench [--quick]  # install with the bench group, run benchmarks
     python3 scripts/bootstrap.py run ARGS...   # install, then `session-audit ARGS...`
@@ -63,7 +63,7 @@ def setup(*groups: str) -> None:
 
 def main(argv: list[str]) -> None:
     job = argv[0] if argv else "demo"
-    setup(*(["bench"] if job == "bench" else []))
+    setup(*(["bench"] if job in ("bench", "test") else []))
     os.chdir(ROOT)
     if job == "demo":
         cmd = [str(BIN / "session-audit"), "demo", *argv[1:]]

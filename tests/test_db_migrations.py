@@ -91,14 +91,34 @@ def test_migrate_is_idempotent_and_keeps_data(tmp_path: Path) -> None:
     assert conn.execute("SELECT next_id FROM ingest_state").fetchone() == (42,)
 
 
-def _with_v2(monkeypatch: pytest.MonkeyPatch, sql: str) -> tuple[Step, ...]:
-    """STEPS plus a version-2 step whose SQL is ``sql`` (served as 'schema/test_v2')."""
+NEXT = CURRENT_VERSION + 1
+
+
+def _with_next(monkeypatch: pytest.MonkeyPatch, sql: str) -> tuple[Step, ...]:
+    """STEPS plus a next-version step whose SQL is ``sql`` (served as 'schema/test_next')."""
 
     def fake_load(name: str) -> str:
-        return sql if name == "schema/test_v2" else load_sql(name)
+        return sql if name == "schema/test_next" else load_sql(name)
 
     monkeypatch.setattr(migrations, "load_sql", fake_load)
-    return (*STEPS, Step(2, "test: add a column", ("schema/test_v2",)))
+    return (*STEPS, Step(NEXT, "test: add a column", ("schema/test_next",)))
+
+
+def test_a_version_1_file_upgrades_in_place_to_the_current_schema(tmp_path: Path) -> None:
+    path = tmp_path / "v1.duckdb"
+    conn = connect(path)
+    assert migrate(conn, steps=STEPS[:1], views=()) == 1
+    conn.execute(
+        "INSERT INTO user_sessions (id, user_id, start_time, anomalies)"
+        " VALUES (5, 9, TIMESTAMPTZ '2026-01-01 00:00:00+00', [])"
+    )
+    conn.close()
+    conn = connect(path)
+    assert migrate(conn) == CURRENT_VERSION
+    assert conn.execute("SELECT id, user_id FROM user_sessions").fetchall() == [(5, 9)]
+    indexes = {r[0] for r in conn.execute("SELECT index_name FROM duckdb_indexes()").fetchall()}
+    assert "user_sessions_user_idx" in indexes
+    assert conn.execute("SELECT count(*) FROM login_history").fetchone() == (1,)
 
 
 def test_an_older_file_upgrades_in_place(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -108,15 +128,13 @@ def test_an_older_file_upgrades_in_place(tmp_path: Path, monkeypatch: pytest.Mon
     conn.execute("INSERT INTO ingest_state (org, next_id) VALUES ('default', 7)")
     conn.close()
 
-    steps = _with_v2(monkeypatch, "ALTER TABLE ingest_state ADD COLUMN note VARCHAR;")
+    steps = _with_next(monkeypatch, "ALTER TABLE ingest_state ADD COLUMN note VARCHAR;")
     conn = connect(path)
-    assert migrate(conn, steps=steps) == 2
+    assert migrate(conn, steps=steps) == NEXT
     assert conn.execute("SELECT next_id, note FROM ingest_state").fetchall() == [(7, None)]
-    assert [r[0] for r in conn.execute("SELECT version FROM schema_migrations").fetchall()] == [
-        1,
-        2,
-    ]
-    assert migrate(conn, steps=steps) == 2  # and again: nothing to do
+    versions = conn.execute("SELECT version FROM schema_migrations ORDER BY 1").fetchall()
+    assert [r[0] for r in versions] == list(range(1, NEXT + 1))
+    assert migrate(conn, steps=steps) == NEXT  # and again: nothing to do
 
 
 def test_a_failing_step_rolls_back_everything(
@@ -124,19 +142,19 @@ def test_a_failing_step_rolls_back_everything(
 ) -> None:
     path = tmp_path / "old.duckdb"
     conn = connect(path)
-    migrate(conn, steps=STEPS[:1], views=())
-    steps = _with_v2(
+    migrate(conn, views=())
+    steps = _with_next(
         monkeypatch, "ALTER TABLE ingest_state ADD COLUMN note VARCHAR; SELECT * FROM no_such;"
     )
     with pytest.raises(MigrationError, match="migrating the database failed"):
         migrate(conn, steps=steps)
-    assert schema_version(conn) == 1
+    assert schema_version(conn) == CURRENT_VERSION
     assert "note" not in columns(conn, "ingest_state")
 
 
 def test_a_newer_file_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     conn = connect(tmp_path / "new.duckdb")
-    migrate(conn, steps=_with_v2(monkeypatch, "CREATE TABLE extra (i INTEGER);"))
+    migrate(conn, steps=_with_next(monkeypatch, "CREATE TABLE extra (i INTEGER);"))
     with pytest.raises(MigrationError, match="newer than this session-audit knows"):
         migrate(conn, steps=STEPS)
 

@@ -1,5 +1,6 @@
-"""The Prefect flows run for real, under ONE session-scoped ``prefect_test_harness``, against the
-in-process simulator (``register_transport``: no sockets for the API)."""
+"""The Prefect flows run for real, under ONE session-scoped ``prefect_test_harness`` (the
+``prefect_harness`` fixture of conftest.py), against the in-process simulator
+(``register_transport``: no sockets for the API)."""
 
 from __future__ import annotations
 
@@ -17,15 +18,6 @@ from session_audit.simulator import Simulator, SimulatorConfig
 from support import assert_db_equals_truth, sim_settings
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture(scope="session")
-def prefect_harness() -> Iterator[None]:
-    """The one Prefect test server of the test session."""
-    from prefect.testing.utilities import prefect_test_harness
-
-    with prefect_test_harness(server_startup_timeout=120):
-        yield
 
 
 @pytest.fixture

@@ -251,3 +251,21 @@ def test_a_run_starts_with_the_requests_earlier_runs_spent_in_the_hour(tmp_path:
 
     # Tradovate counts a user's requests over a trailing hour, across runs
     assert asyncio.run(budget_at_start()) == spent
+
+
+def test_a_full_scan_fetches_ahead_but_spends_at_most_one_window_beyond_the_gap_probe(
+    tmp_path: Path,
+) -> None:
+    sim = _sim()
+    db = tmp_path / "s.duckdb"
+    batch, checkpoint, gap = 50, 500, 5
+    summary = _run(
+        sim, db, _scan(sim), batch_size=batch, checkpoint_ids=checkpoint, gap_tolerance=gap
+    )
+    assert summary.status == "completed"
+    assert_db_equals_truth(sim, db)
+    first, last = sim.table.ids[0], sim.max_session_id
+    assert last is not None
+    needed = math.ceil((last - first + 1) / batch) + gap
+    items = sim.stats.by_path.get("/userSession/items", 0)
+    assert needed <= items <= needed + checkpoint // batch

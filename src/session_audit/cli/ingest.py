@@ -181,9 +181,28 @@ def _sync_lake(settings: Settings, lake: str) -> None:
 def _run(
     settings: Settings, source: IdSource, show_progress: bool, plan: _Plan | None = None
 ) -> IngestSummary:
+    """One run: as a Prefect flow run when a Prefect server is configured (PREFECT_API_URL), else
+    directly in this process with no prefect import (the inline loop, or the staged driver on
+    threads or Dask)."""
     from session_audit.orchestration import should_use_prefect
 
     plan = plan or _Plan("inline", None, None, None)
+    if should_use_prefect(os.environ):
+        # Record the run as a flow run there; threads|dask chunks become its task runs.
+        from session_audit.orchestration import run_ingest_flow
+
+        with ingest_progress(show_progress) as sink:
+            return run_ingest_flow(
+                settings,
+                source,
+                progress=sink,
+                env=os.environ,
+                executor=plan.executor,
+                dask_address=plan.dask_address,
+                dask_workers=plan.dask_workers,
+                staging_dir=plan.staging_dir,
+            )
+
     if plan.executor != "inline":
         from session_audit.scale.driver import run_ingest_staged
 
@@ -197,12 +216,6 @@ def _run(
                 staging_root=plan.staging_dir,
                 progress=sink,
             )
-
-    if should_use_prefect(os.environ):
-        # A Prefect server is configured: record the run as a flow run there.
-        from session_audit.orchestration import run_ingest_flow
-
-        return run_ingest_flow(settings, source)
 
     from session_audit.ingest.runner import run_ingest
 

@@ -45,6 +45,9 @@ STEPS: tuple[Step, ...] = (
             "schema/ingest_state",
         ),
     ),
+    Step(
+        2, "index user_sessions by user for per-user history", ("schema/user_sessions_user_index",)
+    ),
 )
 
 CURRENT_VERSION = STEPS[-1].version

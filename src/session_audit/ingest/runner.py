@@ -21,6 +21,8 @@ sessions take ids right after the highest one seen, inside the last batch scanne
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
@@ -189,6 +191,8 @@ class IngestRun:
         self._client: Any = None
         self.store: Any = None
         self.summary: IngestSummary | None = None
+        self._planned: list[int] | None = None
+        self._prefetch: tuple[tuple[int, ...], asyncio.Task[list[bytes]]] | None = None
 
     # -- lifecycle ------------------------------------------------------------------------------
 
@@ -230,6 +234,7 @@ class IngestRun:
     ) -> None:
         summary = self.summary
         try:
+            await self._drop_prefetch()
             if self._client is not None:
                 await self._client.__aexit__(exc_type, exc, tb)
             if summary is not None:
@@ -314,9 +319,44 @@ class IngestRun:
     async def _fetch(self, ids: Sequence[int], step: str, advance_cursor: bool) -> ChunkResult:
         from session_audit.ingest.normalize import normalize_pages
 
-        pages = await self._client.session_item_pages(ids)
-        batch = normalize_pages(pages, org=self.settings.org)
-        return self.store_batch(ids, batch, step, advance_cursor)
+        pages = await self._pages(ids)
+        # While this chunk is normalized and stored (in a worker thread: the event loop stays
+        # free), the chunk planned next is already being fetched.
+        planned, self._planned = self._planned, None
+        if planned:
+            task = asyncio.create_task(self._client.session_item_pages(planned))
+            self._prefetch = (tuple(planned), task)
+        batch = await asyncio.to_thread(normalize_pages, pages, org=self.settings.org)
+        return await asyncio.to_thread(self.store_batch, ids, batch, step, advance_cursor)
+
+    # -- fetching ahead ---------------------------------------------------------------------------
+
+    def plan_next(self, ids: Sequence[int] | None) -> None:
+        """Say which ids the next step will fetch: the current step starts fetching them as soon
+        as its own pages are in, so fetching overlaps normalizing and storing."""
+        self._planned = list(ids) if ids else None
+
+    def prefetched_window(self) -> list[int] | None:
+        """The ids being fetched ahead, if any (the next step should take exactly these)."""
+        return list(self._prefetch[0]) if self._prefetch is not None else None
+
+    async def _pages(self, ids: Sequence[int]) -> list[bytes]:
+        if self._prefetch is not None and self._prefetch[0] == tuple(ids):
+            task = self._prefetch[1]
+            self._prefetch = None
+            return await task
+        await self._drop_prefetch()
+        pages: list[bytes] = await self._client.session_item_pages(ids)
+        return pages
+
+    async def _drop_prefetch(self) -> None:
+        if self._prefetch is None:
+            return
+        task = self._prefetch[1]
+        self._prefetch = None
+        task.cancel()
+        with contextlib.suppress(BaseException):
+            await task
 
     def store_batch(
         self, ids: Sequence[int], batch: Any, step: str, advance_cursor: bool
@@ -380,12 +420,15 @@ async def drive(
 
     await call("refresh_users", run.refresh_users)
 
-    open_ids = run.open_ids()
-    for chunk in chunked(open_ids, settings.checkpoint_ids):
+    open_chunks = list(chunked(run.open_ids(), settings.checkpoint_ids))
+    for i, chunk in enumerate(open_chunks):
+        run.plan_next(open_chunks[i + 1] if i + 1 < len(open_chunks) else None)
         report(await call("refetch_open", run.refetch_open, list(chunk)))
 
     if source.kind == "ids":
-        for chunk in chunked(list(source.ids), settings.checkpoint_ids):
+        id_chunks = list(chunked(list(source.ids), settings.checkpoint_ids))
+        for i, chunk in enumerate(id_chunks):
+            run.plan_next(id_chunks[i + 1] if i + 1 < len(id_chunks) else None)
             report(await call("fetch_ids", run.fetch_ids, list(chunk), False))
         return summary
 
@@ -398,15 +441,24 @@ async def drive(
     # The first chunk is only as long as the gap probe: a rerun with nothing new costs exactly
     # `gap_tolerance` requests. Chunks grow to `checkpoint_ids` while sessions keep coming.
     length = min(settings.checkpoint_ids, gap_ids)
+    in_data = False  # the last chunk ended with a session: more are likely right after it
     while empty_run < gap_ids:
+        ahead = run.prefetched_window()
+        if ahead and ahead[0] == position:
+            length = len(ahead)  # fetched ahead already: store all of it, nothing is wasted
         ids = list(range(position, position + length))
+        # Fetch the next full window ahead only in the middle of the data; at its end this
+        # spends at most one window beyond the gap probe, once per run (its sessions, if any,
+        # are stored all the same).
+        end = position + length
+        run.plan_next(range(end, end + settings.checkpoint_ids) if in_data else None)
         result = await call("scan", run.fetch_ids, ids, True)
         report(result)
-        end = position + length
         if result.max_id is None or result.max_id < position:
             empty_run += length
         else:
             empty_run = end - (result.max_id + 1)
+        in_data = empty_run == 0
         position = end
         remaining = gap_ids - empty_run
         length = (

@@ -27,11 +27,25 @@ def run_ingest_flow(
     *,
     progress: ProgressSink | None = None,
     env: MutableMapping[str, str] | None = None,
+    executor: str = "inline",
+    dask_address: str | None = None,
+    dask_workers: int | None = None,
+    staging_dir: str | None = None,
 ) -> IngestSummary:
-    """Run the ``ingest_sessions`` flow in this process (see ``orchestration.run``)."""
+    """Run the ``ingest_sessions`` flow in this process (see ``orchestration.run``);
+    ``executor="threads"|"dask"`` fans the extraction chunks out as task runs."""
     from session_audit.orchestration.run import run_ingest_flow as run
 
-    return run(settings, source, progress=progress, env=env)
+    return run(
+        settings,
+        source,
+        progress=progress,
+        env=env,
+        executor=executor,
+        dask_address=dask_address,
+        dask_workers=dask_workers,
+        staging_dir=staging_dir,
+    )
 
 
 __all__: list[str] = [

@@ -1,17 +1,29 @@
 """The body of the ``ingest_sessions`` flow (the flow itself, in ``flows/``, only declares its
-parameters and calls :func:`ingest_flow_body`)."""
+parameters and calls :func:`ingest_flow_body`).
+
+Two shapes, one flow run either way:
+
+* ``executor="inline"``: the plain ``drive`` loop, each step (users, a chunk of ids) one task run
+  awaited in the flow's event loop;
+* ``executor="threads"|"dask"``: the staged driver (``scale.driver.ingest_staged``). The flow
+  process keeps the DuckDB writer and the login; each extraction chunk is one task run executed by
+  the flow's task runner (``orchestration.chunk_tasks``), staged as Parquet and merged in order.
+"""
 
 from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from session_audit.errors import ConfigError
-from session_audit.ingest.runner import IdSource, IngestSummary, ingest
+from session_audit.ingest.runner import IdSource, IngestSummary, ProgressSink, ingest
 from session_audit.orchestration.artifacts import publish_ingest_artifacts
 from session_audit.orchestration.local import current_local_run, resolve_settings
 from session_audit.orchestration.tasks import prefect_step_call
+from session_audit.settings import Settings
+
+Executor = Literal["inline", "threads", "dask"]
 
 
 def resolve_source(
@@ -66,18 +78,68 @@ async def ingest_flow_body(
     concurrency: int | None = None,
     db: Path | None = None,
     org: str | None = None,
+    executor: Executor = "inline",
+    dask_address: str | None = None,
+    dask_workers: int | None = None,
+    staging_dir: str | None = None,
 ) -> dict[str, Any]:
-    """Read Settings once, run the ingest with each step as a task run, publish artifacts."""
+    """Read Settings once, run the ingest (inline steps, or staged chunks, as task runs),
+    publish artifacts."""
+    if executor == "inline" and (dask_address, dask_workers, staging_dir) != (None, None, None):
+        raise ConfigError("dask_address, dask_workers and staging_dir need executor threads|dask")
     settings = resolve_settings(
         base_url=base_url, batch_size=batch_size, concurrency=concurrency, db=db, org=org
     )
     source = resolve_source(start_id=start_id, ids=ids, ids_file=ids_file)
-    summary = await ingest(
-        settings,
-        source,
-        call=prefect_step_call,
-        progress=current_local_run().progress,
-        flow_run_id=current_flow_run_id(),
-    )
+    progress = current_local_run().progress
+    if executor == "inline":
+        summary = await ingest(
+            settings,
+            source,
+            call=prefect_step_call,
+            progress=progress,
+            flow_run_id=current_flow_run_id(),
+        )
+    else:
+        summary = await _ingest_staged(
+            settings,
+            source,
+            progress,
+            executor=executor,
+            address=dask_address,
+            workers=dask_workers,
+            staging_dir=staging_dir,
+        )
     await publish_ingest_artifacts(summary, db=str(settings.db))
     return summary_to_dict(summary)
+
+
+async def _ingest_staged(
+    settings: Settings,
+    source: IdSource,
+    progress: ProgressSink | None,
+    *,
+    executor: str,
+    address: str | None,
+    workers: int | None,
+    staging_dir: str | None,
+) -> IngestSummary:
+    """The staged driver in this flow run, its chunks task runs of the flow's task runner."""
+    from session_audit.orchestration.chunk_tasks import task_runner_pool
+    from session_audit.scale.driver import default_staging_root, ingest_staged
+    from session_audit.scale.worker import extract_chunk
+
+    extract = current_local_run().extract or extract_chunk
+    with task_runner_pool(executor, workers=workers, address=address) as pool:
+        from prefect.logging import get_run_logger
+
+        get_run_logger().info("extracting chunks as task runs on %s", pool.label)
+        return await ingest_staged(
+            settings,
+            source,
+            pool,
+            staging_root=staging_dir or default_staging_root(settings),
+            progress=progress,
+            flow_run_id=current_flow_run_id(),
+            extract=extract,
+        )

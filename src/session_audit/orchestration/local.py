@@ -9,14 +9,17 @@ worker finds nothing here and reads its Settings from the environment once, at i
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from session_audit.ingest.runner import IdSource, ProgressSink
 from session_audit.settings import Settings, load_settings
+
+if TYPE_CHECKING:
+    from session_audit.scale.staging import StagedChunk
 
 
 @dataclass(frozen=True)
@@ -26,6 +29,8 @@ class LocalRun:
     settings: Settings | None = None
     source: IdSource | None = None
     progress: ProgressSink | None = None
+    #: what a staged run's chunk task calls instead of ``scale.worker.extract_chunk`` (tests)
+    extract: Callable[..., StagedChunk] | None = None
 
 
 _NOTHING = LocalRun()
@@ -37,9 +42,11 @@ def local_run(
     settings: Settings | None = None,
     source: IdSource | None = None,
     progress: ProgressSink | None = None,
+    extract: Callable[..., StagedChunk] | None = None,
 ) -> Iterator[LocalRun]:
-    """Make ``settings``/``source``/``progress`` visible to flows called inside the block."""
-    value = LocalRun(settings=settings, source=source, progress=progress)
+    """Make ``settings``/``source``/``progress`` (and a chunk ``extract``) visible to flows
+    called inside the block."""
+    value = LocalRun(settings=settings, source=source, progress=progress, extract=extract)
     token = _LOCAL.set(value)
     try:
         yield value

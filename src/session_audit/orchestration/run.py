@@ -13,6 +13,7 @@ from collections.abc import Iterator, MutableMapping
 from contextlib import contextmanager
 from typing import Any
 
+from session_audit.errors import ConfigError
 from session_audit.ingest.runner import IdSource, IngestSummary, ProgressSink
 from session_audit.orchestration.environment import prepare_prefect_env
 from session_audit.settings import Settings
@@ -47,18 +48,57 @@ def prefect_session(*, scheduler: bool = False) -> Iterator[str]:
         yield url
 
 
+def executor_parameters(
+    executor: str,
+    *,
+    dask_address: str | None = None,
+    dask_workers: int | None = None,
+    staging_dir: str | None = None,
+) -> dict[str, Any]:
+    """The flow parameters of the fan-out (none for the default inline loop)."""
+    if executor == "inline":
+        if (dask_address, dask_workers, staging_dir) != (None, None, None):
+            raise ConfigError(
+                "--dask-address, --dask-workers and --staging-dir need --executor threads|dask"
+            )
+        return {}
+    params: dict[str, Any] = {"executor": executor}
+    for name, value in (
+        ("dask_address", dask_address),
+        ("dask_workers", dask_workers),
+        ("staging_dir", staging_dir),
+    ):
+        if value is not None:
+            params[name] = value
+    return params
+
+
 def run_ingest_flow(
     settings: Settings,
     source: IdSource,
     *,
     progress: ProgressSink | None = None,
     env: MutableMapping[str, str] | None = None,
+    executor: str = "inline",
+    dask_address: str | None = None,
+    dask_workers: int | None = None,
+    staging_dir: str | None = None,
 ) -> IngestSummary:
     """Run ``ingest_sessions`` as a Prefect flow run and return its summary.
+
+    ``executor="threads"|"dask"``: the flow runs the staged driver with the task runner of
+    ``chunk_tasks.task_runner_for`` (a ``ThreadPoolTaskRunner``, or prefect-dask's
+    ``DaskTaskRunner`` on ``dask_address`` or a LocalCluster of ``dask_workers`` processes).
 
     Raises the run's :class:`~session_audit.errors.SessionAuditError` when it fails (the ledger
     row and the flow run both record the failure), as the plain path does.
     """
+    params = flow_parameters(settings, source)
+    params.update(
+        executor_parameters(
+            executor, dask_address=dask_address, dask_workers=dask_workers, staging_dir=staging_dir
+        )
+    )
     if env is not None:
         prepare_prefect_env(env, settings.db.parent, quiet=True)
     from flows.ingest_sessions import ingest_sessions
@@ -66,9 +106,16 @@ def run_ingest_flow(
     from session_audit.orchestration.ingest_flow import summary_from_dict
     from session_audit.orchestration.local import local_run
 
+    flow = ingest_sessions
+    if executor != "inline":
+        from session_audit.orchestration.chunk_tasks import task_runner_for
+
+        runner = task_runner_for(executor, workers=dask_workers, address=dask_address)
+        flow = ingest_sessions.with_options(task_runner=runner)
+
     with (
         local_run(settings=settings, source=source, progress=progress),
         prefect_session(),
     ):
-        result = asyncio.run(ingest_sessions(**flow_parameters(settings, source)))
+        result = asyncio.run(flow(**params))
     return summary_from_dict(result)

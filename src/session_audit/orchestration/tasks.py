@@ -66,14 +66,19 @@ async def ingest_step(name: str, step: Callable[..., Awaitable[Any]], args: tupl
 
 
 def task_runs_started() -> int:
-    """How many step task runs this process has started (shutdown waits for them to be
-    recorded by the server)."""
+    """How many task runs (ingest steps and extraction chunks) this process has started
+    (shutdown waits for them to be recorded by the server)."""
     return _task_runs_started
+
+
+def note_task_run_started() -> None:
+    """Count one more task run started by this process (see :func:`task_runs_started`)."""
+    global _task_runs_started
+    _task_runs_started = next(_started) + 1
 
 
 async def prefect_step_call(name: str, step: Callable[..., Awaitable[T]], *args: Any) -> T:
     """The ``call`` passed to ``drive`` inside a flow: each step becomes one task run."""
-    global _task_runs_started
-    _task_runs_started = next(_started) + 1
+    note_task_run_started()
     result: T = await ingest_step(name, step, args)
     return result

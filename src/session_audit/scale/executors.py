@@ -10,6 +10,12 @@ Both are a :class:`concurrent.futures.Executor`, so the staged driver has one co
   that *raises* is not retried by Dask (HTTP retries live in the client, token recovery in the
   driver: one retry layer per kind of failure).
 
+A third kind has no entry in :func:`open_pool`: inside a Prefect flow run, each chunk is a task
+run executed by the flow's task runner (``orchestration.chunk_tasks``). :class:`FutureAdapter`
+turns any ``submit(fn, *args) -> future-like`` (a ``PrefectFuture``: ``add_done_callback`` and
+``result``) into the same ``Executor`` interface, so the driver still has one code path; this
+module imports no prefect.
+
 ``slots`` is how many chunks the driver keeps in flight: the worker threads of the pool or
 cluster. The request budget is split across them (see ``scale.driver``).
 """
@@ -17,11 +23,11 @@ cluster. The request budget is split across them (see ``scale.driver``).
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
-from concurrent.futures import Executor, ThreadPoolExecutor
+from collections.abc import Callable, Iterator
+from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 from session_audit.errors import ConfigError
 
@@ -38,6 +44,43 @@ class ChunkPool:
     slots: int
     label: str
     dask_client: Any = None  # distributed.Client when kind == "dask"
+
+
+class FutureLike(Protocol):
+    """What :class:`FutureAdapter` needs of a foreign future (``PrefectFuture`` has both)."""
+
+    def add_done_callback(self, fn: Callable[[Any], None], /) -> None: ...
+
+    def result(self) -> Any: ...
+
+
+class FutureAdapter(Executor):
+    """An ``Executor`` over ``submit(fn, *args, **kwargs) -> FutureLike``.
+
+    Each call returns a ``concurrent.futures.Future`` settled, from the foreign future's done
+    callback, with its ``result()`` or the exception that raised. The work cannot be withdrawn
+    once handed over, so the returned future is already *running* (``cancel()`` is a no-op);
+    whoever runs the work (a Prefect task runner) finishes or cancels it when it shuts down.
+    """
+
+    def __init__(self, submit: Callable[..., FutureLike]) -> None:
+        self._submit = submit
+
+    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
+        handle = self._submit(fn, *args, **kwargs)
+        future: Future[Any] = Future()
+        future.set_running_or_notify_cancel()
+
+        def settle(done: FutureLike) -> None:
+            try:
+                value = done.result()
+            except BaseException as exc:  # handed to the waiter, which re-raises it
+                future.set_exception(exc)
+            else:
+                future.set_result(value)
+
+        handle.add_done_callback(settle)
+        return future
 
 
 @contextmanager

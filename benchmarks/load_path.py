@@ -1,0 +1,148 @@
+"""Load path: raw page bytes -> stored rows, ours against the floor, in this process.
+
+Pages are what the simulator serves for ``userSession/items`` calls of ``batch`` ids (malformed
+rows included), built once before timing. Both contenders write a fresh DuckDB file.
+
+* floor: ``orjson.loads`` every page -> one polars frame -> ``CREATE TABLE AS`` (timestamps cast
+  in DuckDB). No validation, no merge, no lineage.
+* ours: ``normalize_pages`` + ``SessionStore.write_checkpoint`` per checkpoint (``checkpoint_ids``
+  ids = ``checkpoint_ids / batch`` pages), each one transaction with the cursor, as the ingest does.
+"""
+
+from __future__ import annotations
+
+import gc
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+import orjson
+import polars as pl
+
+from benchmarks.results import Log, Results, ratio
+from benchmarks.sizes import Sizes
+from benchmarks.sqlfiles import bench_sql
+
+RAW_SCHEMA: dict[str, pl.DataType] = {
+    "id": pl.Int64(),
+    "userId": pl.Int64(),
+    "startTime": pl.String(),
+    "endTime": pl.String(),
+    "clientAppId": pl.Int64(),
+    "ipAddress": pl.String(),
+    "appId": pl.String(),
+    "appVersion": pl.String(),
+}
+
+
+@dataclass(frozen=True)
+class LoadTiming:
+    seconds: float
+    rows: int
+
+
+def build_pages(sessions: int, *, batch: int = 100, seed: int = 0) -> list[bytes]:
+    """The raw answers of a scan over every id of a simulator with ``sessions`` sessions."""
+    from session_audit.simulator import Simulator, SimulatorConfig
+
+    sim = Simulator(SimulatorConfig(users=max(50, sessions // 200), sessions=sessions, seed=seed))
+    table = sim.table
+    first, last = table.ids[0], table.ids[-1]
+    return [
+        orjson.dumps(table.lookup(range(start, min(start + batch, last + 1))))
+        for start in range(first, last + 1, batch)
+    ]
+
+
+def load_floor(pages: Sequence[bytes], path: Path) -> LoadTiming:
+    gc.collect()
+    started = time.perf_counter()
+    rows: list[object] = []
+    for page in pages:
+        rows.extend(orjson.loads(page))
+    frame = pl.DataFrame(rows, schema=RAW_SCHEMA, strict=False)
+    del rows
+    with duckdb.connect(str(path)) as conn:
+        conn.register("raw_sessions", frame.to_arrow())
+        conn.execute(bench_sql("floor_create_table"))
+        conn.unregister("raw_sessions")
+        seconds = time.perf_counter() - started
+        row = conn.execute(bench_sql("floor_row_count")).fetchone()
+    return LoadTiming(seconds, int(row[0]) if row else 0)
+
+
+def load_ours(
+    pages: Sequence[bytes], path: Path, *, pages_per_checkpoint: int, org: str = "default"
+) -> LoadTiming:
+    from session_audit.db.connection import connect
+    from session_audit.db.migrations import migrate
+    from session_audit.ingest.normalize import normalize_pages
+    from session_audit.ingest.store import SessionStore
+
+    gc.collect()
+    started = time.perf_counter()
+    conn = connect(path)
+    try:
+        migrate(conn)
+        store = SessionStore(conn, org)
+        run_id = store.start_run("scan")
+        for i in range(0, len(pages), pages_per_checkpoint):
+            batch = normalize_pages(pages[i : i + pages_per_checkpoint], org=org)
+            cursor = batch.max_id + 1 if batch.max_id is not None else None
+            store.write_checkpoint(run_id, batch, cursor=cursor)
+        store.finish_run(run_id, "completed")
+        seconds = time.perf_counter() - started
+        row = conn.execute(bench_sql("session_row_count")).fetchone()
+    finally:
+        conn.close()
+    return LoadTiming(seconds, int(row[0]) if row else 0)
+
+
+LOAD = "load path"
+
+
+def run_load_path(results: Results, sizes: Sizes, workdir: Path, log: Log) -> None:
+    workdir.mkdir(parents=True, exist_ok=True)
+    started = time.perf_counter()
+    pages = build_pages(sizes.load_rows, batch=sizes.batch)
+    log(f"load path: {len(pages):,} pages built in {time.perf_counter() - started:.1f} s")
+    per_checkpoint = max(1, sizes.checkpoint_ids // sizes.batch)
+    floors: list[LoadTiming] = []
+    ours: list[LoadTiming] = []
+    for k in range(max(1, min(sizes.repeats, 2))):
+        floors.append(load_floor(pages, _fresh(workdir / f"floor{k}.duckdb")))
+        ours.append(
+            load_ours(
+                pages, _fresh(workdir / f"ours{k}.duckdb"), pages_per_checkpoint=per_checkpoint
+            )
+        )
+        log(f"load path: floor {floors[-1].seconds:.2f} s, ours {ours[-1].seconds:.2f} s")
+    floor = min(floors, key=lambda t: t.seconds)
+    best = min(ours, key=lambda t: t.seconds)
+    label = f"{sizes.load_rows:,} sessions"
+    results.add(
+        LOAD,
+        f"floor: orjson -> polars -> CREATE TABLE AS, {label}",
+        floor.seconds,
+        "s",
+        note=f"best of {len(floors)}; {floor.rows:,} rows",
+    )
+    results.add(
+        LOAD,
+        f"normalize_pages + write_checkpoint, {label}",
+        best.seconds,
+        "s",
+        note=f"best of {len(ours)}; {best.rows:,} rows; {sizes.checkpoint_ids:,}-id checkpoints",
+    )
+    results.at_most(LOAD, "load path / floor", ratio(best.seconds, floor.seconds), "x", 1.5)
+    results.add(
+        LOAD, "load path throughput", best.rows / best.seconds if best.seconds else None, "rows/s"
+    )
+
+
+def _fresh(path: Path) -> Path:
+    for leftover in path.parent.glob(path.name + "*"):
+        leftover.unlink()
+    return path

@@ -1,0 +1,147 @@
+"""Measuring a child process: wall time and peak RSS, with nothing shared with the parent.
+
+Each contender runs in its own process so that its memory is its own. Peak RSS is the larger of
+
+* the kernel's high-water mark of the child (``VmHWM`` in ``/proc/<pid>/status``, read every
+  20 ms while it runs; the kernel keeps the maximum, so sampling misses at most the last 20 ms),
+* the largest sum of RSS over the child's whole process tree, sampled with psutil at the same
+  time (catches worker processes that run at the same time, e.g. a process pool).
+
+``ru_maxrss`` from ``wait4`` is NOT used: Linux carries the parent's high-water mark across
+fork+exec into it, so a child of a big parent would report the parent's size.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import psutil
+
+SAMPLE_SECONDS = 0.02
+MB = 1024 * 1024
+
+
+class ChildFailedError(RuntimeError):
+    """A measured child exited with a non-zero code (its stderr tail is in the message)."""
+
+
+@dataclass(frozen=True)
+class ChildRun:
+    """What one measured child did."""
+
+    seconds: float
+    peak_rss: int  # bytes
+    returncode: int
+    stdout: str
+    stderr: str
+
+    @property
+    def peak_rss_mb(self) -> float:
+        return self.peak_rss / MB
+
+    def last_line(self) -> str:
+        lines = [line for line in self.stdout.splitlines() if line.strip()]
+        return lines[-1] if lines else ""
+
+
+def python_cmd(module: str, *args: str) -> list[str]:
+    """``python -m module args...`` with this interpreter."""
+    return [sys.executable, "-m", module, *args]
+
+
+def run_child(
+    cmd: Sequence[str],
+    *,
+    env: Mapping[str, str] | None = None,
+    cwd: Path | None = None,
+    timeout: float = 900.0,
+    check: bool = True,
+) -> ChildRun:
+    """Run ``cmd`` to completion; measure wall time and peak RSS (see the module docstring)."""
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        started = time.perf_counter()
+        proc = subprocess.Popen(
+            list(cmd), stdout=out, stderr=err, env=dict(env) if env is not None else None, cwd=cwd
+        )
+        sampled = 0
+        hwm = 0
+        status = 0
+        deadline = started + timeout
+        while True:
+            pid, status = os.waitpid(proc.pid, os.WNOHANG)
+            if pid == proc.pid:
+                break
+            hwm = max(hwm, _high_water_mark(proc.pid))
+            sampled = max(sampled, _tree_rss(proc.pid))
+            if time.perf_counter() > deadline:
+                proc.kill()
+                _, status = os.waitpid(proc.pid, 0)
+                break
+            time.sleep(SAMPLE_SECONDS)
+        seconds = time.perf_counter() - started
+        proc.returncode = os.waitstatus_to_exitcode(status)  # Popen must not wait again
+        out.seek(0)
+        err.seek(0)
+        stdout = out.read().decode(errors="replace")
+        stderr = err.read().decode(errors="replace")
+    run = ChildRun(seconds, max(hwm, sampled), proc.returncode, stdout, stderr)
+    if check and run.returncode != 0:
+        tail = "\n".join(stderr.strip().splitlines()[-15:])
+        raise ChildFailedError(f"{' '.join(cmd[:4])} ... exited {run.returncode}:\n{tail}")
+    return run
+
+
+def _high_water_mark(pid: int) -> int:
+    """The kernel's peak RSS of ``pid`` so far (bytes), 0 if unknown."""
+    try:
+        with Path(f"/proc/{pid}/status").open(encoding="ascii") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError):
+        return 0
+    return 0
+
+
+def _tree_rss(pid: int) -> int:
+    try:
+        root = psutil.Process(pid)
+        procs = [root, *root.children(recursive=True)]
+    except psutil.Error:
+        return 0
+    total = 0
+    for proc in procs:
+        try:
+            total += proc.memory_info().rss
+        except psutil.Error:
+            continue
+    return total
+
+
+def clean_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
+    """This environment without any SESSION_AUDIT_/PREFECT_ variables, plus ``extra``."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SESSION_AUDIT_", "PREFECT_"))}
+    env.update(extra or {})
+    return env
+
+
+class Stopwatch:
+    """``with Stopwatch() as sw: ...`` then ``sw.seconds``."""
+
+    def __init__(self) -> None:
+        self.seconds = 0.0
+        self._start = 0.0
+
+    def __enter__(self) -> Stopwatch:
+        self._start = time.perf_counter()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.seconds = time.perf_counter() - self._start

@@ -1,0 +1,2 @@
+-- floor_row_count: rows the load floor stored.
+SELECT count(*) FROM floor_sessions

@@ -1,0 +1,2 @@
+-- query_app_version_daily: app version adoption per day, whole history.
+SELECT * FROM app_version_daily

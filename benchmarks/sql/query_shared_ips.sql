@@ -1,0 +1,2 @@
+-- query_shared_ips: every shared IP and network.
+SELECT * FROM shared_ips

@@ -1,0 +1,20 @@
+"""Fixtures shared by several test modules.
+
+Nothing here imports prefect at collection: tests that start no Prefect server stay fast.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+
+@pytest.fixture(scope="session")
+def prefect_harness() -> Iterator[None]:
+    """The one Prefect test server of the test session (tests/test_flows.py,
+    tests/test_dask_prefect.py)."""
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=120):
+        yield

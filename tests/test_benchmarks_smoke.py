@@ -1,0 +1,109 @@
+"""Smoke test of the benchmarks package: the real command at --quick sizes, and its pieces.
+
+Not a timed test: it asserts that every section runs end to end and reports every figure the
+issue asks for (with sane values), never how fast anything was.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import pytest
+
+# The bench dependency group (uv sync --group bench) brings psutil and dlt.
+pytest.importorskip("psutil", reason="benchmarks need the bench group: uv sync --group bench")
+
+from benchmarks.measure import ChildFailedError, run_child
+from benchmarks.results import Results, ratio
+
+
+def test_run_child_measures_the_childs_own_memory() -> None:
+    small = run_child([sys.executable, "-c", "pass"])
+    big = run_child(
+        [sys.executable, "-c", "b = bytearray(200 * 1024 * 1024); import time; time.sleep(0.3)"]
+    )
+    assert small.returncode == 0 and big.returncode == 0
+    assert big.peak_rss_mb >= 200
+    assert small.peak_rss_mb < 100  # not the parent's (pytest's) size
+
+
+def test_run_child_reports_a_failing_child() -> None:
+    with pytest.raises(ChildFailedError, match="exited 3"):
+        run_child([sys.executable, "-c", "import sys; sys.stderr.write('boom'); sys.exit(3)"])
+
+
+def test_results_targets_and_rendering() -> None:
+    results = Results()
+    results.at_most("s", "fast enough", 1.2, "x", 1.25)
+    results.at_least("s", "far ahead", 3.0, "x", 10)
+    results.check("s", "no prefect", True, shown="none")
+    results.add("s", "no value", None, "s")
+    verdicts = [f.verdict() for f in results.figures]
+    assert verdicts == ["met", "MISSED", "met", ""]
+    text = results.render_text()
+    assert "1.20x" in text and "MISSED" in text and "n/a" in text
+    assert results.render_markdown().count("\n") == len(results.figures) + 1
+    assert ratio(3.0, 0) is None and ratio(3.0, 1.5) == 2.0
+
+
+def test_load_path_pieces_store_what_the_floor_stores(tmp_path: object) -> None:
+    from pathlib import Path
+
+    from benchmarks.load_path import build_pages, load_floor, load_ours
+
+    assert isinstance(tmp_path, Path)
+    pages = build_pages(2_000, batch=100)
+    floor = load_floor(pages, tmp_path / "floor.duckdb")
+    ours = load_ours(pages, tmp_path / "ours.duckdb", pages_per_checkpoint=5)
+    assert floor.rows == 2_000
+    # ours rejects the malformed rows the simulator plants (missing userId, bad startTime ...)
+    assert 1_980 <= ours.rows < 2_000
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(300)
+def test_quick_benchmark_command_reports_every_figure(tmp_path: object) -> None:
+    from pathlib import Path
+
+    import orjson
+
+    pytest.importorskip("dlt", reason="the dlt contenders need the bench group")
+    assert isinstance(tmp_path, Path)
+    out = tmp_path / "results.json"
+    run = run_child(
+        [
+            sys.executable,
+            "-m",
+            "benchmarks",
+            "--quick",
+            "--json",
+            str(out),
+            "--workdir",
+            str(tmp_path / "work"),
+        ],
+        timeout=280,
+    )
+    figures = orjson.loads(out.read_bytes())["figures"]
+    names = [f["name"] for f in figures]
+    sections = {f["section"] for f in figures}
+    assert sections == {"load path", "end to end", "memory", "API economy", "start-up", "queries"}
+    wanted = [
+        "load path / floor",
+        "ingest / fetch floor (wall)",
+        "dlt tuned / ingest (time)",
+        "dlt tuned / ingest (peak RSS)",
+        "dlt naive / ingest (time)",
+        "plain ingest run leaves prefect unimported",
+        "session-audit ingest --help",
+    ]
+    for name in wanted:
+        assert name in names, name
+    by_name = {f["name"]: f for f in figures}
+    for f in figures:
+        if f["unit"] in ("s", "MB", "x", "ms") and f["name"] != "session-audit ingest --help":
+            assert f["value"] is None or f["value"] >= 0, f
+    assert by_name["plain ingest run leaves prefect unimported"]["met"] is True
+    assert by_name["ingest --help imports no prefect/polars/duckdb/dlt"]["met"] is True
+    assert any(n.startswith("requests of a no-change rerun") for n in names)
+    assert any(n.startswith("shared_ips") for n in names)
+    assert "load path / floor" in run.stdout
