@@ -106,6 +106,10 @@ class TradovateClient:
             timeout=settings.timeout,
             headers={"Accept": "application/json"},
             follow_redirects=False,
+            # TLS verification is always on for https. A plain-http base URL (the simulator on
+            # 127.0.0.1) never opens TLS (no redirects are followed), so it skips building an SSL
+            # context, which costs about 0.3 s per client.
+            verify=settings.base_url.startswith("https://"),
         )
         self._inflight = asyncio.Semaphore(settings.concurrency)
         self._budget = RequestBudget(
