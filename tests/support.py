@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,22 @@ FAST = {
     "backoff_base": 0.01,
     "backoff_cap": 0.05,
 }
+
+
+class FakeTime:
+    """A clock that only moves when someone sleeps (inject ``clock`` and ``sleep``)."""
+
+    def __init__(self, start: float = 1_772_000_000.0) -> None:
+        self.now = start
+        self.sleeps: list[float] = []
+
+    def clock(self) -> float:
+        return self.now
+
+    async def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.now += max(seconds, 0.0)
+        await asyncio.sleep(0)
 
 
 def sim_settings(

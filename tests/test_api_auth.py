@@ -14,24 +14,11 @@ import pytest
 from session_audit.api import TradovateClient
 from session_audit.errors import AuthError, CaptchaRequiredError, ConfigError, TokenExpiredError
 from session_audit.settings import Settings
+from support import FakeTime
 
 PASSWORD = "pw-Sup3r-s3cret"
 SECRET = "sec-0123456789abcdef"
 START = 1_772_000_000.0
-
-
-class FakeTime:
-    def __init__(self) -> None:
-        self.now = START
-        self.sleeps: list[float] = []
-
-    def clock(self) -> float:
-        return self.now
-
-    async def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.now += seconds
-        await asyncio.sleep(0)
 
 
 def iso(ts: float) -> str:

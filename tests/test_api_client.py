@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Callable, Coroutine
 from datetime import UTC, datetime
@@ -22,23 +21,10 @@ from session_audit.errors import (
     TransportError,
 )
 from session_audit.settings import Settings
+from support import FakeTime
 
 START = 1_772_000_000.0
 Handler = Callable[[httpx.Request], Coroutine[None, None, httpx.Response]]
-
-
-class FakeTime:
-    def __init__(self) -> None:
-        self.now = START
-        self.sleeps: list[float] = []
-
-    def clock(self) -> float:
-        return self.now
-
-    async def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.now += seconds
-        await asyncio.sleep(0)
 
 
 class FakeApi:

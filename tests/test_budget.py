@@ -8,22 +8,7 @@ import itertools
 import pytest
 
 from session_audit.api.budget import HOUR, RequestBudget
-
-
-class FakeTime:
-    """A clock that only moves when someone sleeps."""
-
-    def __init__(self, start: float = 1_700_000_000.0) -> None:
-        self.now = start
-        self.sleeps: list[float] = []
-
-    def clock(self) -> float:
-        return self.now
-
-    async def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.now += max(seconds, 0.0)
-        await asyncio.sleep(0)
+from support import FakeTime
 
 
 def max_in_window(stamps: list[float], window: float) -> int:
@@ -38,7 +23,7 @@ def max_in_window(stamps: list[float], window: float) -> int:
 
 
 async def test_hourly_budget_is_a_trailing_window_under_concurrency() -> None:
-    fake = FakeTime()
+    fake = FakeTime(1_700_000_000.0)
     waits: list[int] = []
     budget = RequestBudget(
         requests_per_hour=5,
@@ -64,7 +49,7 @@ async def test_hourly_budget_is_a_trailing_window_under_concurrency() -> None:
 
 
 async def test_auth_calls_use_reserved_slots_and_skip_the_queue() -> None:
-    fake = FakeTime()
+    fake = FakeTime(1_700_000_000.0)
     budget = RequestBudget(
         requests_per_hour=8, requests_per_second=10_000, clock=fake.clock, sleep=fake.sleep
     )
@@ -81,7 +66,7 @@ async def test_auth_calls_use_reserved_slots_and_skip_the_queue() -> None:
 
 
 async def test_a_long_wait_runs_the_chore_when_it_falls_due() -> None:
-    fake = FakeTime()
+    fake = FakeTime(1_700_000_000.0)
     t0 = fake.clock()
     chores: list[float] = []
     due = {"at": t0 + 1000.0}
@@ -107,7 +92,7 @@ async def test_a_long_wait_runs_the_chore_when_it_falls_due() -> None:
 
 async def test_no_wait_is_counted_when_the_budget_has_room() -> None:
     # A fresh budget admits the first request at once.
-    fake = FakeTime()
+    fake = FakeTime(1_700_000_000.0)
     waits: list[int] = []
     budget = RequestBudget(
         requests_per_hour=100,
@@ -123,7 +108,7 @@ async def test_no_wait_is_counted_when_the_budget_has_room() -> None:
 
 
 async def test_penalty_gate_holds_every_request_until_it_opens() -> None:
-    fake = FakeTime()
+    fake = FakeTime(1_700_000_000.0)
     budget = RequestBudget(
         requests_per_hour=100, requests_per_second=10_000, clock=fake.clock, sleep=fake.sleep
     )
@@ -154,7 +139,7 @@ def test_limits_must_be_positive() -> None:
 
 
 async def test_requests_of_earlier_runs_count_against_the_trailing_hour() -> None:
-    fake = FakeTime()
+    fake = FakeTime(1_700_000_000.0)
     budget = RequestBudget(
         requests_per_hour=12, requests_per_second=10_000, clock=fake.clock, sleep=fake.sleep
     )
