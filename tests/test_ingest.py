@@ -269,3 +269,12 @@ def test_a_full_scan_fetches_ahead_but_spends_at_most_one_window_beyond_the_gap_
     needed = math.ceil((last - first + 1) / batch) + gap
     items = sim.stats.by_path.get("/userSession/items", 0)
     assert needed <= items <= needed + checkpoint // batch
+
+
+def test_missing_credentials_fail_before_the_database_is_touched(tmp_path: Path) -> None:
+    sim = _sim()
+    db = tmp_path / "s.duckdb"
+    settings = sim_settings(sim, db).with_overrides(username="")
+    with pytest.raises(ConfigError, match="SESSION_AUDIT_USERNAME"):
+        asyncio.run(ingest(settings, _scan(sim), transport=sim.transport()))
+    assert not db.exists()

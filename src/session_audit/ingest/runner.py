@@ -197,11 +197,15 @@ class IngestRun:
     # -- lifecycle ------------------------------------------------------------------------------
 
     async def __aenter__(self) -> IngestRun:
+        from session_audit.api.auth import build_login_request
         from session_audit.api.client import TradovateClient
         from session_audit.db.connection import writer
         from session_audit.db.migrations import migrate
         from session_audit.ingest.store import SessionStore
 
+        # Bad credentials settings are a user mistake: say so before touching the database, so
+        # that no ledger row records a run that never could start.
+        build_login_request(self.settings)
         self._writer = writer(self.settings.db, lock_timeout=self.settings.lock_timeout)
         self._conn = self._writer.__enter__()
         try:
