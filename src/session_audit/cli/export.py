@@ -8,7 +8,6 @@ from typing import Annotated
 import typer
 
 from session_audit.cli.app import app
-from session_audit.settings import load_settings
 
 
 @app.command("export")
@@ -33,6 +32,7 @@ def export(
     from session_audit.analysis.filters import ExportFilters, parse_when
     from session_audit.analysis.manifest import MANIFEST_NAME, sha256_file
     from session_audit.db.connection import connect
+    from session_audit.settings import load_settings
 
     filters = ExportFilters(
         since=parse_when(since, "--since"),

@@ -9,7 +9,6 @@ import typer
 
 from session_audit.cli.app import app
 from session_audit.errors import ConfigError
-from session_audit.settings import load_settings
 
 
 @app.command("query")
@@ -23,6 +22,8 @@ def query(
 
     if fmt not in QUERY_FORMATS:
         raise ConfigError(f"--format {fmt!r}: use one of {', '.join(QUERY_FORMATS)}")
+    from session_audit.settings import load_settings
+
     settings = load_settings(db=db)
     result = run_query(settings.db, sql)
     if fmt == "csv":

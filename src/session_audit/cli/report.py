@@ -8,7 +8,6 @@ from typing import Annotated
 import typer
 
 from session_audit.cli.app import app
-from session_audit.settings import load_settings
 
 
 @app.command("report")
@@ -20,6 +19,7 @@ def report(
     """Write an offline HTML report: logins, app versions, shared IPs, concurrency, risk."""
     from session_audit.analysis.report import write_report
     from session_audit.db.connection import connect
+    from session_audit.settings import load_settings
 
     settings = load_settings(db=db)
     conn = connect(settings.db, read_only=True)
