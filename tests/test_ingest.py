@@ -175,25 +175,35 @@ def _env(sim: Simulator, url: str, db: Path, **extra: object) -> dict[str, str]:
     return env
 
 
-@pytest.mark.slow
-def test_kill_9_mid_run_then_rerun_gives_truth_and_the_ledger_shows_it(
-    served: tuple[Simulator, str], tmp_path: Path
-) -> None:
-    sim, url = served
-    db = tmp_path / "s.duckdb"
-    # a slow budget keeps the run going long enough to be killed between checkpoints
+def _start_slow_ingest(
+    sim: Simulator, url: str, db: Path, *, until_items: int
+) -> tuple[subprocess.Popen[str], dict[str, str]]:
+    """Start `session-audit ingest` in a subprocess with a slow budget (so that it runs long
+    enough to be interrupted between checkpoints); return once the simulator has answered
+    ``until_items`` items calls."""
     env = _env(sim, url, db, requests_per_second=40, checkpoint_ids=500, batch_size=50)
     proc = subprocess.Popen(
         _ingest_cmd("--start-id", str(sim.table.ids[0])),
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
+        text=True,
     )
     deadline = time.monotonic() + 60
-    while sim.stats.by_path.get("/userSession/items", 0) < 40:
+    while sim.stats.by_path.get("/userSession/items", 0) < until_items:
         assert proc.poll() is None, proc.communicate()
         assert time.monotonic() < deadline
         time.sleep(0.02)
+    return proc, env
+
+
+@pytest.mark.slow
+def test_kill_9_mid_run_then_rerun_gives_truth_and_the_ledger_shows_it(
+    served: tuple[Simulator, str], tmp_path: Path
+) -> None:
+    sim, url = served
+    db = tmp_path / "s.duckdb"
+    proc, _ = _start_slow_ingest(sim, url, db, until_items=40)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
 
@@ -212,19 +222,7 @@ def test_second_concurrent_ingest_exits_with_a_clear_message(
 ) -> None:
     sim, url = served
     db = tmp_path / "s.duckdb"
-    env = _env(sim, url, db, requests_per_second=40, checkpoint_ids=500, batch_size=50)
-    first = subprocess.Popen(
-        _ingest_cmd("--start-id", str(sim.table.ids[0])),
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    deadline = time.monotonic() + 60
-    while sim.stats.by_path.get("/userSession/items", 0) < 5:
-        assert first.poll() is None
-        assert time.monotonic() < deadline
-        time.sleep(0.02)
+    first, env = _start_slow_ingest(sim, url, db, until_items=5)
     second = subprocess.run(_ingest_cmd(), env=env, capture_output=True, text=True, timeout=60)
     _out, err = first.communicate(timeout=120)
 
