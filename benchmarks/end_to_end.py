@@ -100,19 +100,14 @@ def run_end_to_end(results: Results, sizes: Sizes, workdir: Path, log: Log) -> N
             )
 
         first = ours_runs[0]
-        results.add(
-            ECONOMY,
-            f"requests per stored session ({label})",
-            ratio(first.requests, first.rows),
-            "req",
-            note=f"{first.requests:,} requests for {first.rows:,} rows, batch {sizes.batch}",
-        )
-        results.add(
-            ECONOMY,
-            f"requests of a no-change rerun ({label})",
+        _add_economy(
+            results,
+            label,
+            first.requests,
+            first.rows,
             rerun.requests,
-            "req",
-            note=f"{rerun.rows:,} rows; simulator counters",
+            per_session_note=f", batch {sizes.batch}",
+            rerun_note=f"{rerun.rows:,} rows; simulator counters",
         )
 
         plain = c.ingest_mode("plain")
@@ -180,19 +175,13 @@ def run_memory(results: Results, sizes: Sizes, workdir: Path, log: Log) -> None:
             400,
             note=f"{ours.seconds:.1f} s; {ours.rows:,} rows",
         )
-        results.add(
-            ECONOMY,
-            f"requests per stored session ({label})",
-            ratio(ours.requests, ours.rows),
-            "req",
-            note=f"{ours.requests:,} requests for {ours.rows:,} rows",
-        )
-        results.add(
-            ECONOMY,
-            f"requests of a no-change rerun ({label})",
+        _add_economy(
+            results,
+            label,
+            ours.requests,
+            ours.rows,
             rerun.requests,
-            "req",
-            note=f"{rerun.seconds:.1f} s",
+            rerun_note=f"{rerun.seconds:.1f} s",
         )
         if sizes.dlt_memory:
             tuned = c.dlt("tuned")
@@ -218,3 +207,30 @@ def run_memory(results: Results, sizes: Sizes, workdir: Path, log: Log) -> None:
                 "x",
                 2,
             )
+
+
+def _add_economy(
+    results: Results,
+    label: str,
+    requests: int,
+    rows: int,
+    rerun_requests: int,
+    *,
+    per_session_note: str = "",
+    rerun_note: str,
+) -> None:
+    """The two API-economy figures: requests per stored session, and of a no-change rerun."""
+    results.add(
+        ECONOMY,
+        f"requests per stored session ({label})",
+        ratio(requests, rows),
+        "req",
+        note=f"{requests:,} requests for {rows:,} rows{per_session_note}",
+    )
+    results.add(
+        ECONOMY,
+        f"requests of a no-change rerun ({label})",
+        rerun_requests,
+        "req",
+        note=rerun_note,
+    )

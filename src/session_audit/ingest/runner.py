@@ -63,10 +63,6 @@ class IdSource:
     start_id: int | None = None
     ids: tuple[int, ...] = ()
 
-    @property
-    def label(self) -> str:
-        return self.kind
-
 
 @dataclass
 class ChunkResult:
@@ -212,10 +208,10 @@ class IngestRun:
             migrate(self._conn)
             self.store = SessionStore(self._conn, self.settings.org)
             run_id = self.store.start_run(
-                self.source.label, flow_run_id=self._flow_run_id, first_id=self.source.start_id
+                self.source.kind, flow_run_id=self._flow_run_id, first_id=self.source.start_id
             )
             self.summary = IngestSummary(
-                run_id=run_id, org=self.settings.org, source=self.source.label
+                run_id=run_id, org=self.settings.org, source=self.source.kind
             )
             kwargs: dict[str, Any] = {"transport": self._transport}
             if self._sleep is not None:
@@ -280,10 +276,6 @@ class IngestRun:
         """The run's :class:`~session_audit.api.client.TradovateClient` (logged in lazily): the
         staged executors lend its token to workers and charge its request budget."""
         return self._client
-
-    @property
-    def client_batch_size(self) -> int:
-        return int(self._client.batch_size)
 
     # -- queries of the stored state --------------------------------------------------------------
 
