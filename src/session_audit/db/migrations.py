@@ -48,6 +48,11 @@ STEPS: tuple[Step, ...] = (
     Step(
         2, "index user_sessions by user for per-user history", ("schema/user_sessions_user_index",)
     ),
+    Step(
+        3,
+        "ledger outcomes of the sparse id space (incomplete, rate_limited); api_state",
+        ("schema/ingest_runs_v3", "schema/api_state"),
+    ),
 )
 
 CURRENT_VERSION = STEPS[-1].version

@@ -33,7 +33,7 @@ from session_audit.ingest.normalize import (
 
 T = TypeVar("T")
 
-RUN_STATUSES = ("running", "completed", "failed", "interrupted")
+RUN_STATUSES = ("running", "completed", "incomplete", "rate_limited", "failed", "interrupted")
 COUNTERS = (
     "requests",
     "fetched",
