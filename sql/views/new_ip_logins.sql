@@ -47,10 +47,10 @@ first_per_user AS (
 )
 SELECT
     w.org,
-    w.first_login.id AS session_id,
+    (w.first_login).id AS session_id,
     w.user_id,
     u.name AS user_name,
-    w.first_login.t AS start_time,
+    (w.first_login).t AS start_time,
     w.ip_address,
     w.ip_family,
     w.ip_network,

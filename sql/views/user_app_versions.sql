@@ -29,14 +29,14 @@ SELECT
     l.user_id,
     u.name AS user_name,
     l.app_id,
-    l.latest.v AS app_version,
+    (l.latest).v AS app_version,
     v.version_key,
     v.latest_release,
     v.is_outdated,
-    l.latest.t AS last_seen,
+    (l.latest).t AS last_seen,
     l.sessions
 FROM latest_per_user AS l
 JOIN app_versions AS v
-    ON v.org = l.org AND v.app_id IS NOT DISTINCT FROM l.app_id AND v.app_version = l.latest.v
+    ON v.org = l.org AND v.app_id IS NOT DISTINCT FROM l.app_id AND v.app_version = (l.latest).v
 LEFT JOIN users AS u
     ON u.org = l.org AND u.id = l.user_id
