@@ -3,17 +3,32 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from session_audit.db.connection import connect
 from session_audit.settings import Settings
-from session_audit.simulator import Simulator
+from session_audit.simulator import Simulator, SimulatorConfig
 
 # Malformed kinds the ingest must reject (no userId, startTime that is not a time); every other
 # kind is kept, exactly as sent, and flagged.
 REJECTED_KINDS = ("missing_user_id", "unparseable_start_time", "start_time_not_a_date")
+
+# The simulator's present in every test: its data ends here and its API clock reads this, so no
+# test depends on today's date or weekday (a Wednesday afternoon, UTC: trading is in full swing).
+PINNED_NOW = datetime(2026, 3, 4, 15, 0, tzinfo=UTC)
+
+
+def sim_config(**config: Any) -> SimulatorConfig:
+    """A :class:`SimulatorConfig` with its present pinned to :data:`PINNED_NOW` (unless given)."""
+    return SimulatorConfig(**{"now": PINNED_NOW, **config})
+
+
+def make_sim(**config: Any) -> Simulator:
+    """A simulator with its present pinned (see :func:`sim_config`)."""
+    return Simulator(sim_config(**config))
+
 
 FAST = {
     "requests_per_hour": 1_000_000,

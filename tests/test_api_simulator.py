@@ -16,7 +16,8 @@ import pytest
 from session_audit.api import TradovateClient
 from session_audit.errors import AuthError, CaptchaRequiredError, RateLimitedError
 from session_audit.settings import Settings
-from session_audit.simulator import Fault, Simulator, SimulatorConfig
+from session_audit.simulator import Fault, Simulator
+from support import sim_config
 
 ITEMS = "/userSession/items"
 
@@ -54,7 +55,7 @@ class Recording(httpx.AsyncBaseTransport):
 def simulator(time: FakeTime, **config: Any) -> Simulator:
     base: dict[str, Any] = {"users": 40, "sessions": 400, "seed": 5}
     base.update(config)
-    return Simulator(SimulatorConfig(**base), clock=time.clock, sleep=time.sleep)
+    return Simulator(sim_config(**base), clock=time.clock, sleep=time.sleep)
 
 
 def client(
@@ -285,7 +286,7 @@ async def test_hourly_budget_holds_under_concurrency() -> None:
 
 
 async def test_per_second_cap_holds_under_concurrency_in_real_time() -> None:
-    sim = Simulator(SimulatorConfig(users=20, sessions=100, seed=2))
+    sim = Simulator(sim_config(users=20, sessions=100, seed=2))
     values: dict[str, Any] = {
         **sim.settings_overrides(),
         "requests_per_second": 20,

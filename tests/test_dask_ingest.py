@@ -33,9 +33,9 @@ from session_audit.scale.executors import ChunkPool, open_pool
 from session_audit.scale.staging import ChunkSpec, StagedChunk, StagingArea
 from session_audit.scale.worker import extract_chunk
 from session_audit.settings import Settings
-from session_audit.simulator import Simulator, SimulatorConfig
+from session_audit.simulator import Simulator
 from session_audit.simulator.server import start_background_server
-from support import assert_db_equals_truth, sim_settings
+from support import assert_db_equals_truth, sim_config, sim_settings
 
 # Worker processes cannot import this test module: ship its functions by value.
 cloudpickle.register_pickle_by_value(sys.modules[__name__])
@@ -43,7 +43,7 @@ cloudpickle.register_pickle_by_value(sys.modules[__name__])
 
 def _sim(**config: Any) -> Simulator:
     base = {"users": 120, "sessions": 2500, "seed": 11, "slow_seconds": 0.01}
-    return Simulator(SimulatorConfig(**{**base, **config}))
+    return Simulator(sim_config(**{**base, **config}))
 
 
 @pytest.fixture

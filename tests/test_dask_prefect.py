@@ -34,9 +34,9 @@ from session_audit.scale.executors import FutureAdapter
 from session_audit.scale.staging import ChunkSpec, StagedChunk, StagingArea
 from session_audit.scale.worker import extract_chunk
 from session_audit.settings import Settings
-from session_audit.simulator import Simulator, SimulatorConfig
+from session_audit.simulator import Simulator
 from session_audit.simulator.server import start_background_server
-from support import assert_db_equals_truth, sim_settings
+from support import assert_db_equals_truth, sim_config, sim_settings
 
 # Dask worker processes cannot import this test module: ship its functions by value.
 cloudpickle.register_pickle_by_value(sys.modules[__name__])
@@ -114,7 +114,7 @@ def test_executor_parameters_of_an_in_process_flow_call() -> None:
 
 def _sim() -> Simulator:
     return Simulator(
-        SimulatorConfig(
+        sim_config(
             users=120, sessions=2500, seed=11, max_ids=40, fault_rate=0.02, slow_seconds=0.01
         )
     )

@@ -14,8 +14,8 @@ import pytest
 from session_audit.db.connection import connect
 from session_audit.ingest.runner import IdSource, register_transport, unregister_transport
 from session_audit.settings import Settings
-from session_audit.simulator import Simulator, SimulatorConfig
-from support import assert_db_equals_truth, sim_settings
+from session_audit.simulator import Simulator
+from support import assert_db_equals_truth, sim_config, sim_settings
 
 pytestmark = pytest.mark.slow
 
@@ -23,7 +23,7 @@ pytestmark = pytest.mark.slow
 @pytest.fixture
 def sim() -> Iterator[Simulator]:
     simulator = Simulator(
-        SimulatorConfig(
+        sim_config(
             users=120, sessions=4000, seed=11, max_ids=40, fault_rate=0.02, slow_seconds=0.01
         )
     )

@@ -13,8 +13,8 @@ from session_audit.db.connection import connect
 from session_audit.errors import ConfigError
 from session_audit.ingest.runner import IdSource, ingest
 from session_audit.scale.lake import MANIFEST, create_lake_view, lake_relation, sync_lake
-from session_audit.simulator import Simulator, SimulatorConfig
-from support import sim_settings
+from session_audit.simulator import Simulator
+from support import sim_config, sim_settings
 
 COLUMNS = (
     "id, user_id, start_time, end_time, client_app_id, ip_address, app_id, app_version, "
@@ -57,13 +57,13 @@ def _sync(db: Path, org: str, lake: Path) -> Any:
 
 @pytest.fixture
 def sim() -> Simulator:
-    return Simulator(SimulatorConfig(users=80, sessions=1500, seed=5, span_days=90))
+    return Simulator(sim_config(users=80, sessions=1500, seed=5, span_days=90))
 
 
 def test_lake_mirrors_each_org_by_month_and_duckdb_reads_it(sim: Simulator, tmp_path: Path) -> None:
     db, lake = tmp_path / "s.duckdb", tmp_path / "lake"
     _ingest(sim, db, "acme", start=True)
-    other = Simulator(SimulatorConfig(users=40, sessions=500, seed=6, span_days=30))
+    other = Simulator(sim_config(users=40, sessions=500, seed=6, span_days=30))
     _ingest(other, db, "globex", start=True)
 
     first = _sync(db, "acme", lake)

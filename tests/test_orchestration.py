@@ -28,6 +28,7 @@ from session_audit.orchestration.ingest_flow import (
 from session_audit.orchestration.local import local_run, resolve_settings
 from session_audit.orchestration.run import flow_parameters
 from session_audit.settings import Settings
+from support import sim_config
 
 
 def test_should_use_prefect_false_without_api_url() -> None:
@@ -243,9 +244,9 @@ def test_compliance_exports_verify(tmp_path: Path) -> None:
         export_compliance_set,
         export_directory,
     )
-    from session_audit.simulator import Simulator, SimulatorConfig
+    from session_audit.simulator import Simulator
 
-    sim = Simulator(SimulatorConfig(users=40, sessions=600, seed=5))
+    sim = Simulator(sim_config(users=40, sessions=600, seed=5))
     register_transport(sim.base_url, sim.transport())
     db = tmp_path / "s.duckdb"
     try:

@@ -12,11 +12,12 @@ from pathlib import Path
 import httpx
 import pytest
 
-from session_audit.simulator import Simulator, SimulatorConfig, start_background_server
+from session_audit.simulator import Simulator, start_background_server
+from support import sim_config
 
 
 def test_background_server_answers_401_without_token_and_error_text_for_bad_login() -> None:
-    sim = Simulator(SimulatorConfig(users=20, sessions=200, seed=1))
+    sim = Simulator(sim_config(users=20, sessions=200, seed=1))
     base_url, stop = start_background_server(sim, port=0)
     try:
         assert base_url.startswith("http://127.0.0.1:") and base_url.endswith("/v1")

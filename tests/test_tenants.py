@@ -13,10 +13,10 @@ from session_audit.cli.app import run_app
 from session_audit.errors import ConfigError
 from session_audit.ingest.runner import register_transport, unregister_transport
 from session_audit.settings import Settings
-from session_audit.simulator import Simulator, SimulatorConfig
+from session_audit.simulator import Simulator
 from session_audit.simulator.config import Credentials
 from session_audit.tenants import load_tenants, tenant_settings
-from support import FAST, assert_db_equals_truth
+from support import FAST, assert_db_equals_truth, sim_config
 
 TOML = """
 [[tenant]]
@@ -125,7 +125,7 @@ def test_bad_tenants_files_are_one_line_config_errors(
 @pytest.fixture
 def two_apis() -> Iterator[tuple[Simulator, Simulator]]:
     acme = Simulator(
-        SimulatorConfig(
+        sim_config(
             users=80,
             sessions=1500,
             seed=3,
@@ -134,7 +134,7 @@ def two_apis() -> Iterator[tuple[Simulator, Simulator]]:
         )
     )
     globex = Simulator(
-        SimulatorConfig(
+        sim_config(
             users=60,
             sessions=1200,
             seed=4,
