@@ -5,7 +5,8 @@ file in the working directory); CLI flags override both. Library code never read
 it receives a :class:`Settings`.
 
 Defaults suit the real Tradovate API (about 5,000 requests per trailing hour per user); the demo,
-tests and benchmarks set what the simulator allows.
+tests and benchmarks set what the simulator allows. Numbers must be finite (``inf``/``nan``
+are refused) and within sane bounds; a bad value is one :class:`ConfigError` line.
 """
 
 from __future__ import annotations
@@ -13,13 +14,25 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from session_audit.errors import ConfigError
 
 DEMO_BASE_URL = "https://demo.tradovateapi.com/v1"
 LIVE_BASE_URL = "https://live.tradovateapi.com/v1"
+# Upper bounds: above these a number is a typo, and some (huge sleeps) would crash a run.
+_UPPER_BOUNDS: dict[str, float] = {
+    "lock_timeout": 7 * 86_400,
+    "requests_per_hour": 10**8,
+    "requests_per_second": 10**7,
+    "checkpoint_ids": 10**7,
+    "gap_tolerance": 10**7,
+    "backoff_base": 3_600,
+    "backoff_cap": 86_400,
+    "timeout": 3_600,
+    "renew_margin": 86_400,
+}
 
 
 class Settings(BaseSettings):
@@ -31,6 +44,7 @@ class Settings(BaseSettings):
         env_file_encoding="utf-8",
         extra="ignore",
         frozen=True,
+        allow_inf_nan=False,
     )
 
     # --- API and credentials -------------------------------------------------------------
@@ -77,6 +91,14 @@ class Settings(BaseSettings):
         if not value.startswith(("http://", "https://")):
             raise ValueError("must start with http:// or https://")
         return value.rstrip("/")
+
+    @field_validator(*_UPPER_BOUNDS)
+    @classmethod
+    def _check_upper_bound(cls, value: float, info: ValidationInfo) -> float:
+        limit = _UPPER_BOUNDS[str(info.field_name)]
+        if value > limit:
+            raise ValueError(f"must be at most {limit:,}")
+        return value
 
     def with_overrides(self, **changes: Any) -> Settings:
         """A validated copy with the non-None ``changes`` applied (CLI flags)."""

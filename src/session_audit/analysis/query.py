@@ -1,14 +1,19 @@
 """Ad-hoc read-only SQL on the database, rendered as a table, CSV or JSON.
 
-The connection is read-only, so a statement that writes fails like any bad SQL: one
+User SQL runs on a sandboxed connection (``connect(..., sandbox=True)``): read-only, no file
+system access (ATTACH, COPY, EXPORT/IMPORT DATABASE, read_csv/read_text/glob...), no extension
+install or load, and a locked configuration (SET/RESET/PRAGMA fail). Views and tables of the
+database itself work as usual. Anything refused fails like any bad SQL: one
 :class:`ConfigError` line naming DuckDB's reason. CSV output neutralises formula-like text
-cells the same way exports do.
+cells with the same rule as exports (:func:`needs_neutralising`, twin of
+``sql/queries/csv_safe_macro.sql``).
 """
 
 from __future__ import annotations
 
 import csv
 import io
+import unicodedata
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
@@ -18,11 +23,12 @@ from typing import Any
 import duckdb
 import orjson
 
-from session_audit.db.connection import connect
+from session_audit.db.connection import connect, is_corruption, storage_error
 from session_audit.errors import ConfigError
 
 QUERY_FORMATS = ("table", "csv", "json")
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+_FORMULA_CHARS = frozenset("=+-@\uff1d\uff0b\uff0d\uff20")  # ASCII and full-width = + - @
+_ALWAYS_QUOTED = ("\t", "\r")
 
 
 @dataclass(frozen=True)
@@ -38,7 +44,7 @@ def run_query(db: Path, sql: str) -> QueryResult:
     """Run ``sql`` on a read-only connection to ``db``."""
     if not sql.strip():
         raise ConfigError("the query is empty")
-    conn = connect(db, read_only=True)
+    conn = connect(db, read_only=True, sandbox=True)
     try:
         return execute(conn, sql)
     finally:
@@ -52,6 +58,8 @@ def execute(conn: duckdb.DuckDBPyConnection, sql: str) -> QueryResult:
         description = cursor.description or []
         rows = cursor.fetchall() if description else []
     except duckdb.Error as exc:
+        if is_corruption(exc):
+            raise storage_error(exc, "query") from exc
         first = str(exc).strip().splitlines()
         raise ConfigError(f"query failed: {first[0] if first else type(exc).__name__}") from exc
     return QueryResult(
@@ -61,12 +69,27 @@ def execute(conn: duckdb.DuckDBPyConnection, sql: str) -> QueryResult:
     )
 
 
+def needs_neutralising(text: str) -> bool:
+    """True when a spreadsheet could read ``text`` as a formula: it starts with TAB or CR, or
+    its first character after leading whitespace (``str.isspace``) and invisible format
+    characters (category Cf: bidi controls, zero-width characters, BOM) is = + - @ or their
+    full-width forms."""
+    if text.startswith(_ALWAYS_QUOTED):
+        return True
+    for char in text:
+        if char.isspace() or unicodedata.category(char) == "Cf":
+            continue
+        return char in _FORMULA_CHARS
+    return False
+
+
 def csv_safe_text(value: Any) -> str:
-    """A value as CSV cell text; text starting with = + - @ TAB CR gets a leading quote."""
+    """A value as CSV cell text; formula-like text (:func:`needs_neutralising`) gets a
+    leading quote."""
     if value is None:
         return ""
     if isinstance(value, str):
-        return "'" + value if value.startswith(_FORMULA_START) else value
+        return "'" + value if needs_neutralising(value) else value
     return plain_text(value)
 
 

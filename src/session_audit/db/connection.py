@@ -3,7 +3,15 @@
 * :func:`connect` opens a connection with ``TimeZone='UTC'`` and translates failures: the file
   lock held by another process -> :class:`DatabaseLockedError` naming the holder (retrying until
   ``lock_timeout`` seconds have passed); a missing file opened read-only, or a file that is not a
-  DuckDB database -> :class:`ConfigError`.
+  DuckDB database -> :class:`ConfigError`; any OS error on the path (a missing or read-only
+  folder, a regular file where a folder should be) -> one-line :class:`StorageError`.
+* ``connect(path, read_only=True, sandbox=True)`` is the connection for user-written SQL: no file
+  system access beyond the database itself (``enable_external_access=false``: ATTACH, COPY,
+  EXPORT/IMPORT DATABASE, read_*/glob table functions, INSTALL/LOAD of extensions all fail), no
+  extension autoloading, and the configuration locked after the time zone is set
+  (``lock_configuration=true``: SET/RESET/PRAGMA settings fail). Views keep working.
+* :func:`storage_error` turns a DuckDB error raised while using a connection into a
+  :class:`StorageError`; a corrupt file is reported as corruption with DuckDB's own message.
 * :class:`writer` (a context manager) holds the writing connection and a small sidecar file
   ``<db>.writer.json`` (pid, started_at, command) that lets a second writer name the first one.
 
@@ -31,6 +39,20 @@ MEMORY = ":memory:"
 _LOCK_PID = re.compile(r"Conflicting lock is held in (?P<prog>.*?) \(PID (?P<pid>\d+)\)")
 _SECRET_FLAG = re.compile(r"pass|secret|token|^--sec|^--cid", re.IGNORECASE)
 _RETRY_EVERY = 0.2
+# DuckDB's messages for a file whose bytes are damaged (block checksums, short reads, headers).
+_CORRUPTION = re.compile(
+    r"Corrupt database file|database has been invalidated|[Cc]ould not read enough bytes|"
+    r"computed checksum \S+ does not match stored checksum"
+)
+# Errors about the statement itself, whatever text (a table name) they quote.
+_STATEMENT_ERRORS = (duckdb.ParserException, duckdb.CatalogException, duckdb.BinderException)
+# Sandboxed connections (user SQL): no file system, no extension loading, config locked later.
+_SANDBOX_CONFIG = {
+    "enable_external_access": False,
+    "autoinstall_known_extensions": False,
+    "autoload_known_extensions": False,
+    "allow_community_extensions": False,
+}
 
 
 def sidecar_path(path: Path | str) -> Path:
@@ -39,24 +61,27 @@ def sidecar_path(path: Path | str) -> Path:
 
 
 def connect(
-    path: Path | str, *, read_only: bool = False, lock_timeout: float = 0
+    path: Path | str,
+    *,
+    read_only: bool = False,
+    lock_timeout: float = 0,
+    sandbox: bool = False,
 ) -> duckdb.DuckDBPyConnection:
     """A DuckDB connection to ``path`` (or ``":memory:"``) with the session time zone UTC.
 
-    Raises DatabaseLockedError when another process holds the file for longer than
-    ``lock_timeout`` seconds, ConfigError for a missing (read-only) or foreign file.
+    ``sandbox=True`` (for user SQL): external access disabled, no extension autoloading and the
+    configuration locked. Raises DatabaseLockedError when another process holds the file for
+    longer than ``lock_timeout`` seconds, ConfigError for a missing (read-only) or foreign file,
+    StorageError for an OS error on the path or a corrupt file.
     """
     target = str(path)
     if target != MEMORY:
-        file = Path(target)
-        if read_only and not file.exists():
-            raise ConfigError(f"no database at {file}; run `session-audit ingest` first")
-        if not read_only:
-            file.parent.mkdir(parents=True, exist_ok=True)
+        _check_path(Path(target), read_only=read_only)
+    config: dict[str, Any] = dict(_SANDBOX_CONFIG) if sandbox else {}
     deadline = time.monotonic() + max(lock_timeout, 0.0)
     while True:
         try:
-            conn = duckdb.connect(target, read_only=read_only)
+            conn = duckdb.connect(target, read_only=read_only, config=config)
             break
         except duckdb.Error as exc:
             error = _translate(exc, target)
@@ -66,10 +91,56 @@ def connect(
             raise error from exc
     try:
         conn.execute("SET TimeZone = 'UTC'")
+        if sandbox:
+            conn.execute("SET lock_configuration = true")
     except duckdb.Error as exc:
         conn.close()
-        raise StorageError(f"cannot set the UTC time zone on {target}: {exc}") from exc
+        raise StorageError(f"cannot configure the connection to {target}: {exc}") from exc
     return conn
+
+
+def _check_path(file: Path, *, read_only: bool) -> None:
+    """Refuse, in one line, a path DuckDB could only fail on with an OS error."""
+    try:
+        if file.is_dir():
+            raise ConfigError(f"--db {file} is a directory, not a DuckDB file")
+        for parent in file.parents:
+            if parent.exists():
+                if not parent.is_dir():
+                    raise ConfigError(f"--db {file}: {parent} is a file, not a directory")
+                break
+        if read_only:
+            if not file.exists():
+                raise ConfigError(f"no database at {file}; run `session-audit ingest` first")
+            return
+        file.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise StorageError(f"cannot use database path {file}: {_os_reason(exc)}") from exc
+
+
+def _os_reason(exc: OSError) -> str:
+    return exc.strerror or str(exc) or type(exc).__name__
+
+
+def storage_error(exc: duckdb.Error, doing: str) -> StorageError:
+    """A StorageError for a DuckDB error raised while ``doing`` something on an open database.
+
+    Corruption keeps DuckDB's own first line and says so, so it is never mistaken for (or hidden
+    behind) a later "transaction is aborted" error."""
+    text = _first_line(exc)
+    if is_corruption(exc):
+        return StorageError(f"{doing} failed: the database file is corrupt: {text}")
+    return StorageError(f"{doing} failed: {text}")
+
+
+def is_corruption(exc: BaseException) -> bool:
+    """True when a DuckDB error says the file's bytes are damaged."""
+    return not isinstance(exc, _STATEMENT_ERRORS) and bool(_CORRUPTION.search(str(exc)))
+
+
+def _first_line(exc: BaseException) -> str:
+    lines = str(exc).strip().splitlines()
+    return lines[0] if lines else type(exc).__name__
 
 
 def _translate(exc: duckdb.Error, target: str) -> StorageError | ConfigError:
@@ -88,7 +159,9 @@ def _translate(exc: duckdb.Error, target: str) -> StorageError | ConfigError:
         return ConfigError(f"{target} is not a DuckDB database this version can read: {text}")
     if "database does not exist" in text:
         return ConfigError(f"no database at {target}; run `session-audit ingest` first")
-    return StorageError(f"cannot open database {target}: {text}")
+    if is_corruption(exc):
+        return StorageError(f"the database file {target} is corrupt: {_first_line(exc)}")
+    return StorageError(f"cannot open database {target}: {_first_line(exc)}")
 
 
 def describe_holder(target: str, message: str = "") -> str:

@@ -271,8 +271,13 @@ class SessionStore:
         self.conn.register(view, frame.to_arrow())
         try:
             yield
-        finally:
-            self.conn.unregister(view)
+        except BaseException:
+            # In an aborted transaction unregister fails too: keep the error that caused it
+            # (e.g. DuckDB's "Corrupt database file"), not "Current transaction is aborted".
+            with contextlib.suppress(duckdb.Error):
+                self.conn.unregister(view)
+            raise
+        self.conn.unregister(view)
 
     def _transaction(self, what: str, work: Callable[[], T]) -> T:
         try:
