@@ -172,7 +172,7 @@ def test_stop_marks_a_scanning_plan_incomplete_only() -> None:
     assert plan.next_window() is None
 
 
-# --- StartSearch (--since) -------------------------------------------------------------------------
+# --- StartSearch (--since) ---------------------------------------------------------------------
 
 
 def _search(
