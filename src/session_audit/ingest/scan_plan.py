@@ -220,9 +220,10 @@ class StartSearch:
       at or after ``since``, or ``climb_empty`` probes in a row above the last data return nothing
       (above the top, or a very long quiet stretch), or the id space ends.
     * Bisect ``[lo, upper)``: a probe in the middle; a session before ``since`` raises ``lo``, one
-      at or after it lowers ``upper``. An empty middle is a quiet stretch, ids below the first session
-      or above the last: step upward from it (``mid + W``, ``mid + 2W``, ``mid + 4W`` ...) until
-      data or ``upper``; if none, the search goes on below ``mid``. Empty probes never move ``lo``.
+      at or after it lowers ``upper``. An empty middle is a quiet stretch, ids below the first
+      session or above the last: step upward from it (``mid + W``, ``mid + 2W``, ``mid + 4W`` ...)
+      until data or ``upper``; if none, the search goes on below ``mid``. Empty probes never move
+      ``lo``.
 
     When ``upper - lo <= precision`` one last probe fetches all of ``[lo, upper)``, so that ``lo``
     lands right after the last session before ``since`` that it holds. It also ends after
