@@ -32,6 +32,18 @@ def simulate(
     p_ticket_logins: Annotated[
         int, typer.Option(min=0, help="first login attempts answered with a p-ticket")
     ] = 0,
+    foreign_share: Annotated[
+        float,
+        typer.Option(
+            min=0.0,
+            max=0.999999,
+            help="share of the global session-id sequence used by other firms (0 = dense ids)",
+        ),
+    ] = 0.95,
+    quiet_ids: Annotated[
+        int,
+        typer.Option(min=0, help="ids other firms take each weekend (Sat 00:00 UTC); 0 = none"),
+    ] = 50_000,
     advance_every: Annotated[
         float,
         typer.Option(
@@ -51,6 +63,8 @@ def simulate(
         token_ttl=token_ttl,
         rate_limit_per_hour=rate_limit,
         p_ticket_logins=p_ticket_logins,
+        foreign_share=foreign_share,
+        quiet_ids=quiet_ids,
     )
     typer.echo(f"# generating {sessions} sessions of {users} users (seed {seed}) ...", err=True)
     sim = Simulator(config)

@@ -1,4 +1,11 @@
-"""The Simulator: seeded data + auth + faults + limits behind a Starlette ASGI app under /v1."""
+"""The Simulator: seeded data + auth + faults + limits behind a Starlette ASGI app under /v1.
+
+Two clocks: ``clock`` (wall time by default) drives tokens, throttling and rate limits; the API
+clock is the data's present ``now_ms``, moved only by ``advance``. Every response carries the API
+clock as its HTTP ``Date`` header. Each successful login opens a visible session of the API user
+(id = the next global id, startTime = the API clock) that closes when its user session is revoked
+or when ``advance`` passes its token's expiry (data time, renewals extend it).
+"""
 
 from __future__ import annotations
 
@@ -7,6 +14,8 @@ import random
 import threading
 import time
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from email.utils import format_datetime
 from typing import Any
 
 import httpx
@@ -24,7 +33,7 @@ from session_audit.simulator.generator import SessionGenerator
 from session_audit.simulator.malformed import add_malformed
 from session_audit.simulator.ratelimit import UserRateLimit
 from session_audit.simulator.stats import SimulatorStats
-from session_audit.simulator.table import SessionTable
+from session_audit.simulator.table import App, SessionTable
 from session_audit.simulator.timefmt import iso_ms
 from session_audit.simulator.users import generate_population
 
@@ -57,6 +66,32 @@ def _bearer(request: Request) -> str | None:
     if scheme.lower() != "bearer":
         return None
     return token.strip() or None
+
+
+def http_date(epoch_ms: int) -> str:
+    """``1782898212345`` -> ``"Wed, 01 Jul 2026 09:30:12 GMT"`` (seconds; ms dropped)."""
+    return format_datetime(datetime.fromtimestamp(epoch_ms // 1000, UTC), usegmt=True)
+
+
+def _int_like(value: Any) -> int | None:
+    """``8`` or ``"8"`` -> 8; anything else -> None."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str) and value.strip().isdigit():
+        return int(value.strip())
+    return None
+
+
+def _login_app(body: dict[str, Any]) -> App:
+    """The (clientAppId, appId, appVersion) a login's session records from its body."""
+    app_id, version = body.get("appId"), body.get("appVersion")
+    return (
+        _int_like(body.get("cid")),
+        app_id if isinstance(app_id, str) else None,
+        version if isinstance(version, str) else None,
+    )
 
 
 def _id_list(raw: str | None) -> list[int] | None:
@@ -102,8 +137,17 @@ class Simulator:
             now_ms=now_ms,
             span_days=config.span_days,
             open_fraction=config.open_fraction,
+            foreign_share=config.foreign_share,
+            quiet_ids=config.quiet_ids if config.foreign_share > 0 else 0,
+            tool_app=(_int_like(config.credentials.cid), "session-audit", "0.1.0"),
         )
         self._generator.initial(config.sessions)
+        self.api_user_id = int(self._population.users[0]["id"])
+        hidden = set(config.withheld_users)
+        if config.hide_own_sessions:
+            hidden.add(self.api_user_id)
+        self._generator.table.hidden_users = frozenset(hidden)
+        self._login_rows: dict[int, int] = {}  # auth user-session number -> table row
         self.malformed_ids: dict[str, list[int]] = (
             add_malformed(rng, self._generator.table) if config.malformed else {}
         )
@@ -126,6 +170,7 @@ class Simulator:
             p_time=config.p_time,
             captcha=config.captcha,
             clock=clock,
+            on_revoke=self._login_revoked,
         )
         self.faults = FaultPlan(config.fault_rate, config.seed)
         self.rate_limit = UserRateLimit(config.rate_limit_per_hour, config.lockout_seconds)
@@ -144,23 +189,31 @@ class Simulator:
 
     @property
     def max_session_id(self) -> int | None:
-        return self._generator.table.max_id
+        """The highest session id the API serves (hidden sessions left out)."""
+        return self._generator.table.max_visible_id
 
     def transport(self) -> httpx.ASGITransport:
         """An in-process httpx transport bound to the app (no sockets)."""
         return httpx.ASGITransport(app=self.app)
 
     def truth_sessions(self) -> list[dict[str, Any]]:
-        """Every session exactly as the API would serve it now (malformed rows included)."""
+        """Every session ``userSession/items`` serves now, exactly as served (malformed rows
+        included; hidden ones — ``hide_own_sessions``, ``withheld_users`` — left out)."""
+        with self._lock:
+            table = self._generator.table
+            return [table.as_dict(row) for row in table.visible_rows()]
+
+    def all_sessions(self) -> list[dict[str, Any]]:
+        """Every session, visible or hidden, in id order (as it would be served)."""
         with self._lock:
             table = self._generator.table
             return [table.as_dict(row) for row in range(len(table))]
 
     def truth_open_ids(self) -> list[int]:
-        """Ids of the sessions still open now (``endTime`` absent or null)."""
+        """Ids of the visible sessions still open now (``endTime`` absent or null)."""
         with self._lock:
             table = self._generator.table
-            return sorted(table.ids[row] for row in table.open_rows)
+            return sorted(table.ids[row] for row in table.open_rows if table.visible(row))
 
     def truth_users(self) -> list[dict[str, Any]]:
         users: list[dict[str, Any]] = orjson.loads(self._user_list)
@@ -171,6 +224,38 @@ class Simulator:
         with self._lock:
             self._generator.advance(seconds)
             self._last_starts = None
+
+    def foreign_activity(self, n_ids: int) -> None:
+        """Other firms take the next ``n_ids`` ids of the global sequence now (a quiet stretch
+        on demand: ``sim.foreign_activity(60_000); sim.advance(3600)``)."""
+        if n_ids < 0:
+            raise ValueError("n_ids must be >= 0")
+        with self._lock:
+            self._generator.skip_foreign(n_ids)
+
+    def _login_revoked(self, number: int) -> None:
+        """The auth side ended user session ``number``: its session row ends now."""
+        row = self._login_rows.pop(number, None)
+        if row is not None:
+            with self._lock:
+                self._generator.close_login(row)
+
+    def _open_login_session(self, request: Request, body: dict[str, Any], token: str) -> None:
+        info = self.auth.check(token)
+        if info is None:  # a token that is born expired (token_ttl <= 0 is refused by config)
+            return
+        host = request.client.host if request.client is not None else ""
+        with self._lock:
+            row = self._generator.open_login(
+                host or "127.0.0.1", _login_app(body), self._token_expiry_ms()
+            )
+            self._login_rows[info.session] = row
+            if self._last_starts is not None:
+                self._last_starts[self.api_user_id] = self.now_ms
+
+    def _token_expiry_ms(self) -> int:
+        """When a token issued now expires on the API clock (data time)."""
+        return self.now_ms + round(self.config.token_ttl * 1000)
 
     def reset_stats(self) -> None:
         """Start the request counters afresh (e.g. after a warm-up)."""
@@ -230,6 +315,7 @@ class Simulator:
             self.stats.p_tickets += 1
         if issued:
             self.stats.logins += 1
+            self._open_login_session(request, body, str(answer["accessToken"]))
         return _json(answer)
 
     async def _renew(self, request: Request) -> Response:
@@ -247,6 +333,10 @@ class Simulator:
         answer = self.auth.renew(token)
         if answer is None:
             return _unauthorized()
+        row = self._login_rows.get(info.session)
+        if row is not None:
+            with self._lock:
+                self._generator.extend_login(row, self._token_expiry_ms())
         self.stats.renewals += 1
         return _json(answer)
 
@@ -333,7 +423,8 @@ class Simulator:
 
 
 class _Instrumented:
-    """ASGI wrapper counting every request: path, status, time, requests in flight."""
+    """ASGI wrapper around every request: counts path, status, time and requests in flight;
+    answers 414 above ``max_url_length``; stamps the API clock as the ``Date`` header."""
 
     def __init__(self, app: ASGIApp, sim: Simulator) -> None:
         self.inner = app
@@ -355,9 +446,27 @@ class _Instrumented:
         async def counting_send(message: Message) -> None:
             if message["type"] == "http.response.start":
                 stats.by_status[int(message["status"])] += 1
+                headers = [
+                    (k, v) for k, v in message.get("headers", []) if bytes(k).lower() != b"date"
+                ]
+                headers.append((b"date", http_date(self.sim.now_ms).encode("latin-1")))
+                message = {**message, "headers": headers}
             await send(message)
 
+        limit = self.sim.config.max_url_length
         try:
+            if limit is not None and _target_length(scope) > limit:
+                response = _text(f"URI Too Long: the request target exceeds {limit} bytes", 414)
+                await response(scope, receive, counting_send)
+                return
             await self.inner(scope, receive, counting_send)
         finally:
             stats.in_flight -= 1
+
+
+def _target_length(scope: Scope) -> int:
+    """Bytes of the request target as sent: path (raw, still percent-encoded) + ``?query``."""
+    raw = scope.get("raw_path")
+    path = bytes(raw) if raw is not None else str(scope.get("path", "")).encode()
+    query = bytes(scope.get("query_string", b""))
+    return len(path) + (1 + len(query) if query else 0)

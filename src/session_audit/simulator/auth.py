@@ -6,6 +6,8 @@
   changed body or a resend before the wait is over gets another p-ticket.
 - Each login opens a user session; a user has at most 2 at once, a third login revokes the
   oldest. Renewal issues a fresh token for the same session. Expired or unknown tokens: 401.
+- ``on_revoke(number)`` is told when a user session ends (revoked by a later login, or found
+  dead because all its tokens expired); the simulator closes the matching session row.
 """
 
 from __future__ import annotations
@@ -59,8 +61,10 @@ class AuthState:
         p_time: int,
         captcha: bool,
         clock: Callable[[], float],
+        on_revoke: Callable[[int], None] | None = None,
     ) -> None:
         self.credentials = credentials
+        self.on_revoke = on_revoke
         self.account = account  # the user that logs in (id, name, email)
         self.token_ttl = token_ttl
         self.p_time = p_time
@@ -134,6 +138,8 @@ class AuthState:
         for token in session.tokens:
             self._tokens.pop(token, None)
         self._sessions.remove(session)
+        if self.on_revoke is not None:
+            self.on_revoke(session.number)
 
     def _drop_dead_sessions(self, now: float) -> None:
         for session in list(self._sessions):

@@ -23,12 +23,27 @@ class SimulatorConfig:
     """Everything that shapes one simulator.
 
     Data: ``users`` accounts and ``sessions`` login sessions spread over ``span_days`` days that
-    end at ``now`` (None: the clock's time at construction, floored to the minute). The same
-    ``seed`` and ``now`` always give the same data.
+    end at ``now`` (None: the clock's time at construction, floored to the minute). On top of
+    them the API user (the account that logs in, ``users[0]``) has the sessions of this tool's
+    earlier scheduled runs, one every ~6 hours across the span. The same ``seed`` and ``now``
+    always give the same data.
+
+    Id space: session ids are one sequence shared by every firm on the platform. ``foreign_share``
+    (0 <= share < 1) of it belongs to other firms and is invisible: after each of our sessions the
+    sequence skips a geometric number of foreign ids with mean share / (1 - share). Each time our
+    sessions cross a Saturday 00:00 UTC boundary it skips ``quiet_ids`` more (other firms' weekend
+    traffic; 0 disables). ``foreign_share=0.0`` means no other firm: dense ids with rare small
+    gaps and no quiet stretches (``quiet_ids`` is then ignored), as benchmarks want.
+
+    Visibility: ``hide_own_sessions`` leaves every session of the API user out of
+    ``userSession/items``; ``withheld_users`` leaves those users' sessions out while
+    ``userSessionStats`` still reports their true ``lastSessionTime``.
 
     Faults: ``fault_rate`` is the fraction of data requests answered with a random fault (500 with
     a plain-text body, 429 with or without Retry-After, or a slow answer of ``slow_seconds``).
     ``max_ids`` caps the ids of one ``userSession/items`` call (404 above; None = unlimited).
+    ``max_url_length`` caps the request target (path + query, in bytes) of every request (414
+    with a plain-text body above; None = unlimited).
 
     Auth: tokens live ``token_ttl`` seconds. The first ``p_ticket_logins`` login requests are
     throttled with a p-ticket and a wait of ``p_time`` seconds; ``captcha`` answers every login
@@ -53,6 +68,11 @@ class SimulatorConfig:
     slow_seconds: float = 1.5
     malformed: bool = True
     open_fraction: float = 0.025
+    foreign_share: float = 0.95
+    quiet_ids: int = 50_000
+    hide_own_sessions: bool = False
+    withheld_users: tuple[int, ...] = ()
+    max_url_length: int | None = None
     credentials: Credentials = field(default_factory=Credentials)
 
     def __post_init__(self) -> None:
@@ -77,6 +97,16 @@ class SimulatorConfig:
             problems.append("lockout_seconds and slow_seconds must be >= 0")
         if not 0.0 <= self.open_fraction < 1.0:
             problems.append("open_fraction must be in [0, 1)")
+        if not 0.0 <= self.foreign_share < 1.0:
+            problems.append("foreign_share must be in [0, 1)")
+        if self.quiet_ids < 0:
+            problems.append("quiet_ids must be >= 0")
+        if not isinstance(self.withheld_users, tuple) or not all(
+            isinstance(u, int) and not isinstance(u, bool) for u in self.withheld_users
+        ):
+            problems.append("withheld_users must be a tuple of user ids")
+        if self.max_url_length is not None and self.max_url_length < 16:
+            problems.append("max_url_length must be >= 16")
         if self.now is not None and self.now.tzinfo is None:
             problems.append("now must be timezone-aware")
         if problems:

@@ -1,4 +1,8 @@
-"""Serve a Simulator over real HTTP (uvicorn on 127.0.0.1) in a background thread."""
+"""Serve a Simulator over real HTTP (uvicorn on 127.0.0.1) in a background thread.
+
+uvicorn's own ``Date`` header (the wall clock) is switched off: the simulator's, the API clock,
+is the one served.
+"""
 
 from __future__ import annotations
 
@@ -23,7 +27,13 @@ def start_background_server(
     import uvicorn
 
     config = uvicorn.Config(
-        sim.app, host=HOST, port=port, log_level="warning", access_log=False, lifespan="off"
+        sim.app,
+        host=HOST,
+        port=port,
+        log_level="warning",
+        access_log=False,
+        lifespan="off",
+        date_header=False,
     )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, name="session-audit-simulator", daemon=True)

@@ -1,7 +1,9 @@
 """Columnar store of the simulated sessions: compact arrays, indexed by id, served as JSON dicts.
 
 Two million sessions as dicts would take gigabytes; as arrays they take about 100 MB, and one
-row is built only when a request asks for it.
+row is built only when a request asks for it. Ids are sparse (the platform's global sequence) and
+ascending, so finding a row is one bisect per id. Rows of ``hidden_users`` stay in the table (they
+count for ``userSessionStats``) but ``lookup`` leaves them out, as the API does.
 """
 
 from __future__ import annotations
@@ -18,13 +20,18 @@ DROP: Any = object()  # an override value meaning "this field is absent from the
 OPEN = -1  # ends[i] of a session still open
 NEVER = -1  # planned[i] of an open session that nobody will close on schedule
 
+# One app a session was opened with: (clientAppId, appId, appVersion); None = field absent.
+App = tuple[int | None, str | None, str | None]
+
 
 class SessionTable:
-    """Sessions in ascending id order (ids follow start time, with small gaps)."""
+    """Sessions in ascending id order (ids follow start time, with gaps)."""
 
-    def __init__(self, ips: list[str], apps: list[tuple[int, str, str]]) -> None:
+    def __init__(self, ips: list[str], apps: list[App]) -> None:
         self.ips = ips  # shared with the population: new IPs are appended there
         self.apps = apps
+        self._app_rows = {app: n for n, app in enumerate(apps)}
+        self.hidden_users: frozenset[int] = frozenset()  # the API leaves their sessions out
         self.ids = array("q")
         self.user_ids = array("q")
         self.starts = array("q")  # epoch ms
@@ -41,7 +48,34 @@ class SessionTable:
 
     @property
     def max_id(self) -> int | None:
+        """The highest id of any session, visible or not."""
         return self.ids[-1] if self.ids else None
+
+    def visible(self, row: int) -> bool:
+        """Whether the API serves this row (its user is not hidden)."""
+        return self.user_ids[row] not in self.hidden_users
+
+    def visible_rows(self) -> list[int]:
+        hidden = self.hidden_users
+        if not hidden:
+            return list(range(len(self.ids)))
+        return [row for row, user in enumerate(self.user_ids) if user not in hidden]
+
+    @property
+    def max_visible_id(self) -> int | None:
+        """The highest id the API serves."""
+        for row in range(len(self.ids) - 1, -1, -1):
+            if self.visible(row):
+                return self.ids[row]
+        return None
+
+    def app_row(self, app: App) -> int:
+        """The index of ``app`` in ``apps`` (added if new)."""
+        row = self._app_rows.get(app)
+        if row is None:
+            row = self._app_rows[app] = len(self.apps)
+            self.apps.append(app)
+        return row
 
     def append(
         self,
@@ -91,10 +125,13 @@ class SessionTable:
             item["endTime"] = iso_ms(end)
         elif self.end_null[row]:
             item["endTime"] = None
-        item["clientAppId"] = client_app_id
+        if client_app_id is not None:
+            item["clientAppId"] = client_app_id
         item["ipAddress"] = self.ips[self.ip_index[row]]
-        item["appId"] = app_id
-        item["appVersion"] = app_version
+        if app_id is not None:
+            item["appId"] = app_id
+        if app_version is not None:
+            item["appVersion"] = app_version
         override = self.overrides.get(row)
         if override:
             for key, value in override.items():
@@ -105,15 +142,16 @@ class SessionTable:
         return item
 
     def lookup(self, session_ids: Iterable[int]) -> list[dict[str, Any]]:
-        """Known ids in request order, each once; unknown ids are left out."""
+        """Known visible ids in request order, each once; unknown or hidden ids are left out."""
         seen: set[int] = set()
         found: list[dict[str, Any]] = []
+        hidden = self.hidden_users
         for session_id in session_ids:
             if session_id in seen:
                 continue
             seen.add(session_id)
             row = self.row_of(session_id)
-            if row is not None:
+            if row is not None and (not hidden or self.user_ids[row] not in hidden):
                 found.append(self.as_dict(row))
         return found
 
