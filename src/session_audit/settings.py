@@ -85,6 +85,14 @@ class Settings(BaseSettings):
     daily_audit_cron: str = Field("15 2 * * *", description="cron of the daily_audit deployment")
     export_dir: Path = Field(Path("data/exports"), description="where daily_audit writes exports")
 
+    # --- analysis ------------------------------------------------------------------------
+    open_session_hours: float = Field(
+        24.0,
+        gt=0,
+        le=24 * 366,
+        description="hours a session the API still reports open is assumed to run at most",
+    )
+
     @field_validator("base_url")
     @classmethod
     def _check_base_url(cls, value: str) -> str:
