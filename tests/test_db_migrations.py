@@ -17,7 +17,7 @@ DESIGN_COLUMNS = {
     "user_sessions": [
         "org", "id", "user_id", "start_time", "end_time", "client_app_id", "ip_address",
         "app_id", "app_version", "anomalies", "first_run_id", "last_run_id", "loaded_at",
-        "updated_at",
+        "updated_at", "ip", "ip_family", "ip_network",
     ],
     "rejected_sessions": ["org", "run_id", "session_id", "raw_json", "reason", "rejected_at"],
     "users": [
@@ -123,6 +123,45 @@ def test_a_version_1_file_upgrades_in_place_to_the_current_schema(tmp_path: Path
     assert conn.execute("SELECT count(*) FROM login_history").fetchone() == (1,)
 
 
+def test_a_version_3_file_gets_its_canonical_ips_backfilled(tmp_path: Path) -> None:
+    path = tmp_path / "v3.duckdb"
+    conn = connect(path)
+    assert migrate(conn, steps=STEPS[:3], views=()) == 3
+    stored = [
+        (1, "2001:DB8:0:0:0:0:0:1"),
+        (2, "::ffff:1.2.3.4"),
+        (3, "unknown"),
+        (4, None),
+        (5, "10.0.0.1"),
+        (6, "2001:db8::1"),
+    ]
+    conn.executemany(
+        "INSERT INTO user_sessions (org, id, user_id, start_time, ip_address, anomalies,"
+        " last_run_id, updated_at) VALUES ('default', ?, 9, TIMESTAMPTZ '2026-01-01 00:00:00+00',"
+        " ?, [], 1, TIMESTAMPTZ '2026-01-02 00:00:00+00')",
+        [list(r) for r in stored],
+    )
+    conn.close()
+    conn = connect(path)
+    assert migrate(conn) == CURRENT_VERSION
+    got = conn.execute(
+        "SELECT id, ip_address, ip, ip_family, ip_network, last_run_id,"
+        " CAST(updated_at AS VARCHAR) FROM user_sessions ORDER BY id"
+    ).fetchall()
+    kept = (1, "2026-01-02 00:00:00+00")  # lineage untouched: the API's values did not change
+    assert got == [
+        (1, "2001:DB8:0:0:0:0:0:1", "2001:db8::1", "v6", "2001:db8::/64", *kept),
+        (2, "::ffff:1.2.3.4", "1.2.3.4", "v4", "1.2.3.0/24", *kept),
+        (3, "unknown", None, None, None, *kept),
+        (4, None, None, None, None, *kept),
+        (5, "10.0.0.1", "10.0.0.1", "v4", "10.0.0.0/24", *kept),
+        (6, "2001:db8::1", "2001:db8::1", "v6", "2001:db8::/64", *kept),
+    ]
+    # the views group on the backfilled columns: sessions 1 and 6 are one address
+    v6 = conn.execute("SELECT ip, ip_texts FROM ip_activity WHERE ip_family = 'v6'").fetchall()
+    assert v6 == [("2001:db8::1", ["2001:DB8:0:0:0:0:0:1", "2001:db8::1"])]
+
+
 def test_an_older_file_upgrades_in_place(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     path = tmp_path / "old.duckdb"
     conn = connect(path)
@@ -185,7 +224,7 @@ def test_load_sql_finds_files_and_refuses_unknown_names() -> None:
         load_sql("../etc/passwd")
 
 
-@pytest.mark.parametrize("folder", ["schema", "queries", "checks"])
+@pytest.mark.parametrize("folder", ["schema", "queries", "checks", "macros"])
 def test_every_sql_file_starts_with_a_header_comment(folder: str) -> None:
     names = sql_names(folder)
     assert names

@@ -13,6 +13,7 @@ from session_audit.errors import ApiError
 from session_audit.ingest.normalize import (
     REJECTED_SCHEMA,
     SESSION_SCHEMA,
+    canonical_ip,
     normalize_pages,
     normalize_user_stats,
     normalize_users,
@@ -62,6 +63,9 @@ def test_schema_is_explicit_and_values_typed() -> None:
         "app_id": "Tradovate",
         "app_version": "1.241.0",
         "anomalies": [],
+        "ip": "192.168.0.1",
+        "ip_family": "v4",
+        "ip_network": "192.168.0.0/24",
     }
     assert (batch.max_id, batch.fetched, batch.duplicates) == (1, 1, 0)
 
@@ -199,7 +203,61 @@ def test_ip_addresses_are_checked(ip: str, odd: bool) -> None:
 
 
 def test_missing_ip_is_not_an_anomaly() -> None:
-    assert one(session(ipAddress=...))["anomalies"] == []
+    row = one(session(ipAddress=...))
+    assert row["anomalies"] == []
+    assert (row["ip_address"], row["ip"], row["ip_family"], row["ip_network"]) == (None,) * 4
+
+
+_JUNK = "x" * 35 + "-junk-" + "y" * 29  # 70 characters
+
+
+@pytest.mark.parametrize(
+    ("raw", "ip", "family", "network"),
+    [
+        ("1.2.3.4", "1.2.3.4", "v4", "1.2.3.0/24"),
+        ("0.0.0.9", "0.0.0.9", "v4", "0.0.0.0/24"),
+        ("255.255.255.255", "255.255.255.255", "v4", "255.255.255.0/24"),
+        ("2001:db8::1", "2001:db8::1", "v6", "2001:db8::/64"),
+        ("2001:DB8:0:0:0:0:0:1", "2001:db8::1", "v6", "2001:db8::/64"),
+        ("2001:0db8:0000:0000:0000:0000:0000:0001", "2001:db8::1", "v6", "2001:db8::/64"),
+        ("2001:db8:1:2:3:4:5:6", "2001:db8:1:2:3:4:5:6", "v6", "2001:db8:1:2::/64"),
+        ("::ffff:1.2.3.4", "1.2.3.4", "v4", "1.2.3.0/24"),
+        ("::FFFF:102:304", "1.2.3.4", "v4", "1.2.3.0/24"),
+        ("::ffff:5.6.7.8", "5.6.7.8", "v4", "5.6.7.0/24"),
+        ("::1.2.3.4", "::102:304", "v6", "::/64"),
+        ("::1", "::1", "v6", "::/64"),
+        ("::", "::", "v6", "::/64"),
+        ("fe80::1%eth0", "fe80::1", "v6", "fe80::/64"),
+        ("", None, None, None),
+        ("unknown", None, None, None),
+        (_JUNK, None, None, None),
+        (":1::2", None, None, None),
+        ("fe80::1%", None, None, None),
+        ("::ffff:999.1.1.1", None, None, None),
+        ("010.1.2.3", None, None, None),
+        ("1.2.3.4 ", None, None, None),
+        ("1.2.3", None, None, None),
+        ("1::2::3", None, None, None),
+        ("2001:db8::1, 203.0.113.7", None, None, None),
+    ],
+)
+def test_canonical_ip_family_and_network_per_input(
+    raw: str, ip: str | None, family: str | None, network: str | None
+) -> None:
+    row = one(session(ipAddress=raw))
+    assert row["ip_address"] == raw  # the raw text is never altered
+    assert (row["ip"], row["ip_family"], row["ip_network"]) == (ip, family, network)
+    assert ("ip_not_parseable" in row["anomalies"]) is (ip is None)
+
+
+def test_canonical_ip_is_computed_once_per_distinct_address() -> None:
+    canonical_ip.cache_clear()
+    texts = ["2001:DB8::7", "bad", "9.9.9.9"] * 50
+    objs = [session(i, ipAddress=ip) for i, ip in enumerate(texts)]
+    batch = normalize_pages(pages(*objs), org="default")
+    assert batch.sessions["ip"].to_list()[:3] == ["2001:db8::7", None, "9.9.9.9"]
+    info = canonical_ip.cache_info()
+    assert (info.misses, info.hits) == (2, 0)  # the dotted quad needs no Python call at all
 
 
 def test_repeated_ids_last_occurrence_in_page_order_wins() -> None:

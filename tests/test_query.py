@@ -37,7 +37,7 @@ def test_the_connection_is_read_only(db: Path) -> None:
 
 def test_cli_table_csv_and_json(db: Path, capsys: pytest.CaptureFixture[str]) -> None:
     sql = (
-        "SELECT session_id, ip_address, duration FROM login_history"
+        "SELECT session_id, ip_address, end_time - start_time AS duration FROM login_history"
         " WHERE session_id IN (900, 901, 902) ORDER BY 1"
     )
     assert run_app(["query", sql, "--db", str(db)]) == 0

@@ -46,9 +46,8 @@ def test_report_figures_come_from_the_views() -> None:
     assert data.summary["sessions"] == 123 and data.summary["users"] == 4
     assert [r["address"] for r in data.shared_ips] == ["10.0.1.0"]
     assert data.shared_ips[0]["user_ids"] == [1, 3, 4]
-    assert [(r["session_id"], r["other_session_id"]) for r in data.concurrency_latest] == [
-        (900, 901)
-    ]
+    # 900 and 901 overlap, but 901's IP text ('=HYPERLINK(...)') is not an IP address: no incident
+    assert data.concurrency_latest == []
     assert {r["user_id"] for r in data.users_at_risk} == {1, 2, 3, 4}
     app, days, series = adoption_series(data.adoption)
     assert app == "Trader" and days[0] == date(2024, 3, 1)

@@ -14,6 +14,7 @@ import duckdb
 
 from session_audit.db.connection import connect
 from session_audit.db.migrations import migrate
+from session_audit.ingest.normalize import canonical_ip
 
 T0 = datetime(2024, 3, 1, 9, 0, tzinfo=UTC)
 
@@ -31,10 +32,12 @@ def make_db(path: Path | str = ":memory:") -> duckdb.DuckDBPyConnection:
 
 
 def add_sessions(conn: duckdb.DuckDBPyConnection, rows: list[dict[str, Any]]) -> None:
-    """Insert sessions; keys: id, user_id, start, end, ip, app, version, org, client_app_id."""
+    """Insert sessions; keys: id, user_id, start, end, ip, app, version, org, client_app_id.
+    The canonical ip, ip_family and ip_network come from ``ip`` as ingest computes them."""
     conn.executemany(
         "INSERT INTO user_sessions (org, id, user_id, start_time, end_time, client_app_id,"
-        " ip_address, app_id, app_version, anomalies) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        " ip_address, app_id, app_version, anomalies, ip, ip_family, ip_network)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         [
             [
                 r.get("org", "default"),
@@ -47,10 +50,16 @@ def add_sessions(conn: duckdb.DuckDBPyConnection, rows: list[dict[str, Any]]) ->
                 r.get("app", "Trader"),
                 r.get("version", "1.0"),
                 r.get("anomalies", []),
+                *_canonical(r.get("ip")),
             ]
             for r in rows
         ],
     )
+
+
+def _canonical(ip: str | None) -> tuple[str | None, str | None, str | None]:
+    value = canonical_ip(ip) if ip is not None else None
+    return value if value is not None else (None, None, None)
 
 
 def add_users(
@@ -69,6 +78,20 @@ def add_stats(conn: duckdb.DuckDBPyConnection, rows: list[tuple[int, int, dateti
         "INSERT INTO user_session_stats (org, run_id, observed_at, user_id, stats_id,"
         " last_session_time, failed_passwords) VALUES ('default', ?, ?, ?, ?, NULL, ?)",
         [[run, observed, uid, uid, failed] for run, uid, observed, failed in rows],
+    )
+
+
+def add_last_sessions(
+    conn: duckdb.DuckDBPyConnection,
+    rows: list[tuple[int, int, datetime, datetime | None]],
+    org: str = "default",
+) -> None:
+    """Insert user_session_stats observations (run_id, user_id, observed_at,
+    last_session_time) with failed_passwords 0."""
+    conn.executemany(
+        "INSERT INTO user_session_stats (org, run_id, observed_at, user_id, stats_id,"
+        " last_session_time, failed_passwords) VALUES (?, ?, ?, ?, ?, ?, 0)",
+        [[org, run, observed, uid, uid, last] for run, uid, observed, last in rows],
     )
 
 

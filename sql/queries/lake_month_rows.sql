@@ -14,7 +14,10 @@ SELECT
     first_run_id,
     last_run_id,
     loaded_at,
-    updated_at
+    updated_at,
+    ip,
+    ip_family,
+    ip_network
 FROM user_sessions
 WHERE org = $org AND strftime(timezone('UTC', start_time), '%Y-%m') = $month
 ORDER BY id;

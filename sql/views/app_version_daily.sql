@@ -10,7 +10,8 @@
 --   is_outdated    BOOLEAN  sorts below the app's latest release (as of all data)
 --   sessions       BIGINT   sessions started that day with this version
 --   users          BIGINT   distinct users with this version that day
---   app_users      BIGINT   distinct users of the app that day, any version
+--   app_users      BIGINT   distinct users of the app that day, any version, sessions without
+--                           a version included
 --   user_share     DOUBLE   users / app_users
 --
 -- Speed: one pass over user_sessions (materialized), then two distinct-count aggregates; the UTC
@@ -26,7 +27,6 @@ WITH base AS MATERIALIZED (
         app_version,
         user_id
     FROM user_sessions
-    WHERE app_version IS NOT NULL
 ),
 per_version AS (
     SELECT
@@ -34,6 +34,7 @@ per_version AS (
         count(*)::BIGINT AS sessions,
         count(DISTINCT user_id)::BIGINT AS users
     FROM base
+    WHERE app_version IS NOT NULL
     GROUP BY org, day, app_id, app_version
 ),
 per_app AS (

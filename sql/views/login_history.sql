@@ -2,6 +2,10 @@
 -- since the same user's previous session. The window is partitioned by (org, user_id), so a
 -- filter on user_id is pushed below it and one user's history reads only that user's rows.
 --
+-- Contract change (schema 4): the INTERVAL column `duration` is gone; durations are seconds
+-- (DOUBLE) in `duration_seconds`, which every CSV/Parquet reader reads alike (an INTERVAL reads
+-- as fixed_size_binary[12] in pyarrow and breaks polars). `ip` (canonical address) is new.
+--
 -- Columns:
 --   org                  VARCHAR      organisation label
 --   session_id           BIGINT       user_sessions.id
@@ -10,12 +14,12 @@
 --   start_time           TIMESTAMPTZ  login time (UTC)
 --   end_time             TIMESTAMPTZ  logout/expiry time; NULL while the session is open
 --   is_open              BOOLEAN      end_time IS NULL
---   duration             INTERVAL     end_time - start_time; NULL while open and when end_time
---                                     is before start_time (anomaly 'end_before_start': see
---                                     duration_seconds, which keeps the negative value)
 --   duration_seconds     DOUBLE       end_time - start_time in seconds (ms precision); NULL
---                                     while open
+--                                     while open; negative when end_time is before start_time
+--                                     (anomaly 'end_before_start')
 --   ip_address           VARCHAR      IP text as sent by the API
+--   ip                   VARCHAR      its canonical address (NULL when the text is not an IP;
+--                                     see ip_networks)
 --   client_app_id        BIGINT       API clientAppId
 --   app_id               VARCHAR      API appId
 --   app_version          VARCHAR      API appVersion
@@ -34,9 +38,9 @@ SELECT
     s.start_time,
     s.end_time,
     s.end_time IS NULL AS is_open,
-    CASE WHEN s.end_time >= s.start_time THEN s.end_time - s.start_time END AS duration,
     (epoch_ms(s.end_time) - epoch_ms(s.start_time)) / 1000.0 AS duration_seconds,
     s.ip_address,
+    s.ip,
     s.client_app_id,
     s.app_id,
     s.app_version,

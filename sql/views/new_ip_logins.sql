@@ -1,7 +1,10 @@
 -- View new_ip_logins: the sessions in which a user first logged in from an IP address, marking
 -- those that were also the user's first login from that /24 (v4) or /64 (v6) network.
--- Built from aggregates (earliest session per user and IP, then per user and network), not
--- from correlated subqueries. "First" orders by start_time, ties broken by session id.
+-- Addresses are compared by their canonical form (column ip, stored at ingest): another
+-- spelling of a known address is not new, and text that is not an IP address ('', 'unknown',
+-- junk) never counts as an IP. Built from aggregates (earliest session per user and IP, then per
+-- user and network), not from correlated subqueries. "First" orders by start_time, ties broken
+-- by session id.
 --
 -- Columns:
 --   org                 VARCHAR      organisation label
@@ -9,12 +12,12 @@
 --   user_id             BIGINT       the user
 --   user_name           VARCHAR      users.name (NULL when unknown)
 --   start_time          TIMESTAMPTZ  when the session started
---   ip_address          VARCHAR      the IP new to this user
---   ip_family           VARCHAR      'v4', 'v6' or NULL (not an IP)
---   ip_network          VARCHAR      its network (NULL when not an IP)
+--   ip_address          VARCHAR      the IP text that session carried, as the API sent it
+--   ip                  VARCHAR      the canonical address new to this user
+--   ip_family           VARCHAR      'v4' or 'v6'
+--   ip_network          VARCHAR      its network
 --   new_network         BOOLEAN      TRUE when the user had never logged in from this network
---                                    before (FALSE: a new IP in a known network; NULL when
---                                    the IP text is not an IP)
+--                                    before (FALSE: a new IP in a known network)
 --   first_user_session  BOOLEAN      TRUE for the user's very first session (everything is new
 --                                    then: filter it out to see changes only)
 CREATE OR REPLACE VIEW new_ip_logins AS
@@ -22,22 +25,17 @@ WITH first_per_ip AS (
     SELECT
         org,
         user_id,
-        ip_address,
-        min({'t': start_time, 'id': id}) AS first_login
+        ip,
+        any_value(ip_family) AS ip_family,
+        any_value(ip_network) AS ip_network,
+        min({'t': start_time, 'id': id, 'raw': ip_address}) AS first_login
     FROM user_sessions
-    WHERE ip_address IS NOT NULL
-    GROUP BY org, user_id, ip_address
-),
-with_network AS (
-    SELECT f.*, n.ip_family, n.ip_network
-    FROM first_per_ip AS f
-    JOIN ip_networks AS n
-        ON n.org = f.org AND n.ip_address = f.ip_address
+    WHERE ip IS NOT NULL
+    GROUP BY org, user_id, ip
 ),
 first_per_network AS (
     SELECT org, user_id, ip_network, min(first_login) AS first_login
-    FROM with_network
-    WHERE ip_network IS NOT NULL
+    FROM first_per_ip
     GROUP BY org, user_id, ip_network
 ),
 first_per_user AS (
@@ -51,12 +49,13 @@ SELECT
     w.user_id,
     u.name AS user_name,
     (w.first_login).t AS start_time,
-    w.ip_address,
+    (w.first_login).raw AS ip_address,
+    w.ip,
     w.ip_family,
     w.ip_network,
-    CASE WHEN w.ip_network IS NOT NULL THEN fn.first_login IS NOT NULL END AS new_network,
-    fu.first_login = w.first_login AS first_user_session
-FROM with_network AS w
+    fn.first_login IS NOT NULL AS new_network,
+    (fu.first_login).id = (w.first_login).id AS first_user_session
+FROM first_per_ip AS w
 LEFT JOIN first_per_network AS fn
     ON fn.org = w.org AND fn.user_id = w.user_id AND fn.ip_network = w.ip_network
     AND fn.first_login = w.first_login

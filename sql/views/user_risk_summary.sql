@@ -1,5 +1,7 @@
 -- View user_risk_summary: one row per user (from users, user_sessions or user_session_stats)
--- with the signals compliance staff look at first.
+-- with the signals compliance staff look at first. IP addresses are counted and compared by
+-- canonical address (column ip, stored at ingest); text that is not an IP address ('',
+-- 'unknown', junk) is never an IP, so it never raises 'shared_ip'.
 --
 -- Columns:
 --   org                    VARCHAR      organisation label
@@ -10,8 +12,9 @@
 --                                       observation (by observed_at, then run_id); NULL if none
 --   stats_observed_at      TIMESTAMPTZ  when that observation was made
 --   sessions               BIGINT       sessions stored for the user
---   open_sessions          BIGINT       of those, still open
---   ip_count               BIGINT       distinct IP texts the user logged in from
+--   open_sessions          BIGINT       of those, reported open by the API (end_time NULL,
+--                                       however old; see data_horizon for the open-session rule)
+--   ip_count               BIGINT       distinct IP addresses (canonical) the user logged in from
 --   network_count          BIGINT       distinct /24 or /64 networks among them
 --   shared_ip_count        BIGINT       of the user's IPs, those also used by another user
 --   concurrency_incidents  BIGINT       overlapping session pairs from different IPs
@@ -27,33 +30,31 @@ WITH session_stats AS (
         user_id,
         count(*) AS sessions,
         count(*) FILTER (WHERE end_time IS NULL) AS open_sessions,
-        count(DISTINCT ip_address) AS ip_count,
+        count(DISTINCT ip) AS ip_count,
+        count(DISTINCT ip_network) AS network_count,
         min(start_time) AS first_login,
         max(start_time) AS last_login
     FROM user_sessions
     GROUP BY org, user_id
 ),
 user_ips AS (
-    SELECT DISTINCT org, user_id, ip_address
+    SELECT DISTINCT org, user_id, ip
     FROM user_sessions
-    WHERE ip_address IS NOT NULL
+    WHERE ip IS NOT NULL
 ),
 ip_users AS (
-    SELECT org, ip_address, count(*) AS users
+    SELECT org, ip, count(*) AS users
     FROM user_ips
-    GROUP BY org, ip_address
+    GROUP BY org, ip
 ),
 ip_signals AS (
     SELECT
         ui.org,
         ui.user_id,
-        count(DISTINCT n.ip_network) AS network_count,
         count(*) FILTER (WHERE iu.users >= 2) AS shared_ip_count
     FROM user_ips AS ui
     JOIN ip_users AS iu
-        ON iu.org = ui.org AND iu.ip_address = ui.ip_address
-    JOIN ip_networks AS n
-        ON n.org = ui.org AND n.ip_address = ui.ip_address
+        ON iu.org = ui.org AND iu.ip = ui.ip
     GROUP BY ui.org, ui.user_id
 ),
 latest_stats AS (
@@ -87,7 +88,7 @@ joined AS (
         coalesce(s.sessions, 0) AS sessions,
         coalesce(s.open_sessions, 0) AS open_sessions,
         coalesce(s.ip_count, 0) AS ip_count,
-        coalesce(i.network_count, 0) AS network_count,
+        coalesce(s.network_count, 0) AS network_count,
         coalesce(i.shared_ip_count, 0) AS shared_ip_count,
         coalesce(c.concurrency_incidents, 0) AS concurrency_incidents,
         s.first_login,

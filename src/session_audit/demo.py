@@ -6,7 +6,8 @@
    of ids one task run, the flow run recorded in ``ingest_runs``);
 3. the compliance set is exported as CSV and Parquet with manifests to ``data/demo-exports/``;
 4. the HTML report is written to ``data/demo-report.html``;
-5. a short summary is read back from the analysis views.
+5. a short summary is read back from the analysis views, with the coverage verdict ("all N
+   users covered up to <time>" or the users not covered, :mod:`session_audit.analysis.coverage`).
 
 Every output of an earlier demo run is replaced; nothing else in ``data/`` is touched.
 """
@@ -66,6 +67,7 @@ class DemoFacts:
     concurrent_incidents: int
     concurrent_users: int
     top_versions: tuple[tuple[str, str, int, int, bool], ...]
+    coverage: str = ""
 
 
 @dataclass
@@ -108,6 +110,7 @@ def reset_outputs(options: DemoOptions) -> None:
 
 def read_facts(db: Path, *, top: int = 5) -> DemoFacts:
     """The demo's headline figures from the database (read-only)."""
+    from session_audit.analysis.coverage import coverage_line, read_coverage
     from session_audit.db.connection import connect
     from session_audit.db.sqlfiles import load_sql
 
@@ -115,6 +118,7 @@ def read_facts(db: Path, *, top: int = 5) -> DemoFacts:
     try:
         row = conn.execute(load_sql("queries/demo_summary")).fetchone()
         versions = conn.execute(load_sql("queries/demo_top_versions"), {"limit": top}).fetchall()
+        coverage = coverage_line(read_coverage(conn))
     finally:
         conn.close()
     assert row is not None
@@ -132,6 +136,7 @@ def read_facts(db: Path, *, top: int = 5) -> DemoFacts:
         top_versions=tuple(
             (str(app), str(ver), int(s), int(u), bool(old)) for app, ver, s, u, old in versions
         ),
+        coverage=coverage,
     )
 
 
@@ -268,6 +273,7 @@ def summary_lines(outcome: DemoOutcome) -> list[str]:
         "used by two or more users",
         f"  concurrent sessions    {f.concurrent_incidents:,} overlapping pairs from different "
         f"IPs, {f.concurrent_users:,} users",
+        f"  coverage               {f.coverage}",
         "  top app versions",
     ]
     for app, version, sessions, users, outdated in f.top_versions:

@@ -1,8 +1,15 @@
 """The HTML report: one self-contained file (inline CSS, inline SVG, a few lines of inline JS).
 
-Sections: headline figures, logins per day, app-version adoption over time, top shared IPs,
-concurrent-session incidents and users at risk. Data comes from the analysis views through
-``sql/queries/report_*.sql``; charts are drawn in Python (:mod:`.charts`). The page loads no
+Sections: headline figures with the coverage verdict (:mod:`.coverage`: "all N users covered
+up to <time>" or the users not covered), logins per day, app-version adoption over time, top
+shared IPs, concurrent-session incidents and users at risk. Data comes from the analysis views
+through ``sql/queries/report_*.sql``; charts are drawn in Python (:mod:`.charts`).
+
+Open sessions follow the one rule of the views (``data_horizon``): a session the API still
+reports open counts for at most ``open_session_hours`` (setting, default 24; pass it to
+:func:`collect`/:func:`write_report`) after its start and never beyond the newest data. "Now" is
+the newest data, never the local clock: an incident whose sessions are open but started long
+before reads "open, started N days ago", not "open now". The page loads no
 network asset, so it opens offline; its script only marks how many charts were drawn
 (``<body data-charts-drawn="N">``), which the rendering test checks.
 """
@@ -20,7 +27,9 @@ import duckdb
 
 from session_audit import __version__
 from session_audit.analysis import charts
+from session_audit.analysis.coverage import coverage_line, read_coverage
 from session_audit.db.sqlfiles import load_sql
+from session_audit.db.views import use_open_session_hours
 from session_audit.errors import ExportError, StorageError
 
 TOP_ROWS = 15
@@ -42,6 +51,7 @@ class ReportData:
     concurrency_days: Rows
     concurrency_latest: Rows
     users_at_risk: Rows
+    coverage: str = ""
 
 
 def _rows(conn: duckdb.DuckDBPyConnection, name: str, **params: Any) -> Rows:
@@ -59,8 +69,12 @@ def collect(
     org: str | None = None,
     source: str = "",
     clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    open_session_hours: float | None = None,
 ) -> ReportData:
-    """Query every figure of the report (read-only)."""
+    """Query every figure of the report (read-only). ``open_session_hours`` (the setting)
+    applies to ``conn``; None keeps the connection's rule (default 24 h)."""
+    if open_session_hours is not None:
+        use_open_session_hours(conn, open_session_hours)
     summary = _rows(conn, "report_summary", org=org)
     return ReportData(
         generated_at=clock(),
@@ -73,6 +87,7 @@ def collect(
         concurrency_days=_rows(conn, "report_concurrency_per_day", org=org),
         concurrency_latest=_rows(conn, "report_concurrency_latest", org=org, limit=TOP_ROWS),
         users_at_risk=_rows(conn, "report_users_at_risk", org=org, limit=25),
+        coverage=coverage_line(read_coverage(conn, org=org)),
     )
 
 
@@ -145,16 +160,19 @@ def render_html(data: ReportData) -> str:
         "incidents",
     )
     scope = f"organisation {escape(data.org)}" if data.org else "all organisations"
+    hours = _hours(s.get("open_session_hours"))
+    stale = int(s.get("open_sessions") or 0) - int(s.get("running_sessions") or 0)
     cards = "".join(
         f'<div class="card"><div class="value">{escape(_cell(s.get(key)))}</div>'
-        f'<div class="label">{label}</div></div>'
+        f'<div class="label">{escape(label)}</div></div>'
         for key, label in (
             ("sessions", "sessions"),
             ("users", "users"),
-            ("open_sessions", "open now"),
+            ("running_sessions", f"open at the newest data ({stale:,} older never closed)"),
             ("ips", "IP addresses"),
             ("first_login", "first login"),
             ("last_login", "last login"),
+            ("newest_data", "newest data"),
         )
     )
     return _PAGE.format(
@@ -164,6 +182,11 @@ def render_html(data: ReportData) -> str:
         scope=scope,
         version=escape(__version__),
         cards=cards,
+        coverage=escape(data.coverage or "coverage unknown"),
+        open_rule=escape(
+            f"an open session counts for at most {hours} h after its start and never beyond "
+            f"the newest data ({_cell(s.get('newest_data'))})"
+        ),
         logins_svg=logins_svg,
         adoption_title=escape(f"App-version adoption: {app}" if app else "App-version adoption"),
         adoption_svg=adoption_svg,
@@ -180,7 +203,7 @@ def render_html(data: ReportData) -> str:
             [("user_id", "user"), ("user_name", "name"), ("session_id", "session"),
              ("other_session_id", "other session"), ("ip_address", "IP"),
              ("other_ip_address", "other IP"), ("overlap_start", "overlap from"),
-             ("overlap_seconds", "overlap (s)"), ("still_open", "ongoing")],
+             ("overlap_seconds", "overlap (s)"), ("state", "state")],
         ),
         risk_table=_table(
             data.users_at_risk,
@@ -199,15 +222,22 @@ def write_report(
     org: str | None = None,
     source: str = "",
     clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    open_session_hours: float | None = None,
 ) -> Path:
     """Query, render and write the report to ``out`` (parent directories created)."""
-    page = render_html(collect(conn, org=org, source=source, clock=clock))
+    data = collect(conn, org=org, source=source, clock=clock, open_session_hours=open_session_hours)
+    page = render_html(data)
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(page, encoding="utf-8")
     except OSError as exc:
         raise ExportError(f"cannot write the report to {out}: {exc}") from exc
     return out
+
+
+def _hours(value: Any) -> str:
+    hours = float(value) if value is not None else 24.0
+    return f"{hours:g}"
 
 
 def _cell(value: Any) -> str:
@@ -264,6 +294,7 @@ table {{ border-collapse: collapse; width: 100%; font-size: 12px; margin-top: 12
 th, td {{ text-align: left; padding: 4px 8px; border-bottom: 1px solid #e2e8f0; }}
 th {{ color: #475569; font-weight: 600; }}
 p.none {{ color: #64748b; font-size: 13px; }}
+p.coverage {{ margin: 12px 0 0 0; font-size: 13px; color: #334155; }}
 footer {{ color: #64748b; font-size: 12px; text-align: center; }}
 </style>
 </head>
@@ -274,6 +305,7 @@ footer {{ color: #64748b; font-size: 12px; text-align: center; }}
 </header>
 <main>
 <div class="cards">{cards}</div>
+<p class="coverage" id="coverage">Coverage: {coverage}</p>
 <section id="logins"><h2>Logins per day</h2>
 <p class="note">Sessions started and distinct users per UTC day.</p>{logins_svg}</section>
 <section id="adoption"><h2>{adoption_title}</h2>
@@ -283,8 +315,8 @@ order (pre-releases before releases).</p>{adoption_svg}</section>
 <p class="note">IP addresses from which two or more users logged in: the account-sharing
 signal.</p>{shared_svg}{shared_table}</section>
 <section id="concurrency"><h2>Concurrent-session incidents</h2>
-<p class="note">Overlapping sessions of one user from different IP addresses (open sessions
-count until now), per day and the latest ones.</p>{concurrency_svg}{concurrency_table}</section>
+<p class="note">Overlapping sessions of one user from different IP addresses ({open_rule}), per
+day and the latest ones.</p>{concurrency_svg}{concurrency_table}</section>
 <section id="risk"><h2>Users at risk</h2>
 <p class="note">Users with failed passwords, shared IPs or concurrent sessions.</p>
 {risk_table}</section>

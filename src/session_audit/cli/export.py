@@ -32,6 +32,7 @@ def export(
     from session_audit.analysis.filters import ExportFilters, parse_when
     from session_audit.analysis.manifest import MANIFEST_NAME, sha256_file
     from session_audit.db.connection import connect
+    from session_audit.db.views import use_open_session_hours
     from session_audit.settings import load_settings
 
     filters = ExportFilters(
@@ -43,6 +44,7 @@ def export(
     settings = load_settings(db=db)
     conn = connect(settings.db, read_only=True)
     try:
+        use_open_session_hours(conn, settings.open_session_hours)
         result = export_dataset(
             conn,
             dataset=dataset,

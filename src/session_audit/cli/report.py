@@ -24,7 +24,13 @@ def report(
     settings = load_settings(db=db)
     conn = connect(settings.db, read_only=True)
     try:
-        path = write_report(conn, out, org=org, source=str(settings.db))
+        path = write_report(
+            conn,
+            out,
+            org=org,
+            source=str(settings.db),
+            open_session_hours=settings.open_session_hours,
+        )
     finally:
         conn.close()
     typer.echo(f"report written to {path}")

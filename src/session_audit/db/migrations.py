@@ -2,19 +2,21 @@
 
 ``migrate(conn)`` brings any database file written by an older session-audit to the current
 schema in place, in ONE transaction: the missing steps of :data:`STEPS` run in order, each is
-recorded in ``schema_migrations``, and finally every view in ``session_audit.db.views.VIEWS`` is
-recreated from ``sql/views/<name>.sql`` (views hold no data, so they are always rebuilt from the
-code that is running). A file written by a newer version raises :class:`MigrationError`.
+recorded in ``schema_migrations``, and finally every macro in ``session_audit.db.views.MACROS``
+(``sql/macros/<name>.sql``) and every view in ``session_audit.db.views.VIEWS`` is recreated from
+``sql/views/<name>.sql`` (macros and views hold no data, so they are always rebuilt from the code
+that is running). A file written by a newer version raises :class:`MigrationError`.
 
 Adding a step: append ``Step(version=N + 1, ...)`` whose SQL files (one object per file) alter
-or create what changed. Never edit a released step.
+or create what changed; a step may also name a ``backfill`` (Python, run after its SQL in the
+same transaction) for values SQL cannot compute. Never edit a released step.
 """
 
 from __future__ import annotations
 
 import contextlib
 import importlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import duckdb
@@ -25,11 +27,40 @@ from session_audit.errors import MigrationError
 
 @dataclass(frozen=True)
 class Step:
-    """One schema version: the SQL files (names for :func:`load_sql`) that produce it."""
+    """One schema version: the SQL files (names for :func:`load_sql`) that produce it, then an
+    optional Python ``backfill`` of existing rows (same transaction)."""
 
     version: int
     description: str
     sql: tuple[str, ...]
+    backfill: Callable[[duckdb.DuckDBPyConnection], None] | None = None
+
+
+def backfill_canonical_ip(conn: duckdb.DuckDBPyConnection) -> None:
+    """Schema 4: fill ip, ip_family, ip_network of stored sessions from ip_address, with the
+    ingest's own :func:`~session_audit.ingest.normalize.canonical_ip`, once per distinct
+    address (one UPDATE joined to a registered frame, no per-row work in Python)."""
+    import pyarrow as pa
+
+    from session_audit.ingest.normalize import canonical_ip
+
+    texts = [row[0] for row in conn.execute(load_sql("queries/distinct_ip_texts")).fetchall()]
+    valid = [(text, value) for text in texts if (value := canonical_ip(text)) is not None]
+    if not valid:
+        return
+    frame = pa.table(
+        {
+            "ip_address": pa.array([t for t, _ in valid], pa.string()),
+            "ip": pa.array([v[0] for _, v in valid], pa.string()),
+            "ip_family": pa.array([v[1] for _, v in valid], pa.string()),
+            "ip_network": pa.array([v[2] for _, v in valid], pa.string()),
+        }
+    )
+    conn.register("ip_backfill", frame)
+    try:
+        conn.execute(load_sql("queries/backfill_canonical_ip"))
+    finally:
+        conn.unregister("ip_backfill")
 
 
 STEPS: tuple[Step, ...] = (
@@ -53,6 +84,12 @@ STEPS: tuple[Step, ...] = (
         "ledger outcomes of the sparse id space (incomplete, rate_limited); api_state",
         ("schema/ingest_runs_v3", "schema/api_state"),
     ),
+    Step(
+        4,
+        "canonical IP columns ip, ip_family, ip_network beside ip_address (backfilled)",
+        ("schema/user_sessions_ip_v4",),
+        backfill=backfill_canonical_ip,
+    ),
 )
 
 CURRENT_VERSION = STEPS[-1].version
@@ -67,6 +104,17 @@ def view_names() -> tuple[str, ...]:
             return ()
         raise
     return tuple(getattr(module, "VIEWS", ()))
+
+
+def macro_names() -> tuple[str, ...]:
+    """The macros the views use (``sql/macros/<name>.sql``), created before the views."""
+    try:
+        module = importlib.import_module("session_audit.db.views")
+    except ModuleNotFoundError as exc:
+        if exc.name == "session_audit.db.views":
+            return ()
+        raise
+    return tuple(getattr(module, "MACROS", ()))
 
 
 def schema_version(conn: duckdb.DuckDBPyConnection) -> int:
@@ -104,7 +152,12 @@ def migrate(
                 continue
             for name in step.sql:
                 conn.execute(load_sql(name))
+            if step.backfill is not None:
+                step.backfill(conn)
             conn.execute(load_sql("queries/record_migration"), [step.version, step.description])
+        if view_list:
+            for macro in macro_names():
+                conn.execute(load_sql(f"macros/{macro}"))
         for view in view_list:
             conn.execute(load_sql(f"views/{view}"))
         conn.execute("COMMIT")

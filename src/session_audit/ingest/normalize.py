@@ -11,6 +11,12 @@ objects into
   ``end_before_start``, ``string_over_64`` (ipAddress/appId/appVersion over the spec's 64
   characters), ``ip_not_parseable`` (ipAddress is not an IPv4/IPv6 address),
   ``missing_client_app_id``.
+  Beside the raw ``ip_address`` (untouched) each row carries its canonical form, computed once
+  per distinct address with Python's :mod:`ipaddress` (see :func:`canonical_ip`): ``ip``
+  (lower-case compressed IPv6; an IPv4-mapped IPv6 address as its IPv4; a scoped address without
+  its ``%zone``), ``ip_family`` ('v4'/'v6') and ``ip_network`` (the /24 or /64 holding ``ip``,
+  e.g. '1.2.3.0/24', '2001:db8::/64'). All three are NULL when ``ip_address`` is NULL or not an IP
+  address (then ``ip_not_parseable`` is set), so text that is not an IP never counts as one.
 * ``rejected``: objects that cannot be a user_sessions row, with ``raw_json`` (the object as
   received, re-serialised by orjson) and every ``reason`` that applies, joined by "; ":
   not an object, no id, id not an integer, no userId, userId not an integer, no startTime, an
@@ -56,6 +62,9 @@ SESSION_SCHEMA: dict[str, pl.DataType] = {
     "app_id": pl.String(),
     "app_version": pl.String(),
     "anomalies": pl.List(pl.String()),
+    "ip": pl.String(),
+    "ip_family": pl.String(),
+    "ip_network": pl.String(),
 }
 REJECTED_SCHEMA: dict[str, pl.DataType] = {
     "org": pl.String(),
@@ -286,13 +295,8 @@ def _sessions_frame(good: pl.DataFrame, org: str) -> pl.DataFrame:
     if good.height == 0:
         return pl.DataFrame(schema=SESSION_SCHEMA)
     ip = good["ip_address"]
-    ip_bad = ip.is_not_null() & ~ip.str.contains(_IPV4_RE)
-    if ip_bad.any():
-        # Not dotted-quad IPv4 (IPv6 mostly): ask `ipaddress`, once per distinct value (users
-        # reuse a few addresses, so this is a small set) and remembered across batches.
-        suspects = ip.filter(ip_bad).unique().to_list()
-        invalid = [text for text in suspects if not _is_ip(text)]
-        ip_bad = ip.is_in(invalid).fill_null(False) if invalid else ip_bad & False
+    canon, family, network = _canonical_columns(ip)
+    ip_bad = ip.is_not_null() & canon.is_null()
     over = pl.any_horizontal(
         [pl.col(col).str.len_chars() > MAX_STRING for _, col in _STRINGS]
     ).fill_null(False)
@@ -313,16 +317,66 @@ def _sessions_frame(good: pl.DataFrame, org: str) -> pl.DataFrame:
         "app_id",
         "app_version",
         pl.concat_list(flags).list.drop_nulls().alias("anomalies"),
+        pl.Series("ip", canon),
+        pl.Series("ip_family", family),
+        pl.Series("ip_network", network),
     ).cast(SESSION_SCHEMA)  # type: ignore[arg-type]
 
 
+def _canonical_columns(ip: pl.Series) -> tuple[pl.Series, pl.Series, pl.Series]:
+    """(ip, ip_family, ip_network) of every raw ``ip_address``, vectorised.
+
+    Dotted-quad IPv4 text (the common case) is already canonical: its network is computed with
+    string functions. Everything else (IPv6 mostly) goes to :func:`canonical_ip` once per
+    distinct value (users reuse a few addresses, so this is a small set; the cache spans
+    batches) and is mapped back onto the rows."""
+    is_v4 = ip.str.contains(_IPV4_RE).fill_null(False)
+    suspects = ip.filter(ip.is_not_null() & ~is_v4).unique().to_list()
+    known = {text: canonical_ip(text) for text in suspects}
+    valid = {text: value for text, value in known.items() if value is not None}
+    texts = list(valid)
+
+    def mapped(index: int) -> pl.Series:
+        if not texts:
+            return pl.repeat(None, ip.len(), dtype=pl.String, eager=True)
+        values = [valid[t][index] for t in texts]
+        return ip.replace_strict(texts, values, default=None, return_dtype=pl.String)
+
+    frame = pl.DataFrame({"raw": ip, "v4": is_v4, "c": mapped(0), "f": mapped(1), "n": mapped(2)})
+    out = frame.select(
+        pl.when("v4").then(pl.col("raw")).otherwise(pl.col("c")).alias("ip"),
+        pl.when("v4").then(pl.lit("v4")).otherwise(pl.col("f")).alias("ip_family"),
+        pl.when("v4")
+        .then(pl.col("raw").str.replace(r"\.\d+$", ".0/24"))
+        .otherwise(pl.col("n"))
+        .alias("ip_network"),
+    )
+    return out["ip"], out["ip_family"], out["ip_network"]
+
+
 @functools.lru_cache(maxsize=1 << 16)
-def _is_ip(text: str) -> bool:
+def canonical_ip(text: str) -> tuple[str, str, str] | None:
+    """(ip, family, network) of an IP address text, or None when it is not one.
+
+    Accepts what :func:`ipaddress.ip_address` accepts (so no leading zeros in IPv4 octets, no
+    surrounding spaces). ``ip`` is the compressed lower-case text; an IPv4-mapped IPv6 address
+    (``::ffff:1.2.3.4``) is the IPv4 address it carries; the ``%zone`` of a scoped IPv6 address
+    names the observer's interface, not the address, and is dropped (``fe80::1%eth0`` ->
+    ``fe80::1``). ``family`` is 'v4' or 'v6'; ``network`` is the /24 (v4) or /64 (v6) holding
+    it, e.g. '1.2.3.0/24', '2001:db8::/64'."""
     try:
-        ipaddress.ip_address(text)
+        address = ipaddress.ip_address(text)
     except ValueError:
-        return False
-    return True
+        return None
+    if isinstance(address, ipaddress.IPv6Address):
+        if address.ipv4_mapped is not None:
+            address = address.ipv4_mapped
+        elif address.scope_id is not None:
+            address = ipaddress.IPv6Address(int(address))
+    if isinstance(address, ipaddress.IPv4Address):
+        return str(address), "v4", str(ipaddress.IPv4Network((int(address) >> 8 << 8, 24)))
+    network = ipaddress.IPv6Network((int(address) >> 64 << 64, 64))
+    return str(address), "v6", str(network)
 
 
 # --- users and their session stats (small lists: one call per run) -------------------------------

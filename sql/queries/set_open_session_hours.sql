@@ -1,0 +1,4 @@
+-- set_open_session_hours: the open-session rule of this connection (read by the macro
+-- open_session_hours(), see sql/macros/open_session_hours.sql). $hours: DOUBLE > 0. A
+-- connection variable, so it works on read-only connections and never changes the file.
+SET VARIABLE session_audit_open_session_hours = CAST($hours AS DOUBLE)
