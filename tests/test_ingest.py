@@ -67,7 +67,7 @@ def test_ingest_equals_truth_and_rejects_malformed(tmp_path: Path) -> None:
     assert kept is not None and kept[0] > 0  # odd but valid rows are kept, flagged
 
 
-def test_rerun_with_no_change_spends_only_open_refetches_and_gap_probes(tmp_path: Path) -> None:
+def test_rerun_with_no_change_spends_only_the_open_refetches(tmp_path: Path) -> None:
     sim = _sim()
     db = tmp_path / "s.duckdb"
     _run(sim, db, _scan(sim), batch_size=50, gap_tolerance=5)
@@ -82,7 +82,10 @@ def test_rerun_with_no_change_spends_only_open_refetches_and_gap_probes(tmp_path
 
     assert (summary.inserted, summary.updated, summary.rejected) == (0, 0, 0)
     items = sim.stats.by_path.get("/userSession/items", 0)
-    assert items == math.ceil(open_count / 50) + 5  # open re-fetches + gap probes, nothing else
+    # the stats vouch that no user has a session newer than those stored: no scan at all
+    assert items == math.ceil(open_count / 50)
+    assert summary.status == "completed"
+    assert summary.note is not None and "scan skipped" in summary.note
     users = len(sim.truth_users())
     assert sim.stats.by_path.get("/userSessionStats/ldeps", 0) == math.ceil(users / 50)
     assert sim.stats.by_path.get("/user/list", 0) == 1
@@ -260,22 +263,31 @@ def test_a_run_starts_with_the_requests_earlier_runs_spent_in_the_hour(tmp_path:
     assert asyncio.run(budget_at_start()) == spent
 
 
-def test_a_full_scan_fetches_ahead_but_spends_at_most_one_window_beyond_the_gap_probe(
+def test_a_scan_ends_at_its_own_login_session_and_its_tail_and_fetches_one_window_ahead(
     tmp_path: Path,
 ) -> None:
     sim = _sim()
     db = tmp_path / "s.duckdb"
-    batch, checkpoint, gap = 50, 500, 5
+    batch, checkpoint, tail = 50, 500, 200
     summary = _run(
-        sim, db, _scan(sim), batch_size=batch, checkpoint_ids=checkpoint, gap_tolerance=gap
+        sim, db, _scan(sim), batch_size=batch, checkpoint_ids=checkpoint, scan_tail=tail
     )
     assert summary.status == "completed"
     assert_db_equals_truth(sim, db)
-    first, last = sim.table.ids[0], sim.max_session_id
-    assert last is not None
-    needed = math.ceil((last - first + 1) / batch) + gap
+    # the one login of the run opened the newest session of the API user: that ended the scan
+    own = max(s["id"] for s in sim.truth_sessions() if s.get("userId") == sim.api_user_id)
+    assert summary.end_session_id == own
+    needed = math.ceil((own + 1 + tail - sim.table.ids[0]) / batch)
     items = sim.stats.by_path.get("/userSession/items", 0)
-    assert needed <= items <= needed + checkpoint // batch
+    # every id up to the tail once, plus at most the rest of the window that held the end and
+    # the one window fetched ahead while it was stored
+    assert needed <= items <= needed + 2 * checkpoint // batch
+    with connect(db, read_only=True) as conn:
+        ledger = conn.execute(
+            "SELECT status, end_session_id, scanned_to FROM ingest_runs"
+        ).fetchall()
+    assert ledger == [("completed", own, summary.scanned_to)]
+    assert summary.scanned_to is not None and summary.scanned_to >= own + tail
 
 
 def test_missing_credentials_fail_before_the_database_is_touched(tmp_path: Path) -> None:

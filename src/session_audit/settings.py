@@ -73,7 +73,19 @@ class Settings(BaseSettings):
     concurrency: int = Field(4, ge=1, le=256, description="requests in flight at once")
     batch_size: int = Field(100, ge=1, le=10_000, description="ids per userSession/items call")
     checkpoint_ids: int = Field(5000, ge=1, description="ids scanned per stored checkpoint")
-    gap_tolerance: int = Field(20, ge=1, description="consecutive empty batches ending a scan")
+    gap_tolerance: int = Field(
+        2000,
+        ge=1,
+        description="safety net: empty batches (of batch_size ids) past the newest session that "
+        "end a scan which has not found its own login session, as incomplete",
+    )
+    scan_tail: int = Field(1000, ge=0, description="ids scanned past this run's own login session")
+    end_margin: float = Field(
+        5.0,
+        ge=0,
+        le=3600,
+        description="seconds before the login's Date header that its own session may start",
+    )
     max_attempts: int = Field(6, ge=1, le=50, description="attempts per request before failing")
     backoff_base: float = Field(1.0, gt=0, description="first backoff delay in seconds")
     backoff_cap: float = Field(300.0, gt=0, description="longest backoff delay in seconds")

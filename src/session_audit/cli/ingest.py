@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import sys
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -29,13 +30,25 @@ def ingest(
         int | None,
         typer.Option(min=1, help="first session id to scan from (first run; else the cursor)"),
     ] = None,
+    since: Annotated[
+        str | None,
+        typer.Option(
+            help="first run: scan from the first session that started at or after this UTC "
+            "date or datetime (ISO 8601), found by probing the id space"
+        ),
+    ] = None,
     ids_file: Annotated[
         str | None,
         typer.Option(help="fetch these session ids instead of a range scan (txt/csv/parquet, -)"),
     ] = None,
     batch_size: Annotated[int | None, typer.Option(min=1, help="ids per items call")] = None,
     gap_tolerance: Annotated[
-        int | None, typer.Option(min=1, help="consecutive empty batches that end a scan")
+        int | None,
+        typer.Option(
+            min=1,
+            help="safety net: empty batches past the newest session after which a scan that "
+            "has not found its own login session ends incomplete [default 2000]",
+        ),
     ] = None,
     concurrency: Annotated[int | None, typer.Option(min=1, help="requests in flight")] = None,
     org: Annotated[str | None, typer.Option(help="organisation label stored with rows")] = None,
@@ -71,14 +84,24 @@ def ingest(
     """Fetch login sessions from the API into the DuckDB file.
 
     Every run refreshes users and their stats, re-fetches sessions still open, then scans session
-    ids from the stored cursor (or --start-id) until --gap-tolerance empty batches, or fetches the
-    ids in --ids-file.
+    ids from the stored cursor (first run: --since DATE or --start-id N) up to the session its own
+    login opened, or fetches the ids in --ids-file.
+
+    Exit codes: 0 completed; 1 failed; 2 usage or settings error; 3 incomplete (the scan did not
+    reach its own login session: the next run continues from the cursor); 75 rate limited (the
+    API locked the user out: the next run after the lockout resumes); 130/143 interrupted.
     """
     from session_audit.ingest.runner import IdSource
     from session_audit.settings import load_settings
 
-    if start_id is not None and ids_file is not None:
-        fail("--start-id and --ids-file exclude each other: scan a range, or fetch listed ids", 2)
+    sources = [
+        flag
+        for flag, value in (("--start-id", start_id), ("--since", since), ("--ids-file", ids_file))
+        if value is not None
+    ]
+    if len(sources) > 1:
+        fail(f"{' and '.join(sources)} exclude each other: give one of them", 2)
+    since_at = _parse_since(since) if since is not None else None
     if executor not in EXECUTORS:
         fail(f"--executor must be one of {', '.join(EXECUTORS)}, not {executor!r}", 2)
     if executor == "inline" and (dask_address, dask_workers, staging_dir) != (None, None, None):
@@ -94,17 +117,19 @@ def ingest(
         tenants=tenants,
     )
     if settings.tenants is not None:
+        if since_at is not None:
+            fail("--since cannot be combined with --tenants (set start_id per tenant)", 2)
         runs = _tenant_runs(settings, org, base_url, start_id, ids_file)
     elif ids_file is not None:
         from session_audit.ingest.sources import read_ids_file
 
         runs = [(None, settings, IdSource(kind="ids", ids=tuple(read_ids_file(ids_file))))]
     else:
-        runs = [(None, settings, IdSource(kind="scan", start_id=start_id))]
+        runs = [(None, settings, IdSource(kind="scan", start_id=start_id, since=since_at))]
 
     show_progress = sys.stderr.isatty() if progress is None else progress
     plan = _Plan(executor, dask_address, dask_workers, staging_dir)
-    failed = False
+    codes: list[int] = []
     for tenant, tenant_settings, source in runs:
         try:
             summary = _run(tenant_settings, source, show_progress, plan)
@@ -112,17 +137,37 @@ def ingest(
             if tenant is None:
                 raise
             typer.echo(f"error: tenant {tenant}: {exc}", err=True)
-            failed = True
+            codes.append(EXIT_CODES["failed"])
             continue
         _print_summary(summary)
         if lake is not None:
             _sync_lake(tenant_settings, lake)
-        failed = failed or summary.status != "completed"
-    if failed:
-        raise typer.Exit(1)
+        codes.append(EXIT_CODES.get(summary.status, 1))
+        if summary.status != "completed":
+            typer.echo(f"error: run {summary.run_id} {summary.status}: {summary.error}", err=True)
+    code = max(codes, default=0)
+    if code:
+        raise typer.Exit(code)
 
 
 EXECUTORS = ("inline", "threads", "dask")
+# The exit code of a run, by its status (the README lists them).
+EXIT_CODES = {
+    "completed": 0,
+    "failed": 1,
+    "incomplete": 3,
+    "rate_limited": 75,
+    "interrupted": 130,
+}
+
+
+def _parse_since(text: str) -> datetime:
+    """``--since``: an ISO date (midnight UTC) or datetime (UTC unless it names an offset)."""
+    try:
+        value = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+    except ValueError:
+        fail(f"--since {text!r} is not an ISO date or datetime (e.g. 2026-07-01)", 2)
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
 
 
 @dataclass(frozen=True)
@@ -241,6 +286,11 @@ def _print_summary(summary: IngestSummary) -> None:
         f"{counters.get('renewals', 0)} token renewals",
         f"  cursor        next id {summary.next_id}, {summary.open_sessions:,} sessions still open",
     ]
+    if summary.scanned_to is not None or summary.note:
+        reached = f"scanned to id {summary.scanned_to}" if summary.scanned_to is not None else ""
+        lines.append(f"  scan          {'; '.join(t for t in (reached, summary.note) if t)}")
+    if summary.resume_at is not None:
+        lines.append(f"  resume after  {summary.resume_at.isoformat(timespec='seconds')}")
     if summary.error:
         lines.append(f"  error         {summary.error}")
     typer.echo("\n".join(lines))

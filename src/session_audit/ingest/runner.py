@@ -1,22 +1,29 @@
-"""The ingest loop: where session ids come from, in what chunks, and when the scan stops.
+"""The ingest loop: where session ids come from, in what chunks, and when a run is done.
 
-One loop, :func:`drive`, serves every way of running an ingest. It calls each step through a
-``call(name, step, *args)`` function: the plain path (:func:`run_ingest`) simply awaits the step,
-the Prefect flow wraps it in a task run, so both run exactly the same code.
+One loop, :func:`drive`, serves every way of running an ingest: the plain path, the Prefect flow,
+and the threads / Dask executors. It asks a plan (``session_audit.ingest.scan_plan``: a
+:class:`ListPlan` of open or listed ids, or a :class:`ScanPlan` of the id range) for the next
+windows, hands them to a :class:`Fetcher` (this module's :class:`InlineFetcher`: the run's client
+plus normalize in a worker thread; or ``scale.driver.PooledFetcher``: threads or Dask workers that
+stage Parquet), stores what comes back in window order, ONE transaction per window with the cursor
+(``store_chunk``, through ``call(name, step, *args)``, which the Prefect flow turns into one task
+run per chunk), and tells the plan what the window held. A kill -9 anywhere loses nothing and
+duplicates nothing: a rerun starts from the last committed cursor.
 
-Each step is a method of :class:`IngestRun` that fetches one chunk of ids (hundreds to thousands)
-and stores it in ONE transaction together with the cursor, so a kill -9 anywhere loses nothing and
-duplicates nothing: the rerun starts from the last committed cursor.
+Every run, in this order:
 
-Where ids come from, in this order, on every run:
-
-1. users (``user/list``) and their stats (``userSessionStats/ldeps``), stored per observation;
+1. users (``user/list``) and their stats (``userSessionStats/ldeps``), stored per observation; the
+   login this needs opens a session of the API user (its ``Date`` header marks the scan's end);
 2. the sessions still open in the database, re-fetched so that their ``endTime`` lands;
-3. either the ids the user supplied (``--ids-file``), or a range scan from ``--start-id`` / the
-   stored cursor until ``gap_tolerance`` consecutive empty batches.
+3. either the ids the user supplied (``--ids-file``), or a range scan from the stored cursor (or
+   ``--start-id``, or the id ``--since DATE`` finds) until the session this run's login opened
+   (see ``scan_plan``). The scan is skipped when the fresh stats show no user (other than the API
+   user) with a session later than the newest we hold for them: the stats vouch nothing is new.
 
-The cursor is the highest session id stored (or rejected) plus one, never the end of a batch: new
-sessions take ids right after the highest one seen, inside the last batch scanned.
+The run's status: ``completed``; ``incomplete`` when the scan did not reach its own login session
+(the reason names the last id reached); ``rate_limited`` after a bare 429 (the API's lockout:
+everything so far is committed, the run stops at once, and a run started before ``resume_at``
+sends no request); ``failed``; ``interrupted``.
 """
 
 from __future__ import annotations
@@ -25,15 +32,29 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
+from collections import deque
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from types import TracebackType
-from typing import Any, Literal, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeVar
 
 import httpx
 
-from session_audit.errors import ConfigError, SessionAuditError
+from session_audit.errors import ConfigError, RateLimitedError, SessionAuditError
+from session_audit.ingest.scan_plan import (
+    ChunkSpec,
+    ListPlan,
+    ScanEnd,
+    ScanPlan,
+    StartSearch,
+    WindowOutcome,
+    WindowPlan,
+)
 from session_audit.settings import Settings
+
+if TYPE_CHECKING:
+    from session_audit.ingest.normalize import NormalizedBatch
 
 T = TypeVar("T")
 _log = logging.getLogger("session_audit.ingest")
@@ -55,13 +76,21 @@ async def call_directly(name: str, step: Callable[..., Awaitable[T]], *args: Any
     return await step(*args)
 
 
+# How long the API locks a user out after a bare 429 (the API says "up to an hour").
+LOCKOUT_SECONDS = 3600.0
+# The task-run names of the steps (Prefect), by chunk kind.
+STEP_NAMES = {"open": "refetch_open", "ids": "fetch_ids", "scan": "scan"}
+
+
 @dataclass(frozen=True)
 class IdSource:
-    """Which session ids a run fetches besides the open ones."""
+    """Which session ids a run fetches besides the open ones: a range scan from the cursor,
+    ``start_id`` or the first id at or after ``since``; or the listed ``ids``."""
 
     kind: SourceKind = "scan"
     start_id: int | None = None
     ids: tuple[int, ...] = ()
+    since: datetime | None = None
 
 
 @dataclass
@@ -103,6 +132,10 @@ class IngestSummary:
     seconds: float = 0.0
     counters: dict[str, Any] = field(default_factory=dict)
     error: str | None = None
+    scanned_to: int | None = None  # the highest id the scan observed
+    end_session_id: int | None = None  # this run's own login session, which ended the scan
+    resume_at: datetime | None = None  # rate_limited: when the next run may send requests
+    note: str | None = None  # how the scan ended, in words
 
     def add(self, result: ChunkResult) -> None:
         self.chunks += 1
@@ -164,8 +197,8 @@ def transport_for(base_url: str) -> httpx.AsyncBaseTransport | None:
 
 
 class IngestRun:
-    """One ingest run: the database writer, the API client and the ledger row, with one step
-    per chunk. Use as ``async with IngestRun(settings, source) as run: await drive(run, ...)``."""
+    """One ingest run: the database writer, the API client and the ledger row, with one store
+    step per chunk. Use as ``async with IngestRun(settings, source) as run: await drive(run)``."""
 
     def __init__(
         self,
@@ -187,8 +220,8 @@ class IngestRun:
         self._client: Any = None
         self.store: Any = None
         self.summary: IngestSummary | None = None
-        self._planned: list[int] | None = None
-        self._prefetch: tuple[tuple[int, ...], asyncio.Task[list[bytes]]] | None = None
+        self._seq = 0
+        self._scan: ScanPlan | None = None
 
     # -- lifecycle ------------------------------------------------------------------------------
 
@@ -231,18 +264,31 @@ class IngestRun:
         exc_type: type[BaseException] | None,
         exc: BaseException | None,
         tb: TracebackType | None,
-    ) -> None:
+    ) -> bool:
         summary = self.summary
+        handled = False
         try:
-            await self._drop_prefetch()
             if self._client is not None:
                 await self._client.__aexit__(exc_type, exc, tb)
             if summary is not None:
                 summary.counters = self._client.counters.as_dict() if self._client else {}
                 summary.seconds = time.monotonic() - self._started
-                if exc is None:
-                    summary.status = "completed"
-                elif isinstance(exc, KeyboardInterrupt | SystemExit):
+                self._scan_outcome(summary)
+                if isinstance(exc, RateLimitedError) and exc.lockout:
+                    # The API locked the user out: retrying extends the lockout. Everything so
+                    # far is committed; the next run resumes from the cursor (after resume_at).
+                    summary.status = "rate_limited"
+                    summary.error = _one_line(exc)
+                    summary.resume_at = datetime.now(UTC) + timedelta(seconds=LOCKOUT_SECONDS)
+                    handled = True
+                elif exc is None:
+                    plan = self._scan
+                    if plan is not None and plan.status != "completed":
+                        summary.status = "incomplete"
+                        summary.error = plan.reason or "the scan did not reach its end"
+                    else:
+                        summary.status = "completed"
+                elif isinstance(exc, KeyboardInterrupt | SystemExit | asyncio.CancelledError):
                     summary.status = "interrupted"
                     summary.error = "interrupted"
                 else:
@@ -251,6 +297,16 @@ class IngestRun:
                 self._finish(summary)
         finally:
             self._writer.__exit__(exc_type, exc, tb)
+        return handled
+
+    def _scan_outcome(self, summary: IngestSummary) -> None:
+        plan = self._scan
+        if plan is None:
+            return
+        summary.scanned_to = plan.scanned_to
+        summary.end_session_id = plan.end_id
+        if plan.end_id is not None:
+            summary.note = f"reached this run's own login session {plan.end_id}"
 
     def _finish(self, summary: IngestSummary) -> None:
         """Close the ledger row. A failure here must not hide the error that ended the run: the
@@ -259,7 +315,13 @@ class IngestRun:
             summary.next_id = self.store.next_id()
             summary.open_sessions = len(self.store.open_session_ids())
             self.store.finish_run(
-                summary.run_id, summary.status, summary.ledger_counts(), summary.error
+                summary.run_id,
+                summary.status,
+                summary.ledger_counts(),
+                summary.error,
+                scanned_to=summary.scanned_to,
+                end_session_id=summary.end_session_id,
+                resume_at=summary.resume_at,
             )
         except SessionAuditError as exc:
             if summary.status == "completed":
@@ -274,7 +336,7 @@ class IngestRun:
     @property
     def client(self) -> Any:
         """The run's :class:`~session_audit.api.client.TradovateClient` (logged in lazily): the
-        staged executors lend its token to workers and charge its request budget."""
+        pooled fetcher lends its token to workers and charges its request budget."""
         return self._client
 
     # -- queries of the stored state --------------------------------------------------------------
@@ -287,7 +349,18 @@ class IngestRun:
         value: int | None = self.store.next_id()
         return value
 
-    # -- steps: each fetches one chunk and stores it in one transaction --------------------------
+    def check_lockout(self) -> None:
+        """A run that starts while an earlier run's lockout lasts sends no request at all (each
+        request during a lockout extends it)."""
+        resume_at: datetime | None = self.store.lockout_until()
+        if resume_at is not None and resume_at > datetime.now(UTC):
+            raise RateLimitedError(
+                "the API locked this user out (a bare 429 in an earlier run); no request sent "
+                f"before {resume_at.isoformat(timespec='seconds')}",
+                lockout=True,
+            )
+
+    # -- steps ------------------------------------------------------------------------------------
 
     async def refresh_users(self) -> int:
         """Page through users and their stats; store both. Returns the number of users."""
@@ -300,71 +373,32 @@ class IngestRun:
         self.summary.users = len(users)
         return len(users)
 
-    async def fetch_ids(self, ids: Sequence[int], advance_cursor: bool) -> ChunkResult:
-        """Fetch ``ids`` and store them; with ``advance_cursor`` the cursor moves to the highest
-        id seen + 1 in the same transaction."""
-        return await self._fetch(ids, "scan" if advance_cursor else "ids", advance_cursor)
+    def new_chunk(self, step: str, ids: Sequence[int]) -> ChunkSpec:
+        """The next chunk of this run (chunks are stored in ``seq`` order)."""
+        self._seq += 1
+        if isinstance(ids, range):
+            return ChunkSpec.window(self._seq, ids.start, ids.stop)
+        assert step in ("open", "ids")
+        return ChunkSpec.listed(self._seq, "open" if step == "open" else "ids", ids)
 
-    async def refetch_open(self, ids: Sequence[int]) -> ChunkResult:
-        """Re-fetch sessions still open so that their end time lands; the cursor stays."""
-        result = await self._fetch(ids, "open", False)
-        assert self.summary is not None
-        self.summary.open_refetched += len(ids)
-        return result
+    async def store_chunk(
+        self, spec: ChunkSpec, batch: NormalizedBatch
+    ) -> tuple[ChunkResult, WindowOutcome]:
+        """Store one fetched chunk in ONE transaction with the cursor (in a worker thread: the
+        event loop stays free to fetch ahead); return the result and what it tells the plan."""
+        return await asyncio.to_thread(self._store_chunk, spec, batch)
 
-    async def _fetch(self, ids: Sequence[int], step: str, advance_cursor: bool) -> ChunkResult:
-        from session_audit.ingest.normalize import normalize_pages
-
-        pages = await self._pages(ids)
-        # While this chunk is normalized and stored (in a worker thread: the event loop stays
-        # free), the chunk planned next is already being fetched.
-        planned, self._planned = self._planned, None
-        if planned:
-            task = asyncio.create_task(self._client.session_item_pages(planned))
-            self._prefetch = (tuple(planned), task)
-        batch = await asyncio.to_thread(normalize_pages, pages, org=self.settings.org)
-        return await asyncio.to_thread(self.store_batch, ids, batch, step, advance_cursor)
-
-    # -- fetching ahead ---------------------------------------------------------------------------
-
-    def plan_next(self, ids: Sequence[int] | None) -> None:
-        """Say which ids the next step will fetch: the current step starts fetching them as soon
-        as its own pages are in, so fetching overlaps normalizing and storing."""
-        self._planned = list(ids) if ids else None
-
-    def prefetched_window(self) -> list[int] | None:
-        """The ids being fetched ahead, if any (the next step should take exactly these)."""
-        return list(self._prefetch[0]) if self._prefetch is not None else None
-
-    async def _pages(self, ids: Sequence[int]) -> list[bytes]:
-        if self._prefetch is not None and self._prefetch[0] == tuple(ids):
-            task = self._prefetch[1]
-            self._prefetch = None
-            return await task
-        await self._drop_prefetch()
-        pages: list[bytes] = await self._client.session_item_pages(ids)
-        return pages
-
-    async def _drop_prefetch(self) -> None:
-        if self._prefetch is None:
-            return
-        task = self._prefetch[1]
-        self._prefetch = None
-        task.cancel()
-        with contextlib.suppress(BaseException):
-            await task
-
-    def store_batch(
-        self, ids: Sequence[int], batch: Any, step: str, advance_cursor: bool
-    ) -> ChunkResult:
-        """Store one fetched chunk (a ``NormalizedBatch`` of ``ids``) in ONE transaction with
-        the cursor; the store half of every step, also used by the staged (Dask) executors."""
-        cursor = batch.max_id + 1 if advance_cursor and batch.max_id is not None else None
+    def _store_chunk(
+        self, spec: ChunkSpec, batch: NormalizedBatch
+    ) -> tuple[ChunkResult, WindowOutcome]:
+        outcome = self._outcome(spec, batch) if spec.advances_cursor else WindowOutcome()
+        cursor = outcome.returned_max + 1 if outcome.returned_max is not None else None
         counts = self.store.write_checkpoint(
             self.run_id, batch, cursor=cursor, requests=self._client.counters.requests
         )
+        ids = spec.ids
         result = ChunkResult(
-            step=step,
+            step=spec.step,
             first_id=min(ids) if ids else None,
             last_id=max(ids) if ids else None,
             requested=len(ids),
@@ -377,92 +411,237 @@ class IngestRun:
         )
         assert self.summary is not None
         self.summary.add(result)
-        return result
+        if spec.step == "open":
+            self.summary.open_refetched += len(ids)
+        return result, outcome
 
-    def scan_start(self) -> int:
-        """Where the range scan starts: ``--start-id`` if given, else the stored cursor. A first
-        scan records its start as the cursor, so that the next run has one even when this run
-        finds nothing (an existing cursor never moves backwards)."""
+    def _outcome(self, spec: ChunkSpec, batch: NormalizedBatch) -> WindowOutcome:
+        """What a scan window held, from the requested ids only (a stray id in an answer is
+        stored or rejected like any other, but tells the plan nothing)."""
+        import polars as pl
+
+        lo, hi = spec.start, spec.stop - 1
+        sessions = batch.sessions.filter(pl.col("id").is_between(lo, hi))
+        rejected = [
+            i for i in batch.rejected["session_id"].to_list() if i is not None and lo <= i <= hi
+        ]
+        returned: list[int] = [int(i) for i in rejected]
+        if sessions.height:
+            returned.append(int(sessions["id"].max()))  # type: ignore[arg-type]
+        end_id: int | None = None
+        plan = self._scan
+        if plan is not None and plan.end is not None and sessions.height:
+            own = sessions.filter(
+                (pl.col("user_id") == plan.end.user_id)
+                & (pl.col("start_time") >= plan.end.not_before)
+            )
+            end_id = int(own["id"].min()) if own.height else None  # type: ignore[arg-type]
+        oldest = newest = None
+        if sessions.height:
+            ordered = sessions.select("id", "start_time").sort("id")
+            oldest = (int(ordered["id"][0]), ordered["start_time"][0])
+            newest = (int(ordered["id"][-1]), ordered["start_time"][-1])
+        return WindowOutcome(
+            max(returned) if returned else None,
+            end_id,
+            oldest,
+            newest,
+        )
+
+    # -- where the scan starts and ends ----------------------------------------------------------
+
+    async def plan_scan(self) -> ScanPlan | None:
+        """The scan of this run, or None when the stats vouch that nothing is new."""
+        settings, source = self.settings, self.source
         stored = self.next_id()
-        start = self.source.start_id if self.source.start_id is not None else stored
-        if start is None:
+        await self._client.login()
+        login = self._client.login_info
+        end = None
+        if login is not None and login.server_date is not None:
+            end = ScanEnd(login.user_id, login.server_date - timedelta(seconds=settings.end_margin))
+        if source.since is not None:
+            start = await self._find_start(source.since)
+        elif source.start_id is not None:
+            start = source.start_id
+        elif stored is not None:
+            start = stored
+        else:
             raise ConfigError(
-                f"no scan cursor is stored for org {self.settings.org!r} in {self.settings.db}: "
-                "pass --start-id N (the first session id to scan from) or --ids-file FILE"
+                f"no scan cursor is stored for org {settings.org!r} in {settings.db}: pass "
+                "--since DATE (the first day to fetch) or --start-id N (the first session id to "
+                "scan), or --ids-file FILE"
+            )
+        if stored is not None and start > stored:
+            given = "--since" if source.since is not None else "--start-id"
+            raise ConfigError(
+                f"{given} would start the scan at id {start}, above the stored cursor {stored} of "
+                f"org {settings.org!r}: ids {stored}..{start - 1} would never be scanned; omit "
+                "it to continue from the cursor"
             )
         if stored is None:
-            self.store.set_cursor_if_absent(start)
-        return start
+            self.store.set_cursor_if_absent(start, run_id=self.run_id)
+        elif start == stored and self._stats_vouch_nothing_new(login):
+            assert self.summary is not None
+            self.summary.note = (
+                "scan skipped: the users' stats show no session later than those stored"
+            )
+            return None
+        self._scan = ScanPlan(
+            start,
+            window=settings.checkpoint_ids,
+            gap_limit=settings.gap_tolerance * settings.batch_size,
+            end=end,
+            tail=settings.scan_tail,
+            history=self.store.id_rate_points(),
+        )
+        return self._scan
+
+    def _stats_vouch_nothing_new(self, login: Any) -> bool:
+        api_user = login.user_id if login is not None else None
+        unseen: int = self.store.users_with_unseen_sessions(self.run_id, api_user)
+        return unseen == 0
+
+    async def _find_start(self, since: datetime) -> int:
+        """The first scan id for ``--since``: probes of the id space (see ``StartSearch``)."""
+        search = StartSearch(since, probe_ids=self._client.batch_size)
+        while (probe := search.next_probe()) is not None:
+            found = await self._client.session_items(probe.window)
+            search.observe(probe, _id_start_pairs(found))
+        if not search.found_data:
+            raise ConfigError(
+                f"--since {since.isoformat()}: {search.probes} probes of the id space found no "
+                "session: give --start-id N (a session id at or below the first one you want)"
+            )
+        _log.info(
+            "--since %s: the scan starts at id %d (%d item requests; first session at or after "
+            "it seen at id %s)",
+            since.isoformat(),
+            search.start,
+            search.probes,
+            search.hi,
+        )
+        return search.start
 
 
-def chunked(ids: Sequence[int], size: int) -> Iterator[Sequence[int]]:
-    for i in range(0, len(ids), size):
-        yield ids[i : i + size]
+def _id_start_pairs(sessions: Sequence[Mapping[str, Any]]) -> list[tuple[int, datetime]]:
+    """``(id, startTime)`` of the well-formed sessions of an answer (others are skipped)."""
+    pairs: list[tuple[int, datetime]] = []
+    for item in sessions:
+        sid, start = item.get("id"), item.get("startTime")
+        if not isinstance(sid, int) or isinstance(sid, bool) or not isinstance(start, str):
+            continue
+        try:
+            when = datetime.fromisoformat(start.replace("Z", "+00:00"))
+        except ValueError:
+            continue
+        if when.tzinfo is not None:
+            pairs.append((sid, when))
+    return pairs
+
+
+# --- the fetch seam ------------------------------------------------------------------------------
+
+
+class Fetcher(Protocol):
+    """Fetches chunks: ``start`` begins one, ``result`` waits for it (in the order started).
+    ``slots`` chunks may be in flight at once. Implemented by :class:`InlineFetcher` and
+    ``session_audit.scale.driver.PooledFetcher``."""
+
+    slots: int
+
+    async def start(self, spec: ChunkSpec) -> None: ...
+
+    async def result(self, spec: ChunkSpec) -> NormalizedBatch: ...
+
+    async def aclose(self) -> None: ...
+
+
+class InlineFetcher:
+    """The run's own client fetches, a worker thread normalizes; two chunks in flight (one being
+    stored while the next is fetched)."""
+
+    slots = 2
+
+    def __init__(self, run: IngestRun) -> None:
+        self.run = run
+        self._tasks: dict[int, asyncio.Task[NormalizedBatch]] = {}
+
+    async def start(self, spec: ChunkSpec) -> None:
+        self._tasks[spec.seq] = asyncio.create_task(self._fetch(spec))
+
+    async def _fetch(self, spec: ChunkSpec) -> NormalizedBatch:
+        from session_audit.ingest.normalize import normalize_pages
+
+        pages = await self.run.client.session_item_pages(spec.ids)
+        return await asyncio.to_thread(normalize_pages, pages, org=self.run.settings.org)
+
+    async def result(self, spec: ChunkSpec) -> NormalizedBatch:
+        return await self._tasks.pop(spec.seq)
+
+    async def aclose(self) -> None:
+        tasks = list(self._tasks.values())
+        self._tasks.clear()
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(BaseException):
+                await task
+
+
+# --- the one loop --------------------------------------------------------------------------------
 
 
 async def drive(
     run: IngestRun,
+    fetcher: Fetcher | None = None,
     call: StepCaller = call_directly,
     progress: ProgressSink | None = None,
 ) -> IngestSummary:
-    """The one ingest loop, shared by the plain path and the Prefect flow."""
+    """The one ingest loop, shared by every executor and the Prefect flow (see the module doc)."""
     settings, source = run.settings, run.source
     summary = run.summary
     assert summary is not None
-
-    def report(result: ChunkResult) -> None:
-        if progress is not None:
-            progress(result, summary)
-
-    await call("refresh_users", run.refresh_users)
-
-    open_chunks = list(chunked(run.open_ids(), settings.checkpoint_ids))
-    for i, chunk in enumerate(open_chunks):
-        run.plan_next(open_chunks[i + 1] if i + 1 < len(open_chunks) else None)
-        report(await call("refetch_open", run.refetch_open, list(chunk)))
-
-    if source.kind == "ids":
-        id_chunks = list(chunked(list(source.ids), settings.checkpoint_ids))
-        for i, chunk in enumerate(id_chunks):
-            run.plan_next(id_chunks[i + 1] if i + 1 < len(id_chunks) else None)
-            report(await call("fetch_ids", run.fetch_ids, list(chunk), False))
-        return summary
-
-    start = run.scan_start()
-    # The scan ends after `gap_tolerance` consecutive empty batches, measured in ids so that a
-    # batch size shrunk by the server does not change where the scan stops.
-    gap_ids = settings.gap_tolerance * settings.batch_size
-    position = start
-    empty_run = 0  # consecutive ids at the end of the scanned range with no session
-    # The first chunk is only as long as the gap probe: a rerun with nothing new costs exactly
-    # `gap_tolerance` requests. Chunks grow to `checkpoint_ids` while sessions keep coming.
-    length = min(settings.checkpoint_ids, gap_ids)
-    in_data = False  # the last chunk ended with a session: more are likely right after it
-    while empty_run < gap_ids:
-        ahead = run.prefetched_window()
-        if ahead and ahead[0] == position:
-            length = len(ahead)  # fetched ahead already: store all of it, nothing is wasted
-        ids = list(range(position, position + length))
-        # Fetch the next full window ahead only in the middle of the data; at its end this
-        # spends at most one window beyond the gap probe, once per run (its sessions, if any,
-        # are stored all the same).
-        end = position + length
-        run.plan_next(range(end, end + settings.checkpoint_ids) if in_data else None)
-        result = await call("scan", run.fetch_ids, ids, True)
-        report(result)
-        if result.max_id is None or result.max_id < position:
-            empty_run += length
-        else:
-            empty_run = end - (result.max_id + 1)
-        in_data = empty_run == 0
-        position = end
-        remaining = gap_ids - empty_run
-        length = (
-            settings.checkpoint_ids
-            if empty_run == 0
-            else min(settings.checkpoint_ids, max(remaining, 1))
-        )
+    fetcher = fetcher or InlineFetcher(run)
+    try:
+        run.check_lockout()
+        await call("refresh_users", run.refresh_users)
+        size = settings.checkpoint_ids
+        await pump(run, fetcher, ListPlan("open", run.open_ids(), size), call, progress)
+        if source.kind == "ids":
+            await pump(run, fetcher, ListPlan("ids", source.ids, size), call, progress)
+            return summary
+        plan = await run.plan_scan()
+        if plan is not None:
+            await pump(run, fetcher, plan, call, progress)
+    finally:
+        await fetcher.aclose()
     return summary
+
+
+async def pump(
+    run: IngestRun,
+    fetcher: Fetcher,
+    plan: WindowPlan,
+    call: StepCaller = call_directly,
+    progress: ProgressSink | None = None,
+) -> None:
+    """Drive one plan: up to ``fetcher.slots`` windows in flight, each stored (one transaction)
+    and observed in the order the plan handed them out."""
+    flight: deque[ChunkSpec] = deque()
+    name = STEP_NAMES[plan.step]
+    while True:
+        while len(flight) < fetcher.slots and (window := plan.next_window()) is not None:
+            spec = run.new_chunk(plan.step, window)
+            await fetcher.start(spec)
+            flight.append(spec)
+        if not flight:
+            return
+        spec = flight.popleft()
+        batch = await fetcher.result(spec)
+        result, outcome = await call(name, run.store_chunk, spec, batch)
+        plan.observe(spec.ids, outcome)
+        if progress is not None and run.summary is not None:
+            progress(result, run.summary)
 
 
 async def ingest(
@@ -478,15 +657,13 @@ async def ingest(
     """Run one ingest end to end and return its summary (also stored in ``ingest_runs``)."""
     run = IngestRun(settings, source, transport=transport, flow_run_id=flow_run_id, sleep=sleep)
     async with run:
-        await drive(run, call, progress)
+        await drive(run, call=call, progress=progress)
     assert run.summary is not None
     return run.summary
 
 
 def run_ingest(settings: Settings, source: IdSource, **kwargs: Any) -> IngestSummary:
     """Synchronous entry for the CLI: the plain path, no orchestration start-up."""
-    import asyncio
-
     return asyncio.run(ingest(settings, source, **kwargs))
 
 

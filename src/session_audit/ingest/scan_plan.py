@@ -31,16 +31,49 @@ quiet stretch, ids below the first session or above the last) never move that bo
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Literal
+from typing import Literal, Protocol
 
 ScanStatus = Literal["scanning", "completed", "incomplete"]
+StepKind = Literal["open", "ids", "scan"]
 MAX_SESSION_ID = 2**63 - 1
 # How far beyond the newest session seen a scan may find only empty ids before it gives up, in
 # multiples of the ids the platform hands out (at the rate the scan measured) until the login.
 GAP_RATE_FACTOR = 4.0
+
+
+@dataclass(frozen=True)
+class ChunkSpec:
+    """One unit of fetching and storing: a scan window ``[start, stop)`` or an explicit id list
+    (``open``: sessions still open, re-fetched; ``ids``: ids the user listed). ``seq`` orders the
+    chunks of a run (they are stored in that order)."""
+
+    seq: int
+    step: StepKind
+    start: int = 0
+    stop: int = 0
+    id_list: tuple[int, ...] = ()
+
+    @classmethod
+    def window(cls, seq: int, start: int, stop: int) -> ChunkSpec:
+        return cls(seq, "scan", start=start, stop=stop)
+
+    @classmethod
+    def listed(cls, seq: int, step: StepKind, ids: Sequence[int]) -> ChunkSpec:
+        return cls(seq, step, id_list=tuple(int(i) for i in ids))
+
+    @property
+    def ids(self) -> Sequence[int]:
+        return range(self.start, self.stop) if self.step == "scan" else self.id_list
+
+    @property
+    def advances_cursor(self) -> bool:
+        return self.step == "scan"
+
+    def __len__(self) -> int:
+        return len(self.ids)
 
 
 @dataclass(frozen=True)
@@ -68,6 +101,34 @@ class WindowOutcome:
     newest: tuple[int, datetime] | None = None
 
 
+class WindowPlan(Protocol):
+    """What the one ingest loop drives: windows of ids to fetch, told what came back, in order."""
+
+    step: StepKind
+
+    def next_window(self) -> Sequence[int] | None: ...
+
+    def observe(self, window: Sequence[int], outcome: WindowOutcome) -> None: ...
+
+
+class ListPlan:
+    """Listed ids (open sessions, ``--ids-file``) in chunks of ``size``; nothing to observe."""
+
+    def __init__(self, step: StepKind, ids: Sequence[int], size: int) -> None:
+        self.step = step
+        self._chunks = [tuple(ids[i : i + size]) for i in range(0, len(ids), size)]
+        self._next = 0
+
+    def next_window(self) -> Sequence[int] | None:
+        if self._next >= len(self._chunks):
+            return None
+        self._next += 1
+        return self._chunks[self._next - 1]
+
+    def observe(self, window: Sequence[int], outcome: WindowOutcome) -> None:
+        del window, outcome
+
+
 class ScanPlan:
     """A range scan from ``start`` in windows of ``window`` ids (see the module docstring).
 
@@ -91,6 +152,7 @@ class ScanPlan:
     ) -> None:
         if start < 1 or window < 1 or gap_limit < 1 or tail < 0:
             raise ValueError("start, window and gap_limit must be >= 1, tail >= 0")
+        self.step: StepKind = "scan"
         self.start = start
         self.window = window
         self.gap_limit = gap_limit
@@ -149,9 +211,9 @@ class ScanPlan:
         self._pending.append(window)
         return window
 
-    def observe(self, window: range, outcome: WindowOutcome) -> None:
+    def observe(self, window: Sequence[int], outcome: WindowOutcome) -> None:
         """Take what came back for ``window`` (the oldest window in flight)."""
-        if not self._pending or self._pending[0] != window:
+        if not isinstance(window, range) or not self._pending or self._pending[0] != window:
             raise ValueError(f"observe() out of order: {window} is not the oldest window in flight")
         self._pending.popleft()
         for name, value in (("returned_max", outcome.returned_max), ("end_id", outcome.end_id)):

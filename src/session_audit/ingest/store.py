@@ -110,15 +110,34 @@ class SessionStore:
         status: str,
         counts: Mapping[str, int] | None = None,
         error: str | None = None,
+        *,
+        scanned_to: int | None = None,
+        end_session_id: int | None = None,
+        resume_at: datetime | None = None,
     ) -> None:
-        """Close a run: status, finish time, error; counters given replace the stored sums."""
+        """Close a run: status, finish time, error, how its scan ended; counters given replace
+        the stored sums."""
         if status not in RUN_STATUSES:
             raise StorageError(f"unknown run status {status!r} (one of {', '.join(RUN_STATUSES)})")
         values = self._counter_params(counts or {}, default=None)
         self._transaction(
             "finish the run",
-            lambda: self._run("finish_run", run_id=run_id, status=status, error=error, **values),
+            lambda: self._run(
+                "finish_run",
+                run_id=run_id,
+                status=status,
+                error=error,
+                scanned_to=scanned_to,
+                end_session_id=end_session_id,
+                resume_at=resume_at,
+                **values,
+            ),
         )
+
+    def lockout_until(self) -> datetime | None:
+        """When the API's lockout (a bare 429 of an earlier run) ends; None if there is none."""
+        row = self._query("queries/lockout_until", org=self.org).fetchone()
+        return row[0] if row else None
 
     def last_run(self, *, status: str | None = None) -> dict[str, Any] | None:
         """The newest ledger row of this org (optionally with ``status``) as a dict."""
@@ -153,6 +172,22 @@ class SessionStore:
             "set the scan cursor",
             lambda: self._run("set_cursor_if_absent", org=self.org, next_id=next_id, run_id=run_id),
         )
+
+    def id_rate_points(self) -> tuple[tuple[int, datetime], tuple[int, datetime]] | None:
+        """``(id, start_time)`` of the lowest and highest stored session of this org (the
+        platform's id rate lies between them); None when nothing is stored."""
+        row = self._query("queries/id_rate_points", org=self.org).fetchone()
+        if not row:
+            return None
+        return (int(row[0]), row[1]), (int(row[2]), row[3])
+
+    def users_with_unseen_sessions(self, run_id: int, api_user: int | None) -> int:
+        """Users whose stats of ``run_id`` report a session later than the newest stored for
+        them (the API user left out); 0 means a scan would find nothing new."""
+        row = self._query(
+            "queries/users_with_unseen_sessions", org=self.org, run_id=run_id, api_user=api_user
+        ).fetchone()
+        return int(row[0]) if row else 0
 
     def open_session_ids(self) -> list[int]:
         """Ids of this org's stored sessions that are still open (end_time NULL), ascending."""

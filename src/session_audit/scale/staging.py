@@ -32,39 +32,9 @@ from session_audit.ingest.normalize import (
     SESSION_SCHEMA,
     NormalizedBatch,
 )
+from session_audit.ingest.scan_plan import ChunkSpec, StepKind
 
-StepKind = Literal["open", "ids", "scan"]
-
-
-@dataclass(frozen=True)
-class ChunkSpec:
-    """One unit of extraction: a scan window ``[start, stop)`` or an explicit id list."""
-
-    seq: int
-    step: StepKind
-    start: int = 0
-    stop: int = 0
-    id_list: tuple[int, ...] = ()
-
-    @classmethod
-    def window(cls, seq: int, start: int, stop: int) -> ChunkSpec:
-        return cls(seq, "scan", start=start, stop=stop)
-
-    @classmethod
-    def listed(cls, seq: int, step: StepKind, ids: Sequence[int]) -> ChunkSpec:
-        return cls(seq, step, id_list=tuple(int(i) for i in ids))
-
-    @property
-    def ids(self) -> Sequence[int]:
-        return range(self.start, self.stop) if self.step == "scan" else self.id_list
-
-    @property
-    def advances_cursor(self) -> bool:
-        return self.step == "scan"
-
-    def __len__(self) -> int:
-        return len(self.ids)
-
+__all__ = ["ChunkSpec", "StagedChunk", "StagingArea", "StepKind"]
 
 @dataclass(frozen=True)
 class StagedChunk:
