@@ -41,7 +41,9 @@ class FakeApi:
         path = request.url.path
         if path.endswith(("/auth/accesstokenrequest", "/auth/renewaccesstoken")):
             expires = datetime.fromtimestamp(START + 5400, UTC).isoformat()
-            return httpx.Response(200, json={"accessToken": "T0K3N", "expirationTime": expires})
+            return httpx.Response(
+                200, json={"accessToken": "T0K3N", "expirationTime": expires, "userId": 5}
+            )
         self.data_urls.append(str(request.url))
         if self.faults:
             fault = self.faults.pop(0)
@@ -78,6 +80,11 @@ def make(api: Handler, time: FakeTime, **changes: Any) -> TradovateClient:
         sleep=time.sleep,
         clock=time.clock,
     )
+
+
+def waits(time: FakeTime) -> list[float]:
+    """The client's sleeps other than its per-second pacing (0.1 ms apart at 10,000/s)."""
+    return [s for s in time.sleeps if s >= 0.01]
 
 
 def ids_of(pages: list[bytes]) -> list[int]:
@@ -137,7 +144,7 @@ async def test_other_4xx_is_rejected_at_once() -> None:
             await client.session_items([1, 2])
     assert caught.value.status == 403
     assert len(api.data_urls) == 1
-    assert time.sleeps == []
+    assert waits(time) == []
 
 
 async def test_a_page_that_is_not_a_json_array_is_an_api_error() -> None:
@@ -157,8 +164,8 @@ async def test_500_is_retried_with_backoff() -> None:
         rows = await client.session_items([1, 2])
     assert [r["id"] for r in rows] == [1, 2]
     assert client.counters.retries == {"server": 2}
-    assert 1.0 <= time.sleeps[0] <= 1.5
-    assert 2.0 <= time.sleeps[1] <= 3.0
+    assert 1.0 <= waits(time)[0] <= 1.5
+    assert 2.0 <= waits(time)[1] <= 3.0
 
 
 async def test_500_gives_up_after_max_attempts_with_the_plain_text_body() -> None:
@@ -170,7 +177,7 @@ async def test_500_gives_up_after_max_attempts_with_the_plain_text_body() -> Non
             await client.session_items([1])
     assert caught.value.status == 500
     assert len(api.data_urls) == 4
-    assert len(time.sleeps) == 3
+    assert len(waits(time)) == 3
 
 
 async def test_429_with_retry_after_waits_as_told() -> None:
@@ -180,9 +187,9 @@ async def test_429_with_retry_after_waits_as_told() -> None:
     async with make(api, time) as client:
         rows = await client.session_items([1])
     assert [r["id"] for r in rows] == [1]
-    assert 45 <= time.sleeps[0] <= 45 * 1.5
+    assert 45 <= waits(time)[0] <= 45 * 1.5
     assert client.counters.penalty_waits == 1
-    assert client.counters.penalty_wait_seconds == pytest.approx(time.sleeps[0])
+    assert client.counters.penalty_wait_seconds == pytest.approx(waits(time)[0])
     assert client.counters.retries == {"rate_limited": 1}
 
 
@@ -193,18 +200,43 @@ async def test_429_with_http_date_retry_after_uses_the_injected_clock() -> None:
     api.faults = [httpx.Response(429, headers={"Retry-After": when})]
     async with make(api, time) as client:
         await client.session_items([1])
-    assert 120 <= time.sleeps[0] <= 180
+    assert 120 <= waits(time)[0] <= 180
 
 
-async def test_429_without_retry_after_backs_off_long() -> None:
+async def test_429_without_retry_after_is_a_lockout_that_ends_the_run_at_once() -> None:
+    time = FakeTime()
+    api = FakeApi(set(range(1, 9)))
+    api.faults = [httpx.Response(429)]
+    async with make(api, time, batch_size=2, concurrency=1) as client:
+        with pytest.raises(RateLimitedError) as caught:
+            await client.session_items(list(range(1, 9)))
+        error = caught.value
+        assert error.lockout is True
+        assert error.retry_after is None
+        assert "locked user 'alice' out for up to an hour" in str(error)
+        assert "next run resumes" in str(error)
+        assert "\n" not in str(error)
+        assert len(api.data_urls) == 1  # no retry, and the other batches were not sent
+        assert waits(time) == []  # no sleep
+        assert client.counters.lockouts == 1
+        assert client.counters.penalty_waits == 0
+        # the client stays locked out: nothing more reaches the API
+        with pytest.raises(RateLimitedError) as again:
+            await client.users()
+        assert again.value.lockout is True
+        assert client.lockout is error
+    assert len(api.data_urls) == 1
+
+
+async def test_a_429_with_retry_after_is_not_a_lockout() -> None:
     time = FakeTime()
     api = FakeApi({1})
-    api.faults = [httpx.Response(429), httpx.Response(429)]
-    async with make(api, time, backoff_base=1.0) as client:
-        await client.session_items([1])
-    assert 60 <= time.sleeps[0] <= 90
-    assert 120 <= time.sleeps[1] <= 180
-    assert client.counters.penalty_waits == 2
+    api.faults = [httpx.Response(429, headers={"Retry-After": "3"})] * 10
+    async with make(api, time, max_attempts=2) as client:
+        with pytest.raises(RateLimitedError) as caught:
+            await client.session_items([1])
+    assert caught.value.lockout is False
+    assert client.lockout is None
 
 
 async def test_429_pauses_the_other_concurrent_requests_too() -> None:
@@ -224,8 +256,8 @@ async def test_retry_after_zero_still_waits_between_attempts() -> None:
     async with make(api, time, max_attempts=4) as client:
         with pytest.raises(RateLimitedError):
             await client.session_items([1])
-    assert len(time.sleeps) == 3
-    assert all(s >= 1.0 for s in time.sleeps)
+    assert len(waits(time)) == 3
+    assert all(s >= 1.0 for s in waits(time))
 
 
 async def test_timeouts_and_connection_errors_are_retried_then_reported() -> None:
@@ -283,7 +315,11 @@ async def test_no_secret_in_logs_of_a_failing_run(caplog: pytest.LogCaptureFixtu
     caplog.set_level(logging.DEBUG)
     time = FakeTime()
     api = FakeApi({1})
-    api.faults = [httpx.Response(500, text="oops"), httpx.Response(429), httpx.Response(401)]
+    api.faults = [
+        httpx.Response(500, text="oops"),
+        httpx.Response(429, headers={"Retry-After": "2"}),
+        httpx.Response(401),
+    ]
     async with make(api, time) as client:
         await client.session_items([1])
     text = "\n".join(f"{r.getMessage()} {r.args}" for r in caplog.records)
@@ -309,7 +345,7 @@ async def test_a_retry_after_of_many_hours_stops_and_reports_it() -> None:
         with pytest.raises(RateLimitedError) as caught:
             await client.session_items([1])
     assert caught.value.retry_after == 86400
-    assert time.sleeps == []
+    assert waits(time) == []
 
 
 async def test_a_non_network_transport_error_is_not_retried() -> None:

@@ -196,24 +196,27 @@ async def test_429_with_retry_after_is_honoured() -> None:
     assert api.counters.penalty_waits == 1
 
 
-async def test_429_without_retry_after_backs_off_long() -> None:
+async def test_429_without_retry_after_ends_the_run_without_retry_or_sleep() -> None:
     time = FakeTime()
     sim = simulator(time)
     sim.inject(Fault.RATE_LIMITED_NO_RETRY_AFTER)
-    async with client(sim, time, backoff_base=1.0) as api:
-        rows = await api.session_items(id_range(sim))
-    assert got_ids(rows) == truth_ids(sim)
+    async with client(sim, time, backoff_base=1.0, concurrency=1, batch_size=50) as api:
+        with pytest.raises(RateLimitedError) as caught:
+            await api.session_items(id_range(sim))
+    assert caught.value.lockout is True
     assert sim.stats.by_status[429] == 1
-    assert max(time.sleeps) >= 60
+    assert sim.stats.by_path[ITEMS] == 1
+    assert max(time.sleeps, default=0.0) < 0.01  # only pacing, no back-off
 
 
-async def test_persistent_429_gives_up_with_rate_limited_error() -> None:
+async def test_persistent_429_with_retry_after_gives_up_with_rate_limited_error() -> None:
     time = FakeTime()
     sim = simulator(time)
-    sim.inject(Fault.RATE_LIMITED_NO_RETRY_AFTER, times=50)
+    sim.inject(Fault.RATE_LIMITED, times=50, retry_after="2")
     async with client(sim, time, max_attempts=3, batch_size=1000) as api:
-        with pytest.raises(RateLimitedError):
-            await api.session_items(id_range(sim))
+        with pytest.raises(RateLimitedError) as caught:
+            await api.session_items(id_range(sim)[:1000])  # one call
+    assert caught.value.lockout is False
     assert sim.stats.by_status[429] == 3
 
 
@@ -312,7 +315,6 @@ async def test_no_password_secret_or_token_in_any_log_record(
     time = FakeTime()
     sim = simulator(time, p_ticket_logins=1, token_ttl=900)
     sim.inject(Fault.SERVER_ERROR)
-    sim.inject(Fault.RATE_LIMITED_NO_RETRY_AFTER)
     sim.inject(Fault.RATE_LIMITED, retry_after="5")
     sim.inject(Fault.SLOW)
     sim.inject(Fault.TOKEN_EXPIRED)
@@ -320,7 +322,7 @@ async def test_no_password_secret_or_token_in_any_log_record(
     async with client(sim, time, recording, renew_margin=300, batch_size=40) as api:
         await api.session_items(id_range(sim))
         await api.users()
-        time.now += 700  # renewal due
+        time.now += 800  # renewal due (margin: 15 % of the 900 s life)
         await api.user_session_stats([1, 2, 3])
     assert sim.stats.renewals >= 1
     assert len(recording.tokens) >= 3

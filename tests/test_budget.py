@@ -1,4 +1,4 @@
-"""RequestBudget with an injected clock and sleep (the per-second limiter uses the loop clock)."""
+"""RequestBudget with an injected clock and sleep: trailing hour, per-second pace, AIMD."""
 
 from __future__ import annotations
 
@@ -44,7 +44,8 @@ async def test_hourly_budget_is_a_trailing_window_under_concurrency() -> None:
     assert max_in_window(admitted, HOUR) == 4
     assert admitted[4] >= admitted[0] + HOUR
     assert len(waits) >= 13  # every request beyond the first four had to wait
-    assert len(fake.sleeps) == 4  # the 5th, 9th, 13th and 17th waited for the window to slide
+    # the 5th, 9th, 13th and 17th waited for the window to slide (the rest: 0.1 ms pacing)
+    assert len([s for s in fake.sleeps if s > 1]) == 4
     assert budget.sent_last_hour <= 4
 
 
@@ -54,15 +55,15 @@ async def test_auth_calls_use_reserved_slots_and_skip_the_queue() -> None:
         requests_per_hour=8, requests_per_second=10_000, clock=fake.clock, sleep=fake.sleep
     )
     assert budget.auth_reserve == 2
+    first = fake.clock()
     for _ in range(6):
         await budget.acquire()
     start = fake.clock()
     await budget.acquire(reserved=True)
     await budget.acquire(reserved=True)
-    assert fake.clock() == start  # the reserve admitted both at once
+    assert fake.clock() - start <= 2 / 10_000  # the reserve admitted both at once (paced)
     await budget.acquire(reserved=True)  # the hour is full now, even for auth
-    assert fake.clock() >= start + HOUR
-    assert max_in_window([start] * 8, HOUR) == 8
+    assert fake.clock() >= first + HOUR
 
 
 async def test_a_long_wait_runs_the_chore_when_it_falls_due() -> None:
@@ -152,3 +153,77 @@ async def test_requests_of_earlier_runs_count_against_the_trailing_hour() -> Non
     await budget.acquire()
     assert fake.now == pytest.approx(start + HOUR - 1200)
     assert budget.sent_last_hour == 1
+
+
+async def test_the_pace_runs_on_the_injected_clock() -> None:
+    fake = FakeTime(1_700_000_000.0)
+    budget = RequestBudget(
+        requests_per_hour=1000, requests_per_second=4, clock=fake.clock, sleep=fake.sleep
+    )
+    stamps: list[float] = []
+
+    async def one() -> None:
+        await budget.acquire()
+        stamps.append(fake.clock())
+
+    await asyncio.gather(*(one() for _ in range(9)))
+    gaps = [b - a for a, b in itertools.pairwise(stamps)]
+    assert gaps == pytest.approx([0.25] * 8)
+    assert max_in_window(stamps, 1.0) == 4
+
+
+async def test_aimd_halves_on_429_and_climbs_back_additively_to_the_cap() -> None:
+    fake = FakeTime(1_700_000_000.0)
+    budget = RequestBudget(
+        requests_per_hour=1000, requests_per_second=5, clock=fake.clock, sleep=fake.sleep
+    )
+    assert budget.rate == 5
+    assert budget.slow_down() is True
+    assert budget.rate == 2.5
+    # a second 429 of the same episode (requests admitted at the old pace) changes nothing
+    fake.now += 0.5
+    assert budget.slow_down() is False
+    assert budget.rate == 2.5
+    fake.now += 1.0
+    assert budget.slow_down() is True
+    assert budget.rate == 1.25
+    assert budget.rate_decreases == 2
+    for _ in range(19):
+        budget.record_success()
+    assert budget.rate == 1.25  # not before a full run of successes
+    budget.record_success()
+    assert budget.rate == pytest.approx(1.5)  # + 5 % of the configured 5/s
+    for _ in range(20 * 100):
+        budget.record_success()
+    assert budget.rate == 5  # never above the configured rate
+
+
+async def test_aimd_has_a_floor() -> None:
+    fake = FakeTime(1_700_000_000.0)
+    budget = RequestBudget(
+        requests_per_hour=1000, requests_per_second=5, clock=fake.clock, sleep=fake.sleep
+    )
+    for _ in range(20):
+        fake.now += 2
+        budget.slow_down()
+    assert budget.rate == pytest.approx(0.2)
+    slow = RequestBudget(
+        requests_per_hour=1000, requests_per_second=0.1, clock=fake.clock, sleep=fake.sleep
+    )
+    fake.now += 2
+    slow.slow_down()
+    assert slow.rate == pytest.approx(0.1)  # a configured rate below the floor stays
+
+
+async def test_a_slowed_pace_spaces_the_next_requests_wider() -> None:
+    fake = FakeTime(1_700_000_000.0)
+    budget = RequestBudget(
+        requests_per_hour=1000, requests_per_second=4, clock=fake.clock, sleep=fake.sleep
+    )
+    await budget.acquire()
+    budget.slow_down()  # 2/s
+    start = fake.clock()
+    await budget.acquire()  # the slot reserved at 4/s
+    await budget.acquire()
+    await budget.acquire()
+    assert fake.clock() - start == pytest.approx(0.25 + 0.5 + 0.5)

@@ -15,12 +15,14 @@ from session_audit.api.retry import (
     FailureKind,
     RetryPolicy,
     decide,
+    is_lockout,
     jitter,
+    parse_http_date,
     parse_retry_after,
 )
 from session_audit.settings import Settings
 
-POLICY = RetryPolicy(max_attempts=6, base=1.0, cap=300.0, penalty_base=60.0, penalty_floor=1.0)
+POLICY = RetryPolicy(max_attempts=6, base=1.0, cap=300.0, penalty_floor=1.0)
 NOW = datetime(2026, 3, 2, 12, 0, 0, tzinfo=UTC).timestamp()
 
 
@@ -46,9 +48,12 @@ def test_backoff_is_capped() -> None:
     assert got[-1] is None
 
 
-def test_429_without_retry_after_starts_long_and_is_capped() -> None:
-    got = delays(Failure(FailureKind.RATE_LIMITED, 429))
-    assert got == [60.0, 120.0, 240.0, 300.0, 300.0, None]
+def test_429_without_retry_after_is_a_lockout_and_stops_at_once() -> None:
+    bare = Failure(FailureKind.RATE_LIMITED, 429)
+    assert is_lockout(bare)
+    assert delays(bare) == [None] * POLICY.max_attempts
+    assert not is_lockout(Failure(FailureKind.RATE_LIMITED, 429, 0.0))
+    assert not is_lockout(Failure(FailureKind.SERVER, 503))
 
 
 def test_429_honours_retry_after_even_above_the_cap() -> None:
@@ -70,8 +75,8 @@ def test_policy_from_settings() -> None:
     settings = Settings(max_attempts=3, backoff_base=2.0, backoff_cap=100.0)
     policy = RetryPolicy.from_settings(settings)
     assert (policy.max_attempts, policy.base, policy.cap) == (3, 2.0, 100.0)
-    assert policy.penalty_base == 120.0
-    assert delays(Failure(FailureKind.RATE_LIMITED, 429), policy) == [100.0, 100.0, None]
+    assert policy.penalty_floor == 2.0
+    assert delays(Failure(FailureKind.RATE_LIMITED, 429, 0.0), policy) == [2.0, 4.0, None]
 
 
 @given(
@@ -82,6 +87,8 @@ def test_policy_from_settings() -> None:
 def test_decide_is_bounded(kind: FailureKind, attempt: int, retry_after: float | None) -> None:
     delay = decide(Failure(kind, None, retry_after), attempt, policy=POLICY)
     if attempt >= POLICY.max_attempts or kind is FailureKind.REJECTED:
+        assert delay is None
+    if kind is FailureKind.RATE_LIMITED and retry_after is None:
         assert delay is None
     if delay is not None:
         assert delay > 0
@@ -124,3 +131,13 @@ def test_parse_retry_after_http_date_against_the_injected_clock() -> None:
     assert parse_retry_after(future, now=NOW) == pytest.approx(90.0)
     past = format_datetime(datetime.fromtimestamp(NOW - 90, UTC), usegmt=True)
     assert parse_retry_after(past, now=NOW) == 0.0
+
+
+def test_parse_http_date_gives_aware_utc_or_none() -> None:
+    assert parse_http_date("Wed, 04 Mar 2026 15:00:00 GMT") == datetime(
+        2026, 3, 4, 15, 0, tzinfo=UTC
+    )
+    got = parse_http_date("Wed, 04 Mar 2026 16:00:00 +0100")
+    assert got == datetime(2026, 3, 4, 15, 0, tzinfo=UTC) and got.tzinfo is UTC
+    for bad in (None, "", "yesterday", "Wed, 04 Mar 2026 15:00:00 -0000", "Wed, 99 Foo 2026"):
+        assert parse_http_date(bad) is None

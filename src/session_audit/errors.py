@@ -57,7 +57,8 @@ class TokenExpiredError(ApiError):
 
 
 class RateLimitedError(ApiError):
-    """HTTP 429 after the retry policy stopped."""
+    """HTTP 429 after the retry policy stopped. ``lockout``: a 429 without Retry-After, i.e. the
+    API locked the user out for up to an hour (the run stops at once; the next run resumes)."""
 
     def __init__(
         self,
@@ -66,9 +67,11 @@ class RateLimitedError(ApiError):
         status: int | None = 429,
         path: str | None = None,
         retry_after: float | None = None,
+        lockout: bool = False,
     ):
         super().__init__(message, status=status, path=path)
         self.retry_after = retry_after
+        self.lockout = lockout
 
 
 class ServerError(ApiError):

@@ -5,13 +5,24 @@
   and secret are scrubbed from it); a ``p-ticket`` -> wait ``p-time`` seconds with the injected
   sleep and resend the *same* body plus ``p-ticket`` (at most ``MAX_TICKETS`` rounds);
   ``p-captcha: true`` -> :class:`CaptchaRequiredError` at once (a person must log in).
+* The first successful login is recorded as :class:`LoginInfo`: the API user id (``userId``) and
+  the HTTP ``Date`` of that answer (the server's clock, aware UTC; None when absent). A later
+  re-login does not replace it.
 * Every login opens a user session on Tradovate (two at most), so the manager logs in once and
-  then renews: ``GET /auth/renewaccesstoken`` when the injected clock reaches
-  ``expirationTime - renew_margin``. Only when renewal is refused (the token already expired)
-  does it log in again.
-* After a 401 the caller hands back the token *generation* it used; under one
-  :class:`asyncio.Lock` the first caller renews (or logs in again) and every other caller that saw
-  the same old token simply reuses the new one (single-flight).
+  then renews (``GET /auth/renewaccesstoken``). Renewal falls due when the remaining life drops
+  below ``min(renew_margin, RENEW_FRACTION * lifetime)`` (but never later than ``use margin``
+  before expiry, see below), so a short-lived token is not renewed before every request. Only when
+  renewal is refused (the token already expired) does it log in again.
+* A token is never sent with less than ``min(USE_MARGIN, USE_FRACTION * lifetime)`` seconds left.
+* Token life is measured on the server's clock when the answer has a ``Date`` header
+  (``expirationTime - Date``) and mapped onto the injected clock; API timestamps are never compared
+  with the local clock unless the header is missing.
+* :meth:`TokenManager.token` is the one way to get a token to send: it waits for a login or
+  renewal in progress (one :class:`asyncio.Lock`) and the old token stays in place until its
+  replacement is accepted, so no request ever reads a cleared token.
+* After a 401 the caller hands back the token *generation* it used; under the same lock the first
+  caller renews (or logs in again) and every other caller that saw the same old token simply
+  reuses the new one (single-flight).
 
 The token lives in a :class:`~pydantic.SecretStr` and is never logged or put in a message.
 """
@@ -22,6 +33,7 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, Protocol
 
 import httpx
@@ -30,6 +42,7 @@ from pydantic import SecretStr, ValidationError
 
 from session_audit.api.counters import RunCounters
 from session_audit.api.models import AccessTokenRequest, AccessTokenResponse
+from session_audit.api.retry import parse_http_date
 from session_audit.errors import (
     ApiError,
     AuthError,
@@ -42,10 +55,27 @@ from session_audit.settings import Settings
 LOGIN_PATH = "/auth/accesstokenrequest"
 RENEW_PATH = "/auth/renewaccesstoken"
 MAX_TICKETS = 5
-# A token this close to its expirationTime is not sent; it is renewed first.
+# A token this close to its expiry is not sent; it is renewed first (capped at USE_FRACTION of
+# the token's lifetime, so a token living 10 s is still usable for 9.5 s).
 USE_MARGIN = 30.0
+USE_FRACTION = 0.05
+# Renewal is due ``min(renew_margin, RENEW_FRACTION * lifetime)`` before expiry.
+RENEW_FRACTION = 0.15
 # Used only when an answer lacks expirationTime: the shortest token life Tradovate documents.
 DEFAULT_TOKEN_LIFE = 80 * 60.0
+# A Date-based token life outside (0, this] is not believed (then expirationTime is compared with
+# the injected clock, as without a Date header).
+MAX_BELIEVED_LIFE = 2 * 86_400.0
+
+
+@dataclass(frozen=True)
+class LoginInfo:
+    """What the first successful login of a client told: the API user (``userId``) and the
+    answer's HTTP ``Date`` (the server's clock, aware UTC; None when absent or unparseable)."""
+
+    user_id: int
+    server_date: datetime | None
+
 
 log = logging.getLogger("session_audit.api")
 
@@ -104,8 +134,10 @@ class TokenManager:
         self._lock = asyncio.Lock()
         self._token: SecretStr | None = None
         self._expires_at = 0.0
+        self._lifetime: float | None = None
         self._generation = 0
         self.user_id: int | None = None
+        self.login_info: LoginInfo | None = None
 
     # ------------------------------------------------------------------ public
     @property
@@ -117,9 +149,28 @@ class TokenManager:
         """Expiry of the current token in injected-clock seconds (0 before login)."""
         return self._expires_at
 
+    @property
+    def lifetime(self) -> float | None:
+        """Life of the current token when it was issued, in seconds (None before login)."""
+        return self._lifetime
+
+    def use_margin(self) -> float:
+        """A token with less life left than this is not sent."""
+        if self._lifetime is None:
+            return USE_MARGIN
+        return min(USE_MARGIN, USE_FRACTION * self._lifetime)
+
+    def renew_margin(self) -> float:
+        """Renewal falls due this long before expiry."""
+        margin = self._settings.renew_margin
+        if self._lifetime is not None:
+            margin = min(margin, RENEW_FRACTION * self._lifetime)
+        return max(margin, self.use_margin())
+
     async def token(self) -> tuple[str, int]:
-        """A token fit to send now and its generation; logs in or renews first when needed."""
-        if self._token is None or self._renewal_due():
+        """A token fit to send now and its generation; logs in or renews first when needed,
+        and waits for a login or renewal already in progress."""
+        if self._token is None or self._renewal_due() or self._lock.locked():
             async with self._lock:
                 if self._token is None:
                     await self._login()
@@ -133,7 +184,7 @@ class TokenManager:
         """When the current token falls due for renewal (None before login)."""
         if self._token is None:
             return None
-        return self._expires_at - max(self._settings.renew_margin, USE_MARGIN)
+        return self._expires_at - self.renew_margin()
 
     async def keep_alive(self) -> None:
         """Renew now if due (a request waiting long for the budget calls this on time)."""
@@ -141,13 +192,6 @@ class TokenManager:
             async with self._lock:
                 if self._token is not None and self._renewal_due():
                     await self._renew_or_login()
-
-    def usable(self) -> tuple[str, int] | None:
-        """The current token and its generation if it is still valid for ``USE_MARGIN``
-        seconds (renewal may be due but need not have happened), else None."""
-        if self._token is None or self._clock() >= self._expires_at - USE_MARGIN:
-            return None
-        return self._token.get_secret_value(), self._generation
 
     def current(self) -> tuple[str, int]:
         """The current token even if it may have expired (the server's 401 then decides)."""
@@ -182,13 +226,22 @@ class TokenManager:
         due = self.renewal_due_at
         return due is not None and self._clock() >= due
 
-    def _accept(self, answer: AccessTokenResponse) -> None:
+    def _accept(self, answer: AccessTokenResponse, server_date: datetime | None) -> None:
         assert answer.access_token is not None
-        self._token = answer.access_token
-        if answer.expiration_time is not None:
+        now = self._clock()
+        life: float | None = None
+        if answer.expiration_time is not None and server_date is not None:
+            life = (answer.expiration_time - server_date).total_seconds()
+            if not 0 < life <= MAX_BELIEVED_LIFE:
+                life = None
+        if life is not None:
+            self._expires_at = now + life
+        elif answer.expiration_time is not None:
             self._expires_at = answer.expiration_time.timestamp()
         else:
-            self._expires_at = self._clock() + DEFAULT_TOKEN_LIFE
+            self._expires_at = now + DEFAULT_TOKEN_LIFE
+        self._lifetime = max(self._expires_at - now, 0.0)
+        self._token = answer.access_token
         self._generation += 1
         if answer.user_id is not None:
             self.user_id = answer.user_id
@@ -236,7 +289,16 @@ class TokenManager:
                 continue
             if answer.access_token is None or not answer.access_token.get_secret_value():
                 raise AuthError("login answer carries no access token", status=200, path=LOGIN_PATH)
-            self._accept(answer)
+            if answer.user_id is None:
+                raise ApiError(
+                    "login answer carries no userId (not a Tradovate access-token response)",
+                    status=200,
+                    path=LOGIN_PATH,
+                )
+            server_date = parse_http_date(response.headers.get("Date"))
+            self._accept(answer, server_date)
+            if self.login_info is None:
+                self.login_info = LoginInfo(user_id=answer.user_id, server_date=server_date)
             self._counters.logins += 1
             log.info(
                 "logged in as user id %s; token valid for %.0f s",
@@ -259,24 +321,28 @@ class TokenManager:
             except (orjson.JSONDecodeError, ValidationError):
                 answer = None
             if answer is not None and answer.access_token and not answer.error_text:
-                self._accept(answer)
+                self._accept(answer, parse_http_date(response.headers.get("Date")))
                 self._counters.renewals += 1
                 log.info("token renewed; valid for %.0f s", self._expires_at - self._clock())
                 return
         log.warning("token renewal refused (HTTP %s); logging in again", response.status_code)
-        self._token = None
+        # The old token stays in place until the new one is accepted: a request that does not
+        # wait for this lock sends it and meets a 401 (recovered), never a missing token.
         await self._login()
 
 
 @dataclass(frozen=True)
 class TokenLease:
     """An access token lent by one client to another (a worker process): the secret (masked in
-    every repr), its expiry (injected-clock seconds) and its generation (to recover it once
-    after a 401). Lending keeps one login per user however many workers fetch."""
+    every repr), its expiry (injected-clock seconds), its generation (to recover it once
+    after a 401), the token's lifetime (for the use margin) and the lender's
+    :class:`LoginInfo`. Lending keeps one login per user however many workers fetch."""
 
     token: SecretStr
     expires_at: float
     generation: int
+    lifetime: float | None = None
+    login: LoginInfo | None = None
 
 
 class BorrowedTokenManager(TokenManager):
@@ -288,9 +354,12 @@ class BorrowedTokenManager(TokenManager):
         self._token = lease.token
         self._expires_at = lease.expires_at
         self._generation = lease.generation
+        self._lifetime = lease.lifetime
+        self.login_info = lease.login
+        self.user_id = lease.login.user_id if lease.login is not None else None
 
     def _renewal_due(self) -> bool:
-        return self._clock() >= self._expires_at - USE_MARGIN
+        return self._clock() >= self._expires_at - self.use_margin()
 
     async def _login(self) -> None:
         raise TokenExpiredError(

@@ -8,9 +8,17 @@ Three limits, checked in this order when a request asks to be sent:
    sliding window (timestamps of the last hour on the injected clock): a leaky bucket such as
    ``AsyncLimiter(n, 3600)`` admits a burst of ``n`` and then refills, so a trailing hour could
    see up to ``2n`` requests;
-3. ``requests_per_second`` via :class:`aiolimiter.AsyncLimiter` with capacity one, i.e. requests
-   spaced at least ``1 / requests_per_second`` apart (no burst above the cap). It runs on the
-   event loop's clock.
+3. a per-second pace: requests are spaced at least ``1 / rate`` seconds apart on the injected
+   clock (no burst above the cap), where ``rate`` starts at ``requests_per_second`` and adapts.
+
+**Adaptive pacing (AIMD).** The server's own per-second limit is undocumented and may be below
+ours. :meth:`RequestBudget.slow_down` (the client calls it after a 429 *with* Retry-After) halves
+the rate, never below ``MIN_RATE`` (0.2/s, or the configured rate if lower); a 429 arriving within
+a second of the last decrease is the same episode (requests already admitted at the old pace) and
+does not halve again. :meth:`RequestBudget.record_success` (every answer that is not a 429) raises
+the rate by ``INCREASE_FRACTION`` of the configured rate after each run of ``INCREASE_EVERY``
+successes in a row, never above ``requests_per_second``. A 429 without Retry-After is a lockout
+and ends the run; it does not come here.
 
 Admission of ordinary requests is serialised by one FIFO lock, so they are admitted in arrival
 order and the window bookkeeping is exact. Auth calls (login, token renewal) ask with
@@ -34,10 +42,14 @@ import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterable
 
-from aiolimiter import AsyncLimiter
-
 HOUR = 3600.0
 AUTH_RESERVE = 2
+# Adaptive pacing (see the module docstring).
+MIN_RATE = 0.2
+DECREASE_FACTOR = 0.5
+INCREASE_EVERY = 20
+INCREASE_FRACTION = 0.05
+SAME_EPISODE = 1.0
 
 
 class RequestBudget:
@@ -62,7 +74,11 @@ class RequestBudget:
         self._sleep = sleep
         self._on_wait = on_wait
         self._sent: deque[float] = deque()
-        self._per_second = AsyncLimiter(1, 1.0 / requests_per_second)
+        self._rate = requests_per_second
+        self._next_slot = float("-inf")
+        self._successes = 0
+        self._decreased_at: float | None = None
+        self.rate_decreases = 0
         self._lock = asyncio.Lock()
         self._paused_until = 0.0
         self.auth_reserve = min(AUTH_RESERVE, requests_per_hour // 4)
@@ -84,6 +100,35 @@ class RequestBudget:
         """Requests admitted within the trailing hour (as of the injected clock)."""
         self._expire(self._clock())
         return len(self._sent)
+
+    @property
+    def rate(self) -> float:
+        """The current per-second pace (adapted; at most ``requests_per_second``)."""
+        return self._rate
+
+    def slow_down(self) -> bool:
+        """A 429 with Retry-After: halve the pace (multiplicative decrease). False when the
+        429 belongs to the episode of the last decrease and changed nothing."""
+        now = self._clock()
+        if self._decreased_at is not None and now - self._decreased_at < SAME_EPISODE:
+            return False
+        floor = min(MIN_RATE, self.requests_per_second)
+        self._rate = max(self._rate * DECREASE_FACTOR, floor)
+        self._decreased_at = now
+        self._successes = 0
+        self.rate_decreases += 1
+        return True
+
+    def record_success(self) -> None:
+        """An answer that was not a 429: after ``INCREASE_EVERY`` in a row, raise the pace by
+        ``INCREASE_FRACTION`` of the configured rate (additive increase), up to the cap."""
+        if self._rate >= self.requests_per_second:
+            return
+        self._successes += 1
+        if self._successes >= INCREASE_EVERY:
+            self._successes = 0
+            step = self.requests_per_second * INCREASE_FRACTION
+            self._rate = min(self._rate + step, self.requests_per_second)
 
     def pause_until(self, when: float) -> None:
         """Close the gate until ``when`` (injected-clock seconds); never shortens a pause."""
@@ -127,6 +172,15 @@ class RequestBudget:
         if waited and self._on_wait is not None:
             self._on_wait()
 
+    def _reserve_slot(self, now: float) -> float:
+        """Take the next free send time at the current pace; seconds to wait for it.
+
+        Synchronous (no await between reading and moving the slot), so reserved auth calls that
+        skip the FIFO lock still get distinct slots."""
+        slot = max(now, self._next_slot)
+        self._next_slot = slot + 1.0 / self._rate
+        return slot - now
+
     async def _admit(self, limit: int, *, chores: bool) -> bool:
         waited = False
         while True:
@@ -141,10 +195,11 @@ class RequestBudget:
                 assert self._chore is not None
                 self._last_chore = due
                 await self._chore()
-            if not self._per_second.has_capacity():
+            pace = self._reserve_slot(now)
+            if pace > 0:
                 waited = True
-            await self._per_second.acquire()
-            # another admission may have slipped in while we awaited the per-second limiter
+                await self._sleep(pace)
+            # another admission may have slipped in while we awaited our slot
             if self._hold_for(self._clock(), limit) == 0:
                 self._sent.append(self._clock())
                 return waited

@@ -14,6 +14,22 @@ working size is halved, those ids are fetched again in smaller calls, and the sm
 for the rest of the client's life. A **single-id call answered 404 is taken as "no such id"** and
 yields an empty page (the API leaves unknown ids out of a multi-id answer, and a one-id call has
 nothing smaller to fall back to).
+
+The client can start from a size remembered by an earlier run (``TradovateClient(...,
+batch_size=n)``) and can look for a bigger one: :meth:`TradovateClient.discover_batch_size` doubles
+the size with one real call per step until the API rejects a call (or ``cap``), refines between the
+last accepted and the first rejected size with at most two more calls, and keeps the largest
+accepted size (:class:`BatchSizeFinding`). :attr:`TradovateClient.smallest_rejected_size` and
+:attr:`TradovateClient.forced_batch_size` tell what rejections taught during the client's life.
+
+Rate limits. A 429 **without** Retry-After means the API locked the user out for up to an hour and
+every request meanwhile extends the lockout: the client raises ``RateLimitedError(lockout=True)``
+at once (no retry, no sleep) and every later request of the same client raises it again without
+being sent (:attr:`TradovateClient.lockout`). A 429 with Retry-After is waited out (all concurrent
+requests pause) and slows the client's pace down (AIMD, see :mod:`session_audit.api.budget`).
+
+Login. :meth:`TradovateClient.login` logs in (once) and returns :class:`LoginInfo` (the API user id
+and the server's ``Date``), also kept as :attr:`TradovateClient.login_info`.
 """
 
 from __future__ import annotations
@@ -24,6 +40,7 @@ import logging
 import random
 import time
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
+from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, TypeVar
 
@@ -32,7 +49,7 @@ import orjson
 from pydantic import SecretStr
 
 from session_audit.api import transport
-from session_audit.api.auth import BorrowedTokenManager, TokenLease, TokenManager
+from session_audit.api.auth import BorrowedTokenManager, LoginInfo, TokenLease, TokenManager
 from session_audit.api.budget import RequestBudget
 from session_audit.api.counters import RunCounters
 from session_audit.api.retry import (
@@ -40,11 +57,13 @@ from session_audit.api.retry import (
     FailureKind,
     RetryPolicy,
     decide,
+    is_lockout,
     jitter,
     parse_retry_after,
 )
 from session_audit.errors import (
     ApiError,
+    AuthError,
     RateLimitedError,
     RequestRejectedError,
     ServerError,
@@ -58,7 +77,8 @@ USER_LIST_PATH = "/user/list"
 STATS_LDEPS_PATH = "/userSessionStats/ldeps"
 SHRINK_STATUSES = frozenset({400, 404, 413, 414})
 EMPTY_PAGE = b"[]"
-MAX_STALE_ROUNDS = 3
+DISCOVERY_CAP = 1000
+DISCOVERY_REFINE_CALLS = 2
 T = TypeVar("T")
 
 log = logging.getLogger("session_audit.api")
@@ -75,6 +95,17 @@ def _quiet_http_loggers() -> None:
             logger.setLevel(logging.INFO)
 
 
+@dataclass(frozen=True)
+class BatchSizeFinding:
+    """What :meth:`TradovateClient.discover_batch_size` found: the size now in use (the largest
+    accepted), the smallest size the API rejected (None: nothing was rejected up to the cap), and
+    the HTTP requests the discovery sent (retries included; a first login not)."""
+
+    size: int
+    rejected_at: int | None
+    requests: int
+
+
 class TradovateClient:
     """Async client of the Tradovate REST API (async context manager)."""
 
@@ -88,13 +119,21 @@ class TradovateClient:
         counters: RunCounters | None = None,
         rng: random.Random | None = None,
         token_lease: TokenLease | None = None,
+        batch_size: int | None = None,
     ) -> None:
         """``token_lease``: use a token lent by another client (see :meth:`lend_token`) instead
-        of logging in; such a client never logs in or renews."""
+        of logging in; such a client never logs in or renews. ``batch_size``: start with this
+        many ids per ``userSession/items`` call instead of ``settings.batch_size`` (e.g. a size
+        an earlier run found)."""
         _quiet_http_loggers()
+        if batch_size is not None and batch_size < 1:
+            raise ValueError("batch_size must be >= 1")
         self.settings = settings
         self.counters = counters if counters is not None else RunCounters()
-        self.batch_size = settings.batch_size
+        self.batch_size = batch_size if batch_size is not None else settings.batch_size
+        self.smallest_rejected_size: int | None = None
+        self.forced_batch_size: int | None = None
+        self.lockout: RateLimitedError | None = None
         self._stats_batch_size = settings.batch_size
         self._sleep = sleep
         self._clock = clock
@@ -160,21 +199,109 @@ class TradovateClient:
         """Expiry of the current token (injected-clock seconds; 0 before login)."""
         return self._auth.expires_at
 
+    @property
+    def login_info(self) -> LoginInfo | None:
+        """The first successful login of this client (API user id, server ``Date``); None before
+        it. A client on a lent token has its lender's."""
+        return self._auth.login_info
+
     async def lend_token(self) -> TokenLease:
         """Log in (first call) or renew when due, then lend the token to a worker's client
         (``TradovateClient(..., token_lease=lease)``), so workers never log in themselves."""
-        await self._auth.token()
-        token, generation = self._auth.current()
-        return TokenLease(SecretStr(token), self._auth.expires_at, generation)
+        token, generation = await self._auth.token()
+        return TokenLease(
+            SecretStr(token),
+            self._auth.expires_at,
+            generation,
+            lifetime=self._auth.lifetime,
+            login=self._auth.login_info,
+        )
 
     async def recover_token(self, lease: TokenLease) -> None:
         """After a borrower saw ``lease`` refused: renew (or log in again) once, single-flight."""
         await self._auth.recover(lease.generation)
 
     # ------------------------------------------------------------ endpoints
-    async def login(self) -> None:
-        """Log in now (otherwise the first request does). No-op when already logged in."""
+    async def login(self) -> LoginInfo:
+        """Log in now (otherwise the first request does) and return what the first login told.
+        No request when already logged in."""
+        self._raise_if_locked_out()
         await self._auth.token()
+        info = self._auth.login_info
+        if info is None:  # a client on a lease from a lender that never logged in
+            raise AuthError("no login information: the lent token carries none")
+        return info
+
+    async def discover_batch_size(
+        self, start_id: int, *, cap: int = DISCOVERY_CAP
+    ) -> BatchSizeFinding:
+        """Find how many ids one ``userSession/items`` call may carry, with a few real calls.
+
+        From the current :attr:`batch_size`, double (100 -> 200 -> 400 -> 800 -> ``cap``), one
+        call over ids ``[start_id, start_id + size)`` per step (the answers are discarded), until
+        a call is rejected (400/404/413/414) or ``cap`` is accepted. If the starting size itself
+        is rejected, halve until a call is accepted. Then at most ``DISCOVERY_REFINE_CALLS`` more
+        calls bisect between the largest accepted and the smallest rejected size. Sets and
+        returns the largest accepted size; other errors (429 lockout, 5xx given up) propagate.
+        """
+        if cap < 1:
+            raise ValueError("cap must be >= 1")
+        await self.login()
+        sent_before = self.counters.requests
+        size = min(self.batch_size, cap)
+        accepted: int | None = None
+        rejected: int | None = None
+        while True:
+            if await self._probe(start_id, size):
+                accepted = size
+                if rejected is not None or size >= cap:
+                    break
+                size = min(size * 2, cap)
+            else:
+                rejected = size
+                if accepted is not None or size == 1:
+                    break
+                size = max(1, size // 2)
+        best = accepted if accepted is not None else 1
+        if rejected is not None:
+            for _ in range(DISCOVERY_REFINE_CALLS):
+                if rejected - best <= 1:
+                    break
+                middle = (best + rejected) // 2
+                if await self._probe(start_id, middle):
+                    best = middle
+                else:
+                    rejected = middle
+        if best != self.batch_size:
+            self.counters.batch_size_changes += 1
+            log.info("ids per userSession/items call: %d -> %d (discovered)", self.batch_size, best)
+        self.batch_size = best
+        return BatchSizeFinding(
+            size=best, rejected_at=rejected, requests=self.counters.requests - sent_before
+        )
+
+    async def _probe(self, start_id: int, size: int) -> bool:
+        """One discovery call over ``size`` ids from ``start_id``: accepted (True) or rejected
+        for its length (False). The answer is read and dropped."""
+        ids = ",".join(str(i) for i in range(start_id, start_id + size))
+        response = await self._get(f"{SESSION_ITEMS_PATH}?ids={ids}")
+        if response.is_success:
+            self._checked_page(response)
+            return True
+        if response.status_code in SHRINK_STATUSES and size > 1:
+            self._note_rejected(size)
+            log.info(
+                "%s rejected a %d-id call (HTTP %d) during discovery",
+                SESSION_ITEMS_PATH,
+                size,
+                response.status_code,
+            )
+            return False
+        raise self._rejected(response)
+
+    def _note_rejected(self, size: int) -> None:
+        if self.smallest_rejected_size is None or size < self.smallest_rejected_size:
+            self.smallest_rejected_size = size
 
     async def session_item_pages(self, ids: Sequence[int]) -> list[bytes]:
         """Raw JSON arrays of ``/userSession/items``, one per call, in request order."""
@@ -217,6 +344,8 @@ class TradovateClient:
             return [page]
         status = response.status_code
         if status in SHRINK_STATUSES and len(ids) > 1:
+            if not stats:
+                self._note_rejected(len(ids))
             new_size = max(1, len(ids) // 2)
             self._shrink(len(ids), new_size, status=status, path=path, stats=stats)
             return await self._split(path, param, ids, new_size, stats=stats)
@@ -241,6 +370,8 @@ class TradovateClient:
             self._stats_batch_size = new_size
         else:
             self.batch_size = new_size
+            if self.forced_batch_size is None or new_size < self.forced_batch_size:
+                self.forced_batch_size = new_size
         self.counters.batch_size_changes += 1
         log.warning(
             "%s rejected a %d-id call (HTTP %d): ids per call now %d",
@@ -321,9 +452,9 @@ class TradovateClient:
         the budget admitted the attempt, so a long budget wait cannot send an expired token).
         """
         attempt = 0
-        stale_rounds = 0
         generation = 0
         while True:
+            self._raise_if_locked_out()
             if authed:
                 await self._auth.token()  # log in or renew ahead of expiry, holding nothing
             headers = {"Authorization": f"Bearer {bearer}"} if bearer else None
@@ -333,15 +464,11 @@ class TradovateClient:
                 # waiting for the renewal (a deadlock otherwise). They are rare and sequential.
                 async with contextlib.nullcontext() if reserved else self._inflight:
                     await self._budget.acquire(reserved=reserved)
+                    self._raise_if_locked_out()  # another request met a lockout meanwhile
                     if authed:
-                        current = self._auth.usable()
-                        if current is None and stale_rounds < MAX_STALE_ROUNDS:
-                            # The token expired while this attempt waited for the budget: the
-                            # admission is spent (conservative); renew, then queue again.
-                            stale_rounds += 1
-                            log.debug("%s %s: token expired during the budget wait", method, path)
-                            continue
-                        token, generation = current or self._auth.current()
+                        # After a budget wait the token may be due: renew now, or wait for the
+                        # renewal another request started (never read a half-replaced token).
+                        token, generation = await self._auth.token()
                         headers = {"Authorization": f"Bearer {token}"}
                     attempt += 1
                     request = self._http.build_request(method, path, json=json, headers=headers)
@@ -367,6 +494,25 @@ class TradovateClient:
                     response.headers.get("Retry-After"), now=self._clock()
                 )
                 failure = Failure(FailureKind.RATE_LIMITED, status, retry_after)
+                if is_lockout(failure):
+                    self.counters.lockouts += 1
+                    self.lockout = RateLimitedError(
+                        f"{what}: HTTP 429 without Retry-After: the API locked user "
+                        f"{self.settings.username!r} out for up to an hour (every request "
+                        "meanwhile extends it); stopped without retrying, the next run resumes "
+                        "where this one stopped",
+                        path=request.url.path,
+                        lockout=True,
+                    )
+                    log.error("%s", self.lockout)
+                    raise self.lockout
+                if self._budget.slow_down():
+                    self.counters.rate_decreases += 1
+                    log.warning(
+                        "%s: 429 with Retry-After; pacing down to %.2f requests/s",
+                        what,
+                        self._budget.rate,
+                    )
                 delay = decide(failure, attempt, policy=self._policy)
                 if delay is None:
                     raise RateLimitedError(
@@ -393,7 +539,14 @@ class TradovateClient:
                     )
                 await self._retry_wait(FailureKind.SERVER, what, attempt, jitter(delay, self._rng))
                 continue
+            self._budget.record_success()
             return response, generation
+
+    def _raise_if_locked_out(self) -> None:
+        if self.lockout is not None:
+            raise RateLimitedError(
+                str(self.lockout), path=self.lockout.path, retry_after=None, lockout=True
+            )
 
     async def _retry_wait(self, kind: FailureKind, what: str, attempt: int, delay: float) -> None:
         self.counters.add_retry(kind.value)

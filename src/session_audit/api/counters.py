@@ -14,7 +14,8 @@ class RunCounters:
     ``retries`` counts retried attempts by cause (``FailureKind`` values plus ``"unauthorized"``
     for a 401 replay); ``penalty_waits``/``penalty_wait_seconds`` are 429 back-offs;
     ``budget_waits`` counts requests the client-side budget held back; ``rows`` counts session
-    objects received.
+    objects received; ``lockouts`` counts 429s without Retry-After (each ends the run);
+    ``rate_decreases`` counts times a 429 with Retry-After slowed the pace down (AIMD).
     """
 
     requests: int = 0
@@ -27,6 +28,8 @@ class RunCounters:
     bytes_received: int = 0
     rows: int = 0
     batch_size_changes: int = 0
+    lockouts: int = 0
+    rate_decreases: int = 0
 
     @property
     def total_retries(self) -> int:
