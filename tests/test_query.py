@@ -6,11 +6,13 @@ import csv
 import io
 from pathlib import Path
 
+import duckdb
 import orjson
 import pytest
 
 from session_audit.analysis.query import run_query
 from session_audit.cli import run_app
+from session_audit.db.connection import connect
 from session_audit.errors import ConfigError
 from test_views_data import sample_db
 
@@ -29,10 +31,22 @@ def test_run_query_returns_columns_types_and_rows(db: Path) -> None:
     assert result.rows == [(1, 40), (2, 42), (3, 40), (4, 1)]
 
 
-def test_the_connection_is_read_only(db: Path) -> None:
-    with pytest.raises(ConfigError, match="read-only"):
+def test_only_reading_statements_run_on_a_read_only_connection(db: Path) -> None:
+    with pytest.raises(ConfigError, match="DELETE statements are not allowed"):
         run_query(db, "DELETE FROM users")
+    with pytest.raises(ConfigError, match="CREATE statements are not allowed"):
+        run_query(db, "SELECT 1; CREATE TABLE t AS SELECT 1")
     assert run_query(db, "SELECT count(*) FROM users").rows == [(4,)]
+    conn = connect(db, read_only=True, sandbox=True)
+    try:
+        with pytest.raises(duckdb.Error, match="read-only"):
+            execute_unchecked(conn, "DELETE FROM users")
+    finally:
+        conn.close()
+
+
+def execute_unchecked(conn: duckdb.DuckDBPyConnection, sql: str) -> None:
+    conn.execute(sql)
 
 
 def test_cli_table_csv_and_json(db: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -4,22 +4,28 @@
   as anchored ``COLUMNS(...)`` patterns built from that catalog, values only as bound parameters.
 * Rows come in a deterministic order (the whole typed row, ``sql/queries/export_order.sql``).
 * More rows than ``partition_rows`` (and a timestamp column): one file per UTC month.
-* CSV text cells starting with ``= + - @`` TAB or CR get a leading ``'`` (``csv_safe``);
-  Parquet keeps every value exactly.
-* The files are written into a hidden sibling directory and moved into place at the end, so a
-  failed export never leaves a half-written DIR; an existing non-empty DIR is only replaced with
-  ``force`` and only when it is an earlier export (it holds a manifest).
+* CSV text cells that a spreadsheet could read as a formula get a leading ``'`` (``csv_safe``,
+  ``sql/queries/csv_safe_macro.sql``); Parquet keeps every value exactly.
+* The files are written into a fresh hidden folder beside DIR (created, never reused) and
+  renamed into place at the end, so a failed export never leaves a half-written DIR.
+* DIR must not be the working directory, one of its parents, or a folder holding the database
+  (``ConfigError``). An existing non-empty DIR is only replaced with ``force`` and only when it
+  is an earlier export: its manifest is a session-audit manifest
+  (:func:`~session_audit.analysis.manifest.load_manifest`) and it holds exactly the files the
+  manifest lists (plus the manifest and its signature), nothing else; otherwise ``ExportError``.
+* With ``sign_key`` the manifest is signed (``manifest.json.sig``, see
+  :mod:`session_audit.analysis.signing`) before the folder is moved into place.
 """
 
 from __future__ import annotations
 
-import os
+import secrets
 import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import duckdb
 
@@ -29,11 +35,17 @@ from session_audit.analysis.filters import ExportFilters
 from session_audit.analysis.manifest import (
     MANIFEST_NAME,
     MANIFEST_VERSION,
+    SIGNATURE_NAME,
+    TOOL_NAME,
     file_entry,
+    load_manifest,
     write_manifest,
 )
 from session_audit.db.sqlfiles import load_sql
-from session_audit.errors import ConfigError, ExportError
+from session_audit.errors import ConfigError, ExportError, VerificationError
+
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 FORMATS = ("csv", "parquet")
 DEFAULT_PARTITION_ROWS = 1_000_000
@@ -54,6 +66,10 @@ class ExportResult:
     @property
     def files(self) -> list[str]:
         return [str(entry["path"]) for entry in self.manifest["files"]]
+
+    @property
+    def signed(self) -> bool:
+        return (self.directory / SIGNATURE_NAME).is_file()
 
 
 @dataclass(frozen=True)
@@ -81,8 +97,10 @@ def export_dataset(
     partition_rows: int = DEFAULT_PARTITION_ROWS,
     source: Path | None = None,
     clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    sign_key: Ed25519PrivateKey | None = None,
 ) -> ExportResult:
-    """Write ``dataset`` as ``fmt`` files plus ``manifest.json`` into ``out_dir``."""
+    """Write ``dataset`` as ``fmt`` files plus ``manifest.json`` (and with ``sign_key`` its
+    signature) into ``out_dir``."""
     if fmt not in FORMATS:
         raise ConfigError(f"unknown format {fmt!r}; use one of {', '.join(FORMATS)}")
     if partition_rows < 1:
@@ -91,25 +109,29 @@ def export_dataset(
     ds = get_dataset(conn, dataset)
     query = _filters(ds, chosen)
     out_dir = Path(out_dir)
-    _check_target(out_dir, force)
+    _check_target(out_dir, force, _database_paths(conn, source))
 
-    staging = out_dir.parent / f".{out_dir.name}.partial-{os.getpid()}"
-    shutil.rmtree(staging, ignore_errors=True)
+    staging: Path | None = None
     try:
-        staging.mkdir(parents=True)
+        staging = _fresh_sibling(out_dir, "partial")
         entries = _write_files(conn, ds, fmt, query, staging, partition_rows)
         manifest = _manifest(ds, fmt, chosen, entries, partition_rows, source, clock())
         write_manifest(staging, manifest)
+        if sign_key is not None:
+            from session_audit.analysis.signing import sign_export
+
+            sign_export(staging, sign_key)
         _move_into_place(staging, out_dir)
+        staging = None
     except duckdb.Error as exc:
-        shutil.rmtree(staging, ignore_errors=True)
         raise ExportError(f"exporting {dataset} failed: {_first_line(exc)}") from exc
     except OSError as exc:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise ExportError(f"exporting {dataset} to {out_dir} failed: {exc}") from exc
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
+        raise ExportError(
+            f"exporting {dataset} to {out_dir} failed: {exc.strerror or _first_line(exc)}"
+        ) from exc
+    finally:
+        if staging is not None:
+            shutil.rmtree(staging, ignore_errors=True)
     return ExportResult(out_dir, manifest)
 
 
@@ -141,18 +163,72 @@ def _filters(ds: Dataset, filters: ExportFilters) -> _Query:
     return _Query(tuple(fragments), params)
 
 
-def _check_target(out_dir: Path, force: bool) -> None:
-    if out_dir.exists() and not out_dir.is_dir():
-        raise ConfigError(f"--out {out_dir} is a file, not a directory")
-    if not out_dir.exists() or not any(out_dir.iterdir()):
+def _database_paths(conn: duckdb.DuckDBPyConnection, source: Path | None) -> list[Path]:
+    """The files of the databases the export reads (attached to ``conn``, and ``source``)."""
+    try:
+        found = conn.execute(load_sql("queries/database_paths")).fetchall()
+    except duckdb.Error as exc:
+        raise ExportError(f"cannot read the database list: {_first_line(exc)}") from exc
+    paths = [Path(str(path)) for (path,) in found if path]
+    return [*paths, source] if source is not None else paths
+
+
+def _check_target(out_dir: Path, force: bool, databases: list[Path]) -> None:
+    """Refuse (one line) any --out that is not a new folder or an earlier export to replace."""
+    try:
+        target = out_dir.resolve()
+        cwd = Path.cwd().resolve()
+        if target == cwd or target in cwd.parents:
+            raise ConfigError(
+                f"--out {out_dir} is the working directory or one of its parents; "
+                "choose a new folder for the export"
+            )
+        for database in databases:
+            if target in database.resolve().parents or target == database.resolve():
+                raise ConfigError(
+                    f"--out {out_dir} holds the database {database}; choose another folder"
+                )
+        if out_dir.is_symlink():
+            raise ConfigError(f"--out {out_dir} is a symbolic link; give the real folder")
+        if out_dir.exists() and not out_dir.is_dir():
+            raise ConfigError(f"--out {out_dir} is a file, not a directory")
+        if not out_dir.exists():
+            return
+        present = sorted(out_dir.iterdir())
+    except OSError as exc:
+        raise ExportError(f"cannot use --out {out_dir}: {exc.strerror or exc}") from exc
+    if not present:
         return
     if not force:
         raise ExportError(f"{out_dir} is not empty; pass --force to replace the export in it")
-    if not (out_dir / MANIFEST_NAME).is_file():
+    _check_replaceable(out_dir, present)
+
+
+def _check_replaceable(out_dir: Path, present: list[Path]) -> None:
+    """An earlier export: a session-audit manifest and exactly its files, all regular files."""
+    refuse = (
+        f"{out_dir} is not an earlier export, so it is not replaced even with --force; "
+        "choose another --out"
+    )
+    try:
+        manifest = load_manifest(out_dir)
+    except VerificationError as exc:
+        raise ExportError(f"{refuse} ({exc})") from exc
+    allowed = manifest.names | {MANIFEST_NAME, SIGNATURE_NAME}
+    names = {p.name for p in present}
+    foreign = sorted(names - allowed)
+    if foreign:
         raise ExportError(
-            f"{out_dir} is not empty and holds no {MANIFEST_NAME}: it is not an earlier "
-            "export, so it is not replaced even with --force; choose another --out"
+            f"{refuse} (it holds files its {MANIFEST_NAME} does not list: {', '.join(foreign[:5])})"
         )
+    missing = sorted(manifest.names - names)
+    if missing:
+        raise ExportError(
+            f"{refuse} (files its {MANIFEST_NAME} lists are missing: {', '.join(missing[:5])})"
+        )
+    odd = sorted(p.name for p in present if p.is_symlink() or not p.is_file())
+    if odd:
+        raise ExportError(f"{refuse} (not regular files: {', '.join(odd[:5])})")
 
 
 def _write_files(
@@ -231,7 +307,7 @@ def _manifest(
         ),
         "generated_at": now.astimezone(UTC).isoformat(timespec="seconds"),
         "source": _source(source),
-        "tool": {"name": "session-audit", "version": __version__},
+        "tool": {"name": TOOL_NAME, "version": __version__},
         "row_count": sum(int(e["rows"]) for e in entries),
         "files": entries,
     }
@@ -249,14 +325,27 @@ def _source(source: Path | None) -> dict[str, Any] | None:
     }
 
 
+def _fresh_sibling(out_dir: Path, kind: str) -> Path:
+    """Create a new hidden folder beside ``out_dir`` (never an existing one)."""
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    path = out_dir.parent / f".{out_dir.name}.{kind}-{secrets.token_hex(8)}"
+    path.mkdir()
+    return path
+
+
 def _move_into_place(staging: Path, out_dir: Path) -> None:
+    """Rename ``staging`` to ``out_dir``; an existing (checked) ``out_dir`` is set aside first
+    and removed only once the new export is in place (restored if the rename fails)."""
     if not out_dir.exists():
         staging.rename(out_dir)
         return
-    old = out_dir.parent / f".{out_dir.name}.old-{os.getpid()}"
-    shutil.rmtree(old, ignore_errors=True)
+    old = out_dir.parent / f".{out_dir.name}.old-{secrets.token_hex(8)}"
     out_dir.rename(old)
-    staging.rename(out_dir)
+    try:
+        staging.rename(out_dir)
+    except BaseException:
+        old.rename(out_dir)
+        raise
     shutil.rmtree(old, ignore_errors=True)
 
 

@@ -3,8 +3,10 @@
 User SQL runs on a sandboxed connection (``connect(..., sandbox=True)``): read-only, no file
 system access (ATTACH, COPY, EXPORT/IMPORT DATABASE, read_csv/read_text/glob...), no extension
 install or load, and a locked configuration (SET/RESET/PRAGMA fail). Views and tables of the
-database itself work as usual. Anything refused fails like any bad SQL: one
-:class:`ConfigError` line naming DuckDB's reason. CSV output neutralises formula-like text
+database itself work as usual. On top of that only reading statements are accepted
+(:data:`READ_STATEMENTS`: SELECT in all its forms, EXPLAIN, PRAGMA, CALL, PIVOT), so ATTACH,
+COPY, SET, CREATE... are refused before they run. Anything refused fails like any bad SQL: one
+:class:`ConfigError` line naming the reason. CSV output neutralises formula-like text
 cells with the same rule as exports (:func:`needs_neutralising`, twin of
 ``sql/queries/csv_safe_macro.sql``).
 """
@@ -27,6 +29,8 @@ from session_audit.db.connection import connect, is_corruption, storage_error
 from session_audit.errors import ConfigError
 
 QUERY_FORMATS = ("table", "csv", "json")
+# Statement types user SQL may use (MULTI is PIVOT); the sandboxed connection stops the rest too.
+READ_STATEMENTS = frozenset({"SELECT", "EXPLAIN", "PRAGMA", "CALL", "MULTI"})
 _FORMULA_CHARS = frozenset("=+-@\uff1d\uff0b\uff0d\uff20")  # ASCII and full-width = + - @
 _ALWAYS_QUOTED = ("\t", "\r")
 
@@ -52,8 +56,16 @@ def run_query(db: Path, sql: str) -> QueryResult:
 
 
 def execute(conn: duckdb.DuckDBPyConnection, sql: str) -> QueryResult:
-    """Run ``sql`` on ``conn``; bad SQL becomes a one-line ConfigError."""
+    """Run the reading statements ``sql`` on ``conn``; bad or writing SQL becomes a one-line
+    ConfigError."""
     try:
+        for statement in conn.extract_statements(sql):
+            kind = statement.type.name
+            if kind not in READ_STATEMENTS:
+                raise ConfigError(
+                    f"query refused: {kind} statements are not allowed; `query` only reads "
+                    f"({', '.join(sorted(READ_STATEMENTS - {'MULTI'}))}, PIVOT)"
+                )
         cursor = conn.execute(sql)
         description = cursor.description or []
         rows = cursor.fetchall() if description else []

@@ -26,6 +26,10 @@ def export(
         int, typer.Option("--partition-rows", min=1, help="above this many rows, a file per month")
     ] = 1_000_000,
     db: Annotated[Path | None, typer.Option("--db", help="DuckDB file (default: settings)")] = None,
+    sign_key: Annotated[
+        Path | None,
+        typer.Option("--sign-key", help="Ed25519 private key (keygen): sign the manifest"),
+    ] = None,
 ) -> None:
     """Export a dataset; files are ordered deterministically and listed in manifest.json."""
     from session_audit.analysis.export import export_dataset
@@ -35,6 +39,11 @@ def export(
     from session_audit.db.views import use_open_session_hours
     from session_audit.settings import load_settings
 
+    key = None
+    if sign_key is not None:
+        from session_audit.analysis.signing import key_id, load_private_key
+
+        key = load_private_key(sign_key)
     filters = ExportFilters(
         since=parse_when(since, "--since"),
         until=parse_when(until, "--until"),
@@ -54,6 +63,7 @@ def export(
             force=force,
             partition_rows=partition_rows,
             source=settings.db,
+            sign_key=key,
         )
     finally:
         conn.close()
@@ -62,3 +72,5 @@ def export(
         f"in {len(result.files)} file(s)"
     )
     typer.echo(f"{MANIFEST_NAME} sha256 {sha256_file(result.directory / MANIFEST_NAME)}")
+    if key is not None:
+        typer.echo(f"signed with key {key_id(key.public_key())}")
