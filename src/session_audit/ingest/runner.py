@@ -498,7 +498,9 @@ class IngestRun:
 
     def _stats_vouch_nothing_new(self, login: Any) -> bool:
         api_user = login.user_id if login is not None else None
-        unseen: int = self.store.users_with_unseen_sessions(self.run_id, api_user)
+        unseen: int = self.store.users_with_unseen_sessions(
+            self.run_id, api_user, margin_seconds=self.settings.end_margin
+        )
         return unseen == 0
 
     async def _find_start(self, since: datetime) -> int:

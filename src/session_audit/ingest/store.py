@@ -181,11 +181,17 @@ class SessionStore:
             return None
         return (int(row[0]), row[1]), (int(row[2]), row[3])
 
-    def users_with_unseen_sessions(self, run_id: int, api_user: int | None) -> int:
-        """Users whose stats of ``run_id`` report a session later than the newest stored for
-        them (the API user left out); 0 means a scan would find nothing new."""
+    def users_with_unseen_sessions(
+        self, run_id: int, api_user: int | None, *, margin_seconds: float
+    ) -> int:
+        """Users whose stats of ``run_id`` report a session that a scan from the cursor could
+        find (see the query's header; the API user left out); 0: nothing new to scan for."""
         row = self._query(
-            "queries/users_with_unseen_sessions", org=self.org, run_id=run_id, api_user=api_user
+            "queries/users_with_unseen_sessions",
+            org=self.org,
+            run_id=run_id,
+            api_user=api_user,
+            margin_seconds=margin_seconds,
         ).fetchone()
         return int(row[0]) if row else 0
 
