@@ -9,13 +9,16 @@ import textwrap
 from collections.abc import Iterator
 from pathlib import Path
 
+import duckdb
 import pytest
 
 from session_audit.db.connection import (
     connect,
+    is_corruption,
     read_sidecar,
     redacted_command,
     sidecar_path,
+    storage_error,
     writer,
 )
 from session_audit.errors import ConfigError, DatabaseLockedError
@@ -123,3 +126,39 @@ def test_command_line_secrets_are_masked() -> None:
     argv = ["/usr/bin/session-audit", "ingest", "--password", "hunter2", "--secret=abc"]
     argv += ["--db", "x"]
     assert redacted_command(argv) == "session-audit ingest --password *** --secret=*** --db x"
+
+
+def test_a_sandboxed_connection_reads_but_reaches_nothing_else(tmp_path: Path) -> None:
+    path = tmp_path / "s.duckdb"
+    with writer(path, command="t") as conn:
+        conn.execute("CREATE TABLE t AS SELECT 1 AS i")
+        conn.execute("CREATE VIEW v AS SELECT i + 1 AS j FROM t")
+    conn = connect(path, read_only=True, sandbox=True)
+    try:
+        assert conn.execute("SELECT j FROM v").fetchall() == [(2,)]
+        assert conn.execute("SELECT current_setting('TimeZone')").fetchone() == ("UTC",)
+        for sql in (
+            f"ATTACH '{tmp_path / 'other.duckdb'}' AS o",
+            f"COPY t TO '{tmp_path / 't.csv'}'",
+            f"SELECT * FROM read_text('{path}')",
+            "SET TimeZone = 'Europe/Paris'",
+            "SET lock_configuration = false",
+        ):
+            with pytest.raises(duckdb.Error):
+                conn.execute(sql)
+    finally:
+        conn.close()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["s.duckdb"]
+
+
+def test_corruption_is_recognised_by_duckdb_s_message_only() -> None:
+    corrupt = duckdb.Error(
+        "Corrupt database file: computed checksum 1 does not match stored checksum 2 in block 3"
+    )
+    assert is_corruption(corrupt)
+    error = storage_error(corrupt, "query")
+    assert str(error).startswith("query failed: the database file is corrupt: Corrupt database")
+    named = duckdb.CatalogException('Table with name "Corrupt database file" does not exist!')
+    assert not is_corruption(named)
+    aborted = duckdb.TransactionException("Current transaction is aborted (please ROLLBACK)")
+    assert not is_corruption(aborted)

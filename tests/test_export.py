@@ -82,7 +82,8 @@ def test_parquet_equals_the_dataset_exactly(
         "SELECT * FROM read_parquet(?)", [str(tmp_path / "out" / f"{dataset}.parquet")]
     ).fetchall()
     assert back == _table_rows(conn, dataset)
-    assert any('=HYPERLINK("http://x")' in row for row in back)  # kept exactly
+    if dataset != "concurrent_sessions":  # no concurrency in the sample under the open rule
+        assert any('=HYPERLINK("http://x")' in row for row in back)  # kept exactly
 
 
 def test_manifest_records_what_an_auditor_needs(
@@ -298,3 +299,31 @@ def test_cli_export_writes_and_reports_errors_in_one_line(
     code = run_app(["export", "--db", str(db), "--dataset", "users", "--format", "csv",
                     "--out", str(tmp_path / "y"), "--since", "soon"])  # fmt: skip
     assert code == 2 and "--since" in capsys.readouterr().err
+
+
+HIDDEN_FORMULAS = [" =1+1", "\t@x", "\uff1dSUM(A1)", "\uff0b1", "\u202e=1", "\u2066+1", "\u200f-1"]
+
+
+def test_csv_neutralises_formulas_behind_whitespace_full_width_and_bidi(
+    conn: duckdb.DuckDBPyConnection, tmp_path: Path
+) -> None:
+    add_sessions(
+        conn,
+        [
+            {"id": 7000 + i, "user_id": 1, "start": at(i), "app": text, "ip": text}
+            for i, text in enumerate(HIDDEN_FORMULAS)
+        ],
+    )
+    export_dataset(conn, dataset="user_sessions", fmt="csv", out_dir=tmp_path / "out")
+    with (tmp_path / "out" / "user_sessions.csv").open(newline="", encoding="utf-8") as handle:
+        records = {r["id"]: r for r in csv.DictReader(handle)}
+    for i, text in enumerate(HIDDEN_FORMULAS):
+        row = records[str(7000 + i)]
+        assert row["app_id"] == "'" + text
+        assert row["ip_address"] == "'" + text
+    export_dataset(conn, dataset="user_sessions", fmt="parquet", out_dir=tmp_path / "pq")
+    back = conn.execute(
+        "SELECT app_id FROM read_parquet(?) WHERE id >= 7000 ORDER BY id",
+        [str(tmp_path / "pq" / "user_sessions.parquet")],
+    ).fetchall()
+    assert [r[0] for r in back] == HIDDEN_FORMULAS  # Parquet keeps exact values

@@ -56,3 +56,45 @@ def test_settings_are_frozen(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) ->
     assert settings.with_overrides(batch_size=5).batch_size == 5
     with pytest.raises(ConfigError):
         settings.with_overrides(base_url="ftp://x")
+
+
+@pytest.mark.parametrize(
+    ("env", "value"),
+    [
+        ("REQUESTS_PER_SECOND", "inf"),
+        ("REQUESTS_PER_SECOND", "nan"),
+        ("REQUESTS_PER_SECOND", "-Infinity"),
+        ("REQUESTS_PER_SECOND", "1e400"),
+        ("REQUESTS_PER_SECOND", "1e12"),
+        ("REQUESTS_PER_HOUR", "1000000000000"),
+        ("LOCK_TIMEOUT", "inf"),
+        ("LOCK_TIMEOUT", "1e30"),
+        ("BACKOFF_BASE", "nan"),
+        ("BACKOFF_CAP", "1e300"),
+        ("TIMEOUT", "inf"),
+        ("RENEW_MARGIN", "1e9"),
+        ("CHECKPOINT_IDS", "100000000000"),
+        ("GAP_TOLERANCE", "100000000000"),
+    ],
+)
+def test_non_finite_and_absurd_numbers_are_one_line_config_errors(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, env: str, value: str
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv(f"SESSION_AUDIT_{env}", value)
+    with pytest.raises(ConfigError) as info:
+        load_settings()
+    assert env.lower() in str(info.value)
+    assert "\n" not in str(info.value)
+
+
+def test_bounds_leave_room_for_tests_and_benchmarks(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    settings = load_settings(
+        requests_per_hour=10_000_000, requests_per_second=100_000, lock_timeout=3600
+    )
+    assert settings.requests_per_second == 100_000
+    with pytest.raises(ConfigError, match="finite"):
+        settings.with_overrides(timeout=float("inf"))
