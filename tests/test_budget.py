@@ -193,9 +193,38 @@ async def test_aimd_halves_on_429_and_climbs_back_additively_to_the_cap() -> Non
     assert budget.rate == 1.25  # not before a full run of successes
     budget.record_success()
     assert budget.rate == pytest.approx(1.5)  # + 5 % of the configured 5/s
-    for _ in range(20 * 100):
+    for _ in range(20 * 3):
+        budget.record_success()
+    assert budget.rate == pytest.approx(2.25)  # quickly back to 90 % of the last 429's pace
+    for _ in range(199):
+        budget.record_success()
+    assert budget.rate == pytest.approx(2.25)  # going beyond it is a probe: 200 successes
+    budget.record_success()
+    assert budget.rate == pytest.approx(2.5)
+    for _ in range(200 * 20):
         budget.record_success()
     assert budget.rate == 5  # never above the configured rate
+
+
+async def test_a_failed_probe_near_the_ceiling_makes_the_next_probe_wait_twice_as_long() -> None:
+    fake = FakeTime(1_700_000_000.0)
+    budget = RequestBudget(
+        requests_per_hour=1000, requests_per_second=4, clock=fake.clock, sleep=fake.sleep
+    )
+    budget.slow_down()  # ceiling 4, pace 2
+    for _ in range(20 * 8):
+        budget.record_success()
+    assert budget.rate == pytest.approx(3.6)  # 90 % of the ceiling, reached without probing
+    for _ in range(200):
+        budget.record_success()
+    assert budget.rate == pytest.approx(3.8)  # a probe
+    fake.now += 5
+    budget.slow_down()  # failed near the ceiling: ceiling 3.8, pace 1.9, probes every 400
+    for _ in range(20 * 7 + 399):
+        budget.record_success()
+    assert budget.rate == pytest.approx(3.3)  # 1.9 + 7 * 0.2; the next step (3.5) is a probe
+    budget.record_success()
+    assert budget.rate == pytest.approx(3.5)
 
 
 async def test_aimd_has_a_floor() -> None:

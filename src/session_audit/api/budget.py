@@ -17,8 +17,11 @@ the rate, never below ``MIN_RATE`` (0.2/s, or the configured rate if lower); a 4
 a second of the last decrease is the same episode (requests already admitted at the old pace) and
 does not halve again. :meth:`RequestBudget.record_success` (every answer that is not a 429) raises
 the rate by ``INCREASE_FRACTION`` of the configured rate after each run of ``INCREASE_EVERY``
-successes in a row, never above ``requests_per_second``. A 429 without Retry-After is a lockout
-and ends the run; it does not come here.
+successes in a row, never above ``requests_per_second``. The rate at which the last 429 came is
+remembered as a ceiling: climbing back to ``CEILING_FRACTION`` of it is quick, going beyond it (a
+probe) waits for ``PROBE_EVERY`` successes, and each probe that fails near the ceiling doubles that
+wait, so a long run against a server slower than us sees a handful of 429s, not one every few
+minutes. A 429 without Retry-After is a lockout and ends the run; it does not come here.
 
 Admission of ordinary requests is serialised by one FIFO lock, so they are admitted in arrival
 order and the window bookkeeping is exact. Auth calls (login, token renewal) ask with
@@ -50,6 +53,8 @@ DECREASE_FACTOR = 0.5
 INCREASE_EVERY = 20
 INCREASE_FRACTION = 0.05
 SAME_EPISODE = 1.0
+CEILING_FRACTION = 0.9
+PROBE_EVERY = 200
 
 
 class RequestBudget:
@@ -78,6 +83,8 @@ class RequestBudget:
         self._next_slot = float("-inf")
         self._successes = 0
         self._decreased_at: float | None = None
+        self._ceiling: float | None = None
+        self._probe_every = PROBE_EVERY
         self.rate_decreases = 0
         self._lock = asyncio.Lock()
         self._paused_until = 0.0
@@ -107,11 +114,15 @@ class RequestBudget:
         return self._rate
 
     def slow_down(self) -> bool:
-        """A 429 with Retry-After: halve the pace (multiplicative decrease). False when the
-        429 belongs to the episode of the last decrease and changed nothing."""
+        """A 429 with Retry-After: remember the pace as the ceiling and halve it
+        (multiplicative decrease). False when the 429 belongs to the episode of the last
+        decrease and changed nothing."""
         now = self._clock()
         if self._decreased_at is not None and now - self._decreased_at < SAME_EPISODE:
             return False
+        if self._ceiling is not None and self._rate > self._ceiling * CEILING_FRACTION:
+            self._probe_every *= 2  # a probe above the known ceiling failed: probe less often
+        self._ceiling = self._rate
         floor = min(MIN_RATE, self.requests_per_second)
         self._rate = max(self._rate * DECREASE_FACTOR, floor)
         self._decreased_at = now
@@ -120,15 +131,20 @@ class RequestBudget:
         return True
 
     def record_success(self) -> None:
-        """An answer that was not a 429: after ``INCREASE_EVERY`` in a row, raise the pace by
-        ``INCREASE_FRACTION`` of the configured rate (additive increase), up to the cap."""
+        """An answer that was not a 429: after ``INCREASE_EVERY`` in a row (``PROBE_EVERY``,
+        doubled per failed probe, to go above ``CEILING_FRACTION`` of the last 429's pace),
+        raise the pace by ``INCREASE_FRACTION`` of the configured rate, up to the cap."""
         if self._rate >= self.requests_per_second:
             return
         self._successes += 1
-        if self._successes >= INCREASE_EVERY:
+        step = self.requests_per_second * INCREASE_FRACTION
+        target = min(self._rate + step, self.requests_per_second)
+        probing = self._ceiling is not None and target > self._ceiling * CEILING_FRACTION * (
+            1 + 1e-9
+        )
+        if self._successes >= (self._probe_every if probing else INCREASE_EVERY):
             self._successes = 0
-            step = self.requests_per_second * INCREASE_FRACTION
-            self._rate = min(self._rate + step, self.requests_per_second)
+            self._rate = target
 
     def pause_until(self, when: float) -> None:
         """Close the gate until ``when`` (injected-clock seconds); never shortens a pause."""
@@ -200,6 +216,9 @@ class RequestBudget:
                 waited = True
                 await self._sleep(pace)
             # another admission may have slipped in while we awaited our slot
-            if self._hold_for(self._clock(), limit) == 0:
-                self._sent.append(self._clock())
+            admitted = self._clock()
+            if self._hold_for(admitted, limit) == 0:
+                self._sent.append(admitted)
+                # a late wake-up pushes the next slot: gaps never shrink below 1 / rate
+                self._next_slot = max(self._next_slot, admitted + 1.0 / self._rate)
                 return waited

@@ -31,7 +31,7 @@ from session_audit.simulator.config import SimulatorConfig
 from session_audit.simulator.faults import Fault, FaultPlan
 from session_audit.simulator.generator import SessionGenerator
 from session_audit.simulator.malformed import add_malformed
-from session_audit.simulator.ratelimit import UserRateLimit
+from session_audit.simulator.ratelimit import PER_SECOND_RETRY_AFTER, PerSecondLimit, UserRateLimit
 from session_audit.simulator.stats import SimulatorStats
 from session_audit.simulator.table import App, SessionTable
 from session_audit.simulator.timefmt import iso_ms
@@ -174,6 +174,7 @@ class Simulator:
         )
         self.faults = FaultPlan(config.fault_rate, config.seed)
         self.rate_limit = UserRateLimit(config.rate_limit_per_hour, config.lockout_seconds)
+        self.per_second = PerSecondLimit(config.rate_limit_per_second)
         self.app: ASGIApp = _Instrumented(self._build_app(), self)
 
     # -- public controls ----------------------------------------------------------------------
@@ -330,6 +331,8 @@ class Simulator:
         if not self.rate_limit.admit(info.user_id, self.clock()):
             self.stats.lockouts += 1
             return _too_many()
+        if not self.per_second.admit(info.user_id, self.clock()):
+            return _too_many(PER_SECOND_RETRY_AFTER)
         answer = self.auth.renew(token)
         if answer is None:
             return _unauthorized()
@@ -351,6 +354,8 @@ class Simulator:
             if not self.rate_limit.admit(info.user_id, self.clock()):
                 self.stats.lockouts += 1
                 return _too_many()
+            if not self.per_second.admit(info.user_id, self.clock()):
+                return _too_many(PER_SECOND_RETRY_AFTER)
             planned = self.faults.next_data_fault()
             if planned is not None:
                 self.stats.faults[planned.fault.value] += 1

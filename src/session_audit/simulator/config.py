@@ -49,7 +49,8 @@ class SimulatorConfig:
     throttled with a p-ticket and a wait of ``p_time`` seconds; ``captcha`` answers every login
     with ``p-captcha: true``. ``rate_limit_per_hour`` (None = not enforced) locks a user out for
     ``lockout_seconds`` with a 429 once exceeded in a trailing hour; every request during the
-    lockout extends it.
+    lockout extends it. ``rate_limit_per_second`` (None = not enforced) answers data and renewal
+    requests above that many in a trailing second with 429 and ``Retry-After: 1``.
     """
 
     users: int = 2000
@@ -65,6 +66,7 @@ class SimulatorConfig:
     captcha: bool = False
     rate_limit_per_hour: int | None = None
     lockout_seconds: float = 3600.0
+    rate_limit_per_second: float | None = None
     slow_seconds: float = 1.5
     malformed: bool = True
     open_fraction: float = 0.025
@@ -93,6 +95,8 @@ class SimulatorConfig:
             problems.append("p_ticket_logins and p_time must be >= 0")
         if self.rate_limit_per_hour is not None and self.rate_limit_per_hour < 1:
             problems.append("rate_limit_per_hour must be >= 1")
+        if self.rate_limit_per_second is not None and not self.rate_limit_per_second > 0:
+            problems.append("rate_limit_per_second must be > 0")
         if self.lockout_seconds < 0 or self.slow_seconds < 0:
             problems.append("lockout_seconds and slow_seconds must be >= 0")
         if not 0.0 <= self.open_fraction < 1.0:
