@@ -15,6 +15,7 @@ import orjson
 import pytest
 
 from session_audit.analysis.report import collect
+from session_audit.db.checks import run_check
 from session_audit.db.views import use_open_session_hours
 from session_audit.ingest.normalize import normalize_pages
 from session_audit.ingest.store import SessionStore
@@ -251,3 +252,15 @@ def test_the_report_says_how_old_an_open_record_is_relative_to_the_newest_data()
     assert data.summary["open_sessions"] == 4
     assert data.summary["running_sessions"] == 2  # 1 and 2 are stale records never closed
     assert data.summary["newest_data"] == T0 + timedelta(days=60, minutes=5)
+
+
+def test_the_canonical_ip_check_passes_after_ingest_and_catches_a_mismatch() -> None:
+    conn = make_db()
+    ingest(
+        conn, [s(i, 1, i, i + 1, t) for i, t in enumerate(["10.0.0.1", "::FFFF:1.2.3.4", *NOT_IPS])]
+    )
+    assert run_check(conn, "canonical_ip_inconsistent") == []
+    conn.execute(
+        "UPDATE user_sessions SET ip = NULL, ip_family = NULL, ip_network = NULL WHERE id = 0"
+    )
+    assert [r[1] for r in run_check(conn, "canonical_ip_inconsistent")] == [0]
