@@ -136,6 +136,7 @@ class IngestSummary:
     end_session_id: int | None = None  # this run's own login session, which ended the scan
     resume_at: datetime | None = None  # rate_limited: when the next run may send requests
     note: str | None = None  # how the scan ended, in words
+    discovery_requests: int = 0  # item requests --since spent finding where to start
 
     def add(self, result: ChunkResult) -> None:
         self.chunks += 1
@@ -208,9 +209,11 @@ class IngestRun:
         transport: httpx.AsyncBaseTransport | None = None,
         flow_run_id: str | None = None,
         sleep: Callable[[float], Awaitable[None]] | None = None,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self.settings = settings
         self.source = source
+        self._clock = clock  # the local clock: only for the lockout (never against API times)
         self._transport = transport or transport_for(settings.base_url)
         self._flow_run_id = flow_run_id
         self._sleep = sleep
@@ -279,7 +282,7 @@ class IngestRun:
                     # far is committed; the next run resumes from the cursor (after resume_at).
                     summary.status = "rate_limited"
                     summary.error = _one_line(exc)
-                    summary.resume_at = datetime.now(UTC) + timedelta(seconds=LOCKOUT_SECONDS)
+                    summary.resume_at = self._now() + timedelta(seconds=LOCKOUT_SECONDS)
                     handled = True
                 elif exc is None:
                     plan = self._scan
@@ -328,6 +331,9 @@ class IngestRun:
                 raise
             _log.warning("could not record the end of run %s: %s", summary.run_id, exc)
 
+    def _now(self) -> datetime:
+        return datetime.fromtimestamp(self._clock(), UTC)
+
     @property
     def run_id(self) -> int:
         assert self.summary is not None
@@ -353,7 +359,7 @@ class IngestRun:
         """A run that starts while an earlier run's lockout lasts sends no request at all (each
         request during a lockout extends it)."""
         resume_at: datetime | None = self.store.lockout_until()
-        if resume_at is not None and resume_at > datetime.now(UTC):
+        if resume_at is not None and resume_at > self._now():
             raise RateLimitedError(
                 "the API locked this user out (a bare 429 in an earlier run); no request sent "
                 f"before {resume_at.isoformat(timespec='seconds')}",
@@ -509,6 +515,8 @@ class IngestRun:
         while (probe := search.next_probe()) is not None:
             found = await self._client.session_items(probe.window)
             search.observe(probe, _id_start_pairs(found))
+        assert self.summary is not None
+        self.summary.discovery_requests = search.probes
         if not search.found_data:
             raise ConfigError(
                 f"--since {since.isoformat()}: {search.probes} probes of the id space found no "
@@ -655,9 +663,12 @@ async def ingest(
     progress: ProgressSink | None = None,
     flow_run_id: str | None = None,
     sleep: Callable[[float], Awaitable[None]] | None = None,
+    clock: Callable[[], float] = time.time,
 ) -> IngestSummary:
     """Run one ingest end to end and return its summary (also stored in ``ingest_runs``)."""
-    run = IngestRun(settings, source, transport=transport, flow_run_id=flow_run_id, sleep=sleep)
+    run = IngestRun(
+        settings, source, transport=transport, flow_run_id=flow_run_id, sleep=sleep, clock=clock
+    )
     async with run:
         await drive(run, call=call, progress=progress)
     assert run.summary is not None

@@ -1,0 +1,291 @@
+"""Completeness in the real id space (issue 10): session ids are one sequence shared by every firm,
+so an organisation sees a sparse subset, with quiet stretches of tens of thousands of foreign ids.
+Every test runs the real ingest against the simulator's faithful id space and asserts the exact
+stored rows."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+import orjson
+import pytest
+
+from session_audit.cli.app import run_app
+from session_audit.db.connection import connect
+from session_audit.ingest.runner import (
+    IdSource,
+    IngestSummary,
+    ingest,
+    register_transport,
+    unregister_transport,
+)
+from session_audit.scale.driver import run_ingest_staged
+from session_audit.simulator import Fault, Simulator
+from support import assert_db_equals_truth, make_sim, rejected_ids, sim_env, sim_settings, ts
+
+ITEMS = "/userSession/items"
+
+
+def _sparse_sim(**config: Any) -> Simulator:
+    """95% foreign ids, a 50,000-id quiet stretch every weekend: three weeks of one small firm."""
+    base: dict[str, Any] = {"users": 60, "sessions": 1200, "seed": 21, "span_days": 21}
+    return make_sim(sparse=True, **{**base, **config})
+
+
+def _run(sim: Simulator, db: Path, source: IdSource, **settings: Any) -> IngestSummary:
+    return asyncio.run(ingest(sim_settings(sim, db, **settings), source, transport=sim.transport()))
+
+
+def _first(sim: Simulator) -> int:
+    return min(int(s["id"]) for s in sim.truth_sessions())
+
+
+def _longest_gap(sim: Simulator) -> int:
+    ids = sorted(int(s["id"]) for s in sim.truth_sessions())
+    return max(b - a for a, b in itertools.pairwise(ids))
+
+
+def test_the_simulated_space_is_sparse_with_quiet_stretches() -> None:
+    sim = _sparse_sim()
+    ids = [s["id"] for s in sim.truth_sessions()]
+    share = 1 - len(ids) / (max(ids) - min(ids) + 1)
+    assert share >= 0.9  # 95% foreign, and the quiet weekends on top
+    assert _longest_gap(sim) >= 50_000
+
+
+@pytest.mark.parametrize("executor", ["inline", "threads"])
+def test_first_and_incremental_runs_with_default_settings_store_every_visible_session(
+    tmp_path: Path, executor: str
+) -> None:
+    sim = _sparse_sim()
+    db = tmp_path / "s.duckdb"
+    settings = sim_settings(sim, db)
+
+    def run(source: IdSource) -> IngestSummary:
+        if executor == "inline":
+            return asyncio.run(ingest(settings, source, transport=sim.transport()))
+        register_transport(sim.base_url, sim.transport())
+        try:
+            return run_ingest_staged(settings, source, executor="threads", workers=2)
+        finally:
+            unregister_transport(sim.base_url)
+
+    first = run(IdSource("scan", start_id=_first(sim)))
+    assert first.status == "completed", first.error
+    assert_db_equals_truth(sim, db)
+    # every earlier run of the API user left a session in history: none of them ended the scan
+    own = [s for s in sim.truth_sessions() if s.get("userId") == sim.api_user_id]
+    assert len(own) > 50
+    assert first.end_session_id == max(s["id"] for s in own)
+
+    sim.foreign_activity(60_000)  # a quiet stretch: other firms only
+    sim.advance(8 * 3600)  # then our users again
+    second = run(IdSource("scan"))
+    assert second.status == "completed", second.error
+    assert second.inserted > 0
+    assert_db_equals_truth(sim, db)
+
+
+def test_since_stores_every_session_from_that_date_with_a_bounded_discovery(
+    tmp_path: Path,
+) -> None:
+    sim = _sparse_sim()
+    db = tmp_path / "s.duckdb"
+    sessions = sorted(
+        (s for s in sim.truth_sessions() if s["id"] not in rejected_ids(sim)),
+        key=lambda s: s["id"],
+    )
+    since = datetime(2026, 2, 20, 9, 30, tzinfo=UTC)
+    wanted = {s["id"] for s in sessions if ts(s["startTime"]) >= since}  # type: ignore[operator]
+    summary = _run(sim, db, IdSource("scan", since=since))
+    assert summary.status == "completed", summary.error
+    assert 0 < summary.discovery_requests <= 100
+    with connect(db, read_only=True) as conn:
+        stored = {r[0] for r in conn.execute("SELECT id FROM user_sessions").fetchall()}
+    assert wanted <= stored
+    before = sorted(stored - wanted)  # started before DATE
+    assert len(before) <= 3  # the start lands at (or right after) the last session before DATE
+
+
+def test_since_inside_a_quiet_stretch_starts_right_below_it(tmp_path: Path) -> None:
+    sim = _sparse_sim()
+    db = tmp_path / "s.duckdb"
+    valid = [s for s in sim.truth_sessions() if s["id"] not in rejected_ids(sim)]
+    ids = sorted(s["id"] for s in valid)
+    gap_at = max(range(len(ids) - 1), key=lambda k: ids[k + 1] - ids[k])
+    assert ids[gap_at + 1] - ids[gap_at] >= 50_000
+    starts = {s["id"]: ts(s["startTime"]) for s in valid}
+    before, after = starts[ids[gap_at]], starts[ids[gap_at + 1]]
+    assert before is not None and after is not None
+    since = before + (after - before) / 2  # inside the quiet weekend
+    summary = _run(sim, db, IdSource("scan", since=since))
+    assert summary.status == "completed", summary.error
+    assert summary.discovery_requests <= 100
+    with connect(db, read_only=True) as conn:
+        first = conn.execute("SELECT min(id) FROM user_sessions").fetchone()
+    assert first == (ids[gap_at + 1],)  # the first session after DATE, nothing before it
+
+
+def test_an_api_that_hides_the_callers_own_sessions_ends_incomplete_and_exits_non_zero(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    sim = _sparse_sim(hide_own_sessions=True, sessions=400, span_days=7)
+    db = tmp_path / "s.duckdb"
+    url = "http://hidden.sim/v1"
+    for key, value in sim_env(sim, url, db, gap_tolerance=50).items():
+        monkeypatch.setenv(key, value)
+    register_transport(url, sim.transport())
+    try:
+        code = run_app(["ingest", "--start-id", str(_first(sim)), "--no-progress"])
+    finally:
+        unregister_transport(url)
+    err = capsys.readouterr().err
+    assert code == 3
+    lines = [line for line in err.splitlines() if line.startswith("error:")]
+    assert len(lines) == 1 and "incomplete" in lines[0] and "was not found" in lines[0]
+    assert "Traceback" not in err
+    with connect(db, read_only=True) as conn:
+        status = conn.execute("SELECT status, error FROM ingest_runs").fetchall()
+    assert status[0][0] == "incomplete" and "gave up at id" in status[0][1]
+
+
+def test_a_bare_429_ends_the_run_rate_limited_and_the_run_after_the_lockout_resumes(
+    tmp_path: Path,
+) -> None:
+    sim = _sparse_sim()
+    db = tmp_path / "s.duckdb"
+    settings = sim_settings(sim, db, checkpoint_ids=2000)
+    now = [time.time()]
+    chunks = [0]
+
+    def lock_out_after_three_chunks(*_: Any) -> None:
+        chunks[0] += 1
+        if chunks[0] == 3:
+            sim.inject(Fault.RATE_LIMITED_NO_RETRY_AFTER)
+
+    def run(source: IdSource) -> IngestSummary:
+        return asyncio.run(
+            ingest(
+                settings,
+                source,
+                transport=sim.transport(),
+                clock=lambda: now[0],
+                progress=lock_out_after_three_chunks,
+            )
+        )
+
+    started = time.monotonic()
+    first = run(IdSource("scan", start_id=_first(sim)))
+    assert first.status == "rate_limited"
+    assert time.monotonic() - started < 30  # no sleeping inside the lockout
+    assert first.resume_at is not None
+    with connect(db, read_only=True) as conn:
+        stored = conn.execute("SELECT count(*) FROM user_sessions").fetchone()
+    assert stored is not None and stored[0] > 0  # what was fetched before is committed
+
+    sent = sim.stats.total
+    now[0] += 600  # ten minutes later: still locked out, so not a single request
+    blocked = run(IdSource("scan"))
+    assert blocked.status == "rate_limited"
+    assert sim.stats.total == sent
+
+    now[0] += 3600  # after the lockout
+    resumed = run(IdSource("scan"))
+    assert resumed.status == "completed", resumed.error
+    assert_db_equals_truth(sim, db)
+    with connect(db, read_only=True) as conn:
+        rows = conn.execute("SELECT status FROM ingest_runs ORDER BY run_id").fetchall()
+    ledger = [r[0] for r in rows]
+    assert ledger == ["rate_limited", "rate_limited", "completed"]
+
+
+class _StrayAnswer(httpx.AsyncBaseTransport):
+    """Adds an object with an id nobody asked for to the first items answer."""
+
+    def __init__(self, inner: httpx.AsyncBaseTransport, stray_id: int) -> None:
+        self.inner = inner
+        self.stray_id = stray_id
+        self.done = False
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        response = await self.inner.handle_async_request(request)
+        if self.done or not request.url.path.endswith(ITEMS) or response.status_code != 200:
+            return response
+        self.done = True
+        body = orjson.loads(await response.aread())
+        body.append(
+            {
+                "id": self.stray_id,
+                "userId": 7,
+                "startTime": "2026-03-01T10:00:00.000Z",
+                "ipAddress": "10.0.0.1",
+            }
+        )
+        return httpx.Response(200, content=orjson.dumps(body), headers=response.headers)
+
+
+def test_a_stray_id_in_an_answer_never_moves_the_cursor(tmp_path: Path) -> None:
+    sim = _sparse_sim(sessions=400, span_days=7)
+    db = tmp_path / "s.duckdb"
+    stray = 45_000_000
+    summary = asyncio.run(
+        ingest(
+            sim_settings(sim, db),
+            IdSource("scan", start_id=_first(sim)),
+            transport=_StrayAnswer(sim.transport(), stray),
+        )
+    )
+    assert summary.status == "completed"
+    with connect(db, read_only=True) as conn:
+        cursor = conn.execute("SELECT next_id FROM ingest_state").fetchone()
+        held = conn.execute("SELECT count(*) FROM user_sessions WHERE id = ?", [stray]).fetchone()
+    assert cursor is not None and summary.scanned_to is not None
+    assert cursor[0] <= summary.scanned_to + 1  # only requested ids moved it
+    assert cursor[0] < stray  # the stray is stored as sent, but says nothing about coverage
+    assert held == (1,)
+
+
+def test_start_id_above_the_cursor_is_refused_with_one_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    sim = _sparse_sim(sessions=300, span_days=7)
+    db = tmp_path / "s.duckdb"
+    url = "http://refuse.sim/v1"
+    for key, value in sim_env(sim, url, db).items():
+        monkeypatch.setenv(key, value)
+    register_transport(url, sim.transport())
+    try:
+        assert run_app(["ingest", "--start-id", str(_first(sim)), "--no-progress"]) == 0
+        with connect(db, read_only=True) as conn:
+            row = conn.execute("SELECT next_id FROM ingest_state").fetchone()
+        assert row is not None
+        capsys.readouterr()
+        code = run_app(["ingest", "--start-id", str(row[0] + 10), "--no-progress"])
+    finally:
+        unregister_transport(url)
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2
+    assert len(err) == 1 and "above the stored cursor" in err[0]
+
+
+def test_a_first_run_with_no_start_names_both_ways_in(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    sim = _sparse_sim(sessions=100, span_days=7)
+    url = "http://first.sim/v1"
+    for key, value in sim_env(sim, url, tmp_path / "s.duckdb").items():
+        monkeypatch.setenv(key, value)
+    register_transport(url, sim.transport())
+    try:
+        code = run_app(["ingest", "--no-progress"])
+    finally:
+        unregister_transport(url)
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2
+    assert len(err) == 1 and "--since" in err[0] and "--start-id" in err[0]
