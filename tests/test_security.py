@@ -471,6 +471,19 @@ def test_bad_key_files_are_one_line(
     assert tree(work) == before
 
 
+def test_force_replaces_a_signed_earlier_export(
+    signed: dict[str, Path], capsys: pytest.CaptureFixture[str], work: Path
+) -> None:
+    code, _, err = cli(
+        capsys, "export", "--db", "audit.duckdb", "--dataset", "users", "--format", "csv",
+        "--out", "ex", "--force",
+    )  # fmt: skip
+    assert code == 0, err
+    assert sorted(p.name for p in signed["export"].iterdir()) == [MANIFEST_NAME, "users.csv"]
+    code, _, err = cli(capsys, "verify", "ex", "--public-key", str(signed["public"]))
+    assert code == 1 and "not signed" in err
+
+
 def _manifest_variants() -> list[tuple[str, bytes]]:
     first: dict[str, Any] = {"path": "users.csv", "rows": 1, "sha256": "0" * 64}
     good: dict[str, Any] = {
@@ -556,7 +569,10 @@ def test_verify_lists_unreadable_data_files_without_a_traceback(
 
 # --- 4. catalog names cannot collide with aliases -------------------------------------------
 
-CATALOG_NAMES = ["w", "s", "u", "main", "memory", "system", "temp", "l", "ls", "fn", "fu"]
+CATALOG_NAMES = [
+    *("w", "s", "u", "main", "memory", "system", "temp", "l", "ls", "fn", "fu"),
+    *("user_sessions", "users", "login_history", "ingest_state", "staged_rejected"),
+]
 
 
 @pytest.mark.parametrize("name", CATALOG_NAMES)
