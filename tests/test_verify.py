@@ -94,3 +94,34 @@ def test_cli_verify_exit_codes_and_listing(
     assert "extra.csv: extra file not in the manifest" in err
     assert run_app(["verify", str(tmp_path / "nowhere")]) == 1
     assert "is not a directory" in capsys.readouterr().err
+
+
+def test_signature_states_through_the_api(tmp_path: Path) -> None:
+    from session_audit.analysis.signing import generate_keypair, load_private_key, load_public_key
+
+    private_path, public_path, key_id = generate_keypair(tmp_path / "keys")
+    out = tmp_path / "signed"
+    result = export_dataset(
+        sample_db(),
+        dataset="users",
+        fmt="csv",
+        out_dir=out,
+        sign_key=load_private_key(private_path),
+    )
+    assert result.signed and len(key_id) == 16
+    public = load_public_key(public_path)
+    assert check_export(out, public).signature == "checked"
+    assert check_export(out).signature == "unchecked"
+    unsigned = _export(tmp_path, "csv")
+    assert check_export(unsigned).signature == "none" and check_export(unsigned).ok
+    assert check_export(unsigned, public).problems == (
+        "manifest.json.sig: missing (the export is not signed)",
+    )
+    manifest = orjson.loads((out / "manifest.json").read_bytes())
+    manifest["dataset"] = "not users"
+    (out / "manifest.json").write_bytes(
+        orjson.dumps(manifest, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS)
+    )
+    problems = check_export(out, public).problems
+    assert "manifest.json: changed since it was signed" in problems
+    assert "manifest.json.sig: the signature does not match manifest.json" in problems
