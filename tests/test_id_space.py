@@ -289,3 +289,43 @@ def test_a_first_run_with_no_start_names_both_ways_in(
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2
     assert len(err) == 1 and "--since" in err[0] and "--start-id" in err[0]
+
+
+def test_the_batch_size_is_discovered_once_per_api_root_and_remembered(tmp_path: Path) -> None:
+    sim = _sparse_sim(max_ids=250, sessions=600, span_days=7)
+    db = tmp_path / "s.duckdb"
+    settings = sim_settings(sim, db)  # batch_size not given: discover it
+    assert "batch_size" not in settings.model_fields_set
+    first = asyncio.run(
+        ingest(settings, IdSource("scan", start_id=_first(sim)), transport=sim.transport())
+    )
+    assert first.status == "completed", first.error
+    rejected = sim.stats.by_status.get(404, 0)
+    assert 1 <= rejected <= 4
+    with connect(db, read_only=True) as conn:
+        state = conn.execute("SELECT batch_size, rejected_at FROM api_state").fetchall()
+    assert len(state) == 1 and 200 <= state[0][0] <= 250
+    assert_db_equals_truth(sim, db)
+
+    sim.reset_stats()
+    sim.advance(6 * 3600)
+    second = asyncio.run(ingest(settings, IdSource("scan"), transport=sim.transport()))
+    assert second.status == "completed", second.error
+    assert sim.stats.by_status.get(404, 0) == 0  # the remembered size, no probing again
+    assert_db_equals_truth(sim, db)
+
+
+def test_a_ceiling_below_the_configured_size_shrinks_the_calls_and_is_remembered(
+    tmp_path: Path,
+) -> None:
+    sim = _sparse_sim(max_ids=50, sessions=300, span_days=7)
+    db = tmp_path / "s.duckdb"
+    settings = sim_settings(sim, db)
+    summary = asyncio.run(
+        ingest(settings, IdSource("scan", start_id=_first(sim)), transport=sim.transport())
+    )
+    assert summary.status == "completed", summary.error
+    with connect(db, read_only=True) as conn:
+        state = conn.execute("SELECT batch_size FROM api_state").fetchone()
+    assert state is not None and state[0] <= 50
+    assert_db_equals_truth(sim, db)

@@ -225,6 +225,8 @@ class IngestRun:
         self.summary: IngestSummary | None = None
         self._seq = 0
         self._scan: ScanPlan | None = None
+        # (batch_size, rejected_at) remembered for this API root; None: not (yet) known
+        self._known_batch: tuple[int, int | None] | None = None
 
     # -- lifecycle ------------------------------------------------------------------------------
 
@@ -252,6 +254,13 @@ class IngestRun:
             kwargs: dict[str, Any] = {"transport": self._transport}
             if self._sleep is not None:
                 kwargs["sleep"] = self._sleep
+            # ids per items call: a size set by the user wins; else what an earlier run learned
+            # about this API root (None: discover it before the first scan)
+            if "batch_size" not in self.settings.model_fields_set:
+                known = self.store.batch_size_for(self.settings.base_url)
+                self._known_batch = known
+                if known is not None:
+                    kwargs["batch_size"] = known[0]
             self._client = TradovateClient(self.settings, **kwargs)
             # The API's budget is per user over a trailing hour, across runs: start with what
             # the previous runs of this org spent in that hour.
@@ -315,6 +324,11 @@ class IngestRun:
         """Close the ledger row. A failure here must not hide the error that ended the run: the
         next run marks a row left 'running' as 'interrupted'."""
         try:
+            forced = self._client.forced_batch_size if self._client is not None else None
+            known = self._known_batch
+            if forced is not None and known is not None and forced < known[0]:
+                # the API rejected the remembered size: the next runs start lower
+                self.store.remember_batch_size(self.settings.base_url, forced, known[0])
             summary.next_id = self.store.next_id()
             summary.open_sessions = len(self.store.open_session_ids())
             self.store.finish_run(
@@ -465,6 +479,7 @@ class IngestRun:
         end = None
         if login is not None and login.server_date is not None:
             end = ScanEnd(login.user_id, login.server_date - timedelta(seconds=settings.end_margin))
+        await self._discover_batch_size(source.start_id or stored or 1)
         if source.since is not None:
             start = await self._find_start(source.since)
         elif source.start_id is not None:
@@ -501,6 +516,22 @@ class IngestRun:
             history=self.store.id_rate_points(),
         )
         return self._scan
+
+    async def _discover_batch_size(self, probe_from: int) -> None:
+        """Once per API root: the largest ids-per-call the API accepts (undocumented), found
+        with a few real calls and remembered in ``api_state``. In a sparse id space the batch
+        size is the scan's throughput."""
+        if "batch_size" in self.settings.model_fields_set or self._known_batch is not None:
+            return
+        finding = await self._client.discover_batch_size(probe_from)
+        self.store.remember_batch_size(self.settings.base_url, finding.size, finding.rejected_at)
+        self._known_batch = (finding.size, finding.rejected_at)
+        _log.info(
+            "%s accepts %d ids per userSession/items call (%d requests to find out)",
+            self.settings.base_url,
+            finding.size,
+            finding.requests,
+        )
 
     def _stats_vouch_nothing_new(self, login: Any) -> bool:
         api_user = login.user_id if login is not None else None

@@ -134,6 +134,23 @@ class SessionStore:
             ),
         )
 
+    def batch_size_for(self, base_url: str) -> tuple[int, int | None] | None:
+        """``(batch_size, rejected_at)`` learned about ``base_url`` by earlier runs, or None."""
+        row = self._query("queries/get_api_state", base_url=base_url.rstrip("/")).fetchone()
+        return (int(row[0]), None if row[1] is None else int(row[1])) if row else None
+
+    def remember_batch_size(self, base_url: str, size: int, rejected_at: int | None) -> None:
+        """Keep the ids-per-call ``base_url`` accepts for the next runs."""
+        self._transaction(
+            "remember the batch size",
+            lambda: self._run(
+                "put_api_state",
+                base_url=base_url.rstrip("/"),
+                batch_size=size,
+                rejected_at=rejected_at,
+            ),
+        )
+
     def lockout_until(self) -> datetime | None:
         """When the API's lockout (a bare 429 of an earlier run) ends; None if there is none."""
         row = self._query("queries/lockout_until", org=self.org).fetchone()
