@@ -14,9 +14,9 @@
   before expiry, see below), so a short-lived token is not renewed before every request. Only when
   renewal is refused (the token already expired) does it log in again.
 * A token is never sent with less than ``min(USE_MARGIN, USE_FRACTION * lifetime)`` seconds left.
-* Token life is measured on the server's clock when the answer has a ``Date`` header
-  (``expirationTime - Date``) and mapped onto the injected clock; API timestamps are never compared
-  with the local clock unless the header is missing.
+* Token life is ``expirationTime - Date`` (the server's clock) or ``expirationTime - now`` (the
+  injected clock), whichever is shorter among the believable ones (see :func:`_token_life`), so a
+  local clock behind the server's cannot make a token look longer-lived than it is.
 * :meth:`TokenManager.token` is the one way to get a token to send: it waits for a login or
   renewal in progress (one :class:`asyncio.Lock`) and the old token stays in place until its
   replacement is accepted, so no request ever reads a cleared token.
@@ -112,6 +112,29 @@ def build_login_request(settings: Settings) -> AccessTokenRequest:
     except ValidationError as exc:
         fields = ", ".join(".".join(str(p) for p in err["loc"]) for err in exc.errors())
         raise ConfigError(f"invalid login settings ({fields}): too long or malformed") from exc
+
+
+def _token_life(expires: datetime | None, server_date: datetime | None, now: float) -> float:
+    """Seconds the new token lives, from the answer's ``expirationTime``.
+
+    Two estimates: ``expirationTime - Date`` (both the server's clock) and ``expirationTime -
+    now`` (the injected clock). Each is believed only within ``(0, MAX_BELIEVED_LIFE]``; the
+    shorter believed one wins (renewing early is harmless, late costs a 401 and a login). With
+    neither, the documented minimum life is assumed and the disagreement is logged."""
+    if expires is None:
+        return DEFAULT_TOKEN_LIFE
+    estimates = [expires.timestamp() - now]
+    if server_date is not None:
+        estimates.append((expires - server_date).total_seconds())
+    believed = [life for life in estimates if 0 < life <= MAX_BELIEVED_LIFE]
+    if believed:
+        return min(believed)
+    log.warning(
+        "token expirationTime disagrees with both the local clock and the server's Date; "
+        "assuming the token lives %.0f s",
+        DEFAULT_TOKEN_LIFE,
+    )
+    return DEFAULT_TOKEN_LIFE
 
 
 class TokenManager:
@@ -229,18 +252,8 @@ class TokenManager:
     def _accept(self, answer: AccessTokenResponse, server_date: datetime | None) -> None:
         assert answer.access_token is not None
         now = self._clock()
-        life: float | None = None
-        if answer.expiration_time is not None and server_date is not None:
-            life = (answer.expiration_time - server_date).total_seconds()
-            if not 0 < life <= MAX_BELIEVED_LIFE:
-                life = None
-        if life is not None:
-            self._expires_at = now + life
-        elif answer.expiration_time is not None:
-            self._expires_at = answer.expiration_time.timestamp()
-        else:
-            self._expires_at = now + DEFAULT_TOKEN_LIFE
-        self._lifetime = max(self._expires_at - now, 0.0)
+        self._lifetime = _token_life(answer.expiration_time, server_date, now)
+        self._expires_at = now + self._lifetime
         self._token = answer.access_token
         self._generation += 1
         if answer.user_id is not None:
