@@ -16,6 +16,7 @@ deployment run with ``executor="dask"``) starts a matching one for the ingest.
 
 from __future__ import annotations
 
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -31,6 +32,7 @@ PositiveId = Annotated[int, Field(ge=1)]
 async def ingest_sessions(
     base_url: AnyHttpUrl | None = None,
     start_id: PositiveId | None = None,
+    since: datetime | None = None,
     ids: list[PositiveId] | None = None,
     ids_file: str | None = None,
     batch_size: Annotated[int, Field(ge=1, le=10_000)] | None = None,
@@ -42,14 +44,17 @@ async def ingest_sessions(
     dask_workers: Annotated[int, Field(ge=1, le=1024)] | None = None,
     staging_dir: Annotated[str, Field(min_length=1)] | None = None,
 ) -> dict[str, Any]:
-    """Refresh users, re-fetch open sessions, then scan from ``start_id`` (or the stored cursor)
-    or fetch ``ids`` / ``ids_file``. Returns the run summary (also in ``ingest_runs``).
+    """Refresh users, re-fetch open sessions, then scan from the stored cursor (first run:
+    ``since``, a UTC date or datetime, or ``start_id``) up to the session this run's login
+    opened, or fetch ``ids`` / ``ids_file``. Returns the run summary (also in ``ingest_runs``);
+    its ``status`` says completed, incomplete or rate_limited.
 
     ``executor``: ``inline`` (one loop) or ``threads``/``dask`` (chunks extracted in parallel as
     task runs, staged as Parquet under ``staging_dir``, merged in order by this process)."""
     return await ingest_flow_body(
         base_url=str(base_url) if base_url is not None else None,
         start_id=start_id,
+        since=since,
         ids=ids,
         ids_file=ids_file,
         batch_size=batch_size,

@@ -33,7 +33,7 @@ DESIGN_COLUMNS = {
         "run_id", "org", "flow_run_id", "started_at", "finished_at", "status", "source",
         "first_id", "last_id", "requests", "fetched", "inserted", "updated", "unchanged",
         "rejected", "retries", "penalty_waits", "renewals", "bytes", "error", "scanned_to",
-        "end_session_id", "resume_at",
+        "end_session_id", "resume_at", "api_user_id", "login_at",
     ],
     "ingest_state": ["org", "next_id", "run_id", "updated_at"],
     "api_state": ["base_url", "batch_size", "rejected_at", "updated_at"],

@@ -329,3 +329,32 @@ def test_a_ceiling_below_the_configured_size_shrinks_the_calls_and_is_remembered
         state = conn.execute("SELECT batch_size FROM api_state").fetchone()
     assert state is not None and state[0] <= 50
     assert_db_equals_truth(sim, db)
+
+
+def _gaps(db: Path) -> list[int]:
+    with connect(db, read_only=True) as conn:
+        rows = conn.execute("SELECT user_id FROM coverage_gaps ORDER BY user_id").fetchall()
+    return [int(r[0]) for r in rows]
+
+
+def test_coverage_gaps_is_empty_after_complete_runs_and_names_exactly_the_withheld_users(
+    tmp_path: Path,
+) -> None:
+    # no malformed rows: a user whose newest session was rejected is a true gap (user_coverage)
+    sim = _sparse_sim(sessions=600, span_days=7, malformed=False)
+    db = tmp_path / "s.duckdb"
+    assert _run(sim, db, IdSource("scan", start_id=_first(sim))).status == "completed"
+    assert _gaps(db) == []
+    skipped = _run(sim, db, IdSource("scan"))  # nothing new: the stats vouch, no scan
+    assert skipped.note is not None and "scan skipped" in skipped.note
+    assert _gaps(db) == []  # this run's own login session alone is not a gap
+
+    active = sorted(
+        {s["userId"] for s in sim.truth_sessions() if s.get("userId") != sim.api_user_id} - {None}
+    )
+    withheld = tuple(active[:3])
+    hiding = _sparse_sim(sessions=600, span_days=7, malformed=False, withheld_users=withheld)
+    db2 = tmp_path / "w.duckdb"
+    summary = _run(hiding, db2, IdSource("scan", start_id=_first(hiding)))
+    assert summary.status == "completed"  # the scan itself reached its end
+    assert _gaps(db2) == sorted(withheld)  # and the stats prove these users' trail incomplete

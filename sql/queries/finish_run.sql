@@ -1,8 +1,9 @@
 -- finish_run: close a run's ledger row. A counter passed as NULL keeps its stored value (the sum
 -- of the checkpoints); a number replaces it (the caller's final total). scanned_to,
--- end_session_id and resume_at describe how the scan ended (NULL when it did not apply).
--- Parameters: $run_id, $status, $error, $scanned_to, $end_session_id, $resume_at and every
--- counter below.
+-- end_session_id and resume_at describe how the scan ended (NULL when it did not apply);
+-- api_user_id and login_at what the run's login answered.
+-- Parameters: $run_id, $status, $error, $scanned_to, $end_session_id, $resume_at, $api_user_id,
+-- $login_at and every counter below.
 UPDATE ingest_runs
 SET status = $status,
     finished_at = current_timestamp,
@@ -10,6 +11,8 @@ SET status = $status,
     scanned_to = $scanned_to,
     end_session_id = $end_session_id,
     resume_at = $resume_at,
+    api_user_id = $api_user_id,
+    login_at = $login_at,
     requests = coalesce($requests, requests),
     fetched = coalesce($fetched, fetched),
     inserted = coalesce($inserted, inserted),

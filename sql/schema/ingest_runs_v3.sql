@@ -5,7 +5,9 @@
 -- 'failed' or 'interrupted' (stopped by a signal, or found still 'running' by a later run).
 -- New columns: scanned_to (the highest session id this run requested in its scan),
 -- end_session_id (the session of the API user opened by this run's login, which ended the scan),
--- resume_at (rate_limited only: the earliest time the API lets us in again, the API's clock).
+-- resume_at (rate_limited only: the earliest time the next run may send a request, local clock),
+-- api_user_id and login_at (the user the run's login answer named, and that answer's Date header:
+-- the API's clock; the session that login opened starts then).
 -- The table is rebuilt because DuckDB cannot alter a CHECK constraint; rows are copied as they are.
 CREATE TABLE ingest_runs_v3 (
     run_id         BIGINT PRIMARY KEY,
@@ -31,6 +33,8 @@ CREATE TABLE ingest_runs_v3 (
     scanned_to     BIGINT,
     end_session_id BIGINT,
     resume_at      TIMESTAMPTZ,
+    api_user_id    BIGINT,
+    login_at       TIMESTAMPTZ,
     CHECK (status IN ('running', 'completed', 'incomplete', 'rate_limited', 'failed',
                       'interrupted'))
 );

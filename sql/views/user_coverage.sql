@@ -5,7 +5,10 @@
 -- (by observed_at, then run_id). A user whose last session was rejected as malformed (see
 -- rejected_sessions) is not covered: the trail lacks that row. A user who never logged in is
 -- covered: the API reports no lastSessionTime, or (as the simulator does) one at or before the
--- account's creation (users.created_at) while no session is stored.
+-- account's creation (users.created_at) while no session is stored. The API user's latest
+-- session is the one its observing run's own login opened (ingest_runs.api_user_id, login_at):
+-- when that run completed, its scan either stored it or the stats vouched that nothing else was
+-- new, so that session alone (starting at or after login_at less 5 seconds) counts as covered.
 --
 -- Columns:
 --   org                   VARCHAR      organisation label
@@ -18,7 +21,8 @@
 --   run_id                BIGINT       the ingest run that made it
 --   covered               BOOLEAN      last_session_time is NULL, or not later than
 --                                      newest_session_start, or (no session stored) not later
---                                      than users.created_at
+--                                      than users.created_at, or the API user's session opened
+--                                      by the completed run that observed it
 CREATE OR REPLACE VIEW user_coverage AS
 WITH latest_stats AS (
     SELECT
@@ -44,8 +48,16 @@ SELECT
     (l.latest).last IS NULL
         OR coalesce((l.latest).last <= h.newest_session_start, FALSE)
         OR (h.newest_session_start IS NULL AND coalesce((l.latest).last <= u.created_at, FALSE))
+        OR coalesce(
+            r.status = 'completed'
+            AND r.api_user_id = l.user_id
+            AND (l.latest).last >= r.login_at - INTERVAL 5 SECOND,
+            FALSE
+        )
         AS covered
 FROM latest_stats AS l
+LEFT JOIN ingest_runs AS r
+    ON r.run_id = (l.latest).run
 LEFT JOIN held AS h
     ON h.org = l.org AND h.user_id = l.user_id
 LEFT JOIN users AS u

@@ -324,6 +324,7 @@ class IngestRun:
         """Close the ledger row. A failure here must not hide the error that ended the run: the
         next run marks a row left 'running' as 'interrupted'."""
         try:
+            login = self._client.login_info if self._client is not None else None
             forced = self._client.forced_batch_size if self._client is not None else None
             known = self._known_batch
             if forced is not None and known is not None and forced < known[0]:
@@ -339,6 +340,8 @@ class IngestRun:
                 scanned_to=summary.scanned_to,
                 end_session_id=summary.end_session_id,
                 resume_at=summary.resume_at,
+                api_user_id=login.user_id if login is not None else None,
+                login_at=login.server_date if login is not None else None,
             )
         except SessionAuditError as exc:
             if summary.status == "completed":

@@ -114,9 +114,11 @@ class SessionStore:
         scanned_to: int | None = None,
         end_session_id: int | None = None,
         resume_at: datetime | None = None,
+        api_user_id: int | None = None,
+        login_at: datetime | None = None,
     ) -> None:
-        """Close a run: status, finish time, error, how its scan ended; counters given replace
-        the stored sums."""
+        """Close a run: status, finish time, error, how its scan ended, what its login
+        answered; counters given replace the stored sums."""
         if status not in RUN_STATUSES:
             raise StorageError(f"unknown run status {status!r} (one of {', '.join(RUN_STATUSES)})")
         values = self._counter_params(counts or {}, default=None)
@@ -130,6 +132,8 @@ class SessionStore:
                 scanned_to=scanned_to,
                 end_session_id=end_session_id,
                 resume_at=resume_at,
+                api_user_id=api_user_id,
+                login_at=login_at,
                 **values,
             ),
         )

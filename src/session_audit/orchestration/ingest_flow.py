@@ -13,6 +13,7 @@ Two shapes, one flow run either way:
 from __future__ import annotations
 
 import dataclasses
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
@@ -27,13 +28,22 @@ Executor = Literal["inline", "threads", "dask"]
 
 
 def resolve_source(
-    *, start_id: int | None, ids: list[int] | None, ids_file: str | None
+    *,
+    start_id: int | None,
+    ids: list[int] | None,
+    ids_file: str | None,
+    since: datetime | None = None,
 ) -> IdSource:
     """The id source of a flow run: ``ids``, ``ids_file``, the in-process caller's source, or a
-    range scan from ``start_id`` (None: the stored cursor)."""
+    range scan from ``start_id`` or ``since`` (neither: the stored cursor)."""
     given = [
         name
-        for name, value in (("start_id", start_id), ("ids", ids), ("ids_file", ids_file))
+        for name, value in (
+            ("start_id", start_id),
+            ("since", since),
+            ("ids", ids),
+            ("ids_file", ids_file),
+        )
         if value is not None
     ]
     if len(given) > 1:
@@ -44,11 +54,13 @@ def resolve_source(
         from session_audit.ingest.sources import read_ids_file
 
         return IdSource(kind="ids", ids=tuple(read_ids_file(ids_file)))
-    if start_id is None:
+    if start_id is None and since is None:
         local = current_local_run().source
         if local is not None:
             return local
-    return IdSource(kind="scan", start_id=start_id)
+    if since is not None and since.tzinfo is None:
+        since = since.replace(tzinfo=UTC)
+    return IdSource(kind="scan", start_id=start_id, since=since)
 
 
 def summary_to_dict(summary: IngestSummary) -> dict[str, Any]:
@@ -72,6 +84,7 @@ async def ingest_flow_body(
     *,
     base_url: str | None = None,
     start_id: int | None = None,
+    since: datetime | None = None,
     ids: list[int] | None = None,
     ids_file: str | None = None,
     batch_size: int | None = None,
@@ -90,7 +103,7 @@ async def ingest_flow_body(
     settings = resolve_settings(
         base_url=base_url, batch_size=batch_size, concurrency=concurrency, db=db, org=org
     )
-    source = resolve_source(start_id=start_id, ids=ids, ids_file=ids_file)
+    source = resolve_source(start_id=start_id, ids=ids, ids_file=ids_file, since=since)
     progress = current_local_run().progress
     if executor == "inline":
         summary = await ingest(
