@@ -90,6 +90,11 @@ STEPS: tuple[Step, ...] = (
         ("schema/user_sessions_ip_v4",),
         backfill=backfill_canonical_ip,
     ),
+    Step(
+        5,
+        "findings of the detection rules; ip_geo enrichment and the GeoIP files it came from",
+        ("schema/findings", "schema/ip_geo", "schema/geoip_sources"),
+    ),
 )
 
 CURRENT_VERSION = STEPS[-1].version
