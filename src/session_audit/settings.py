@@ -96,6 +96,13 @@ class Settings(BaseSettings):
     ingest_cron: str = Field("*/30 * * * *", description="cron of the ingest_sessions deployment")
     daily_audit_cron: str = Field("15 2 * * *", description="cron of the daily_audit deployment")
     export_dir: Path = Field(Path("data/exports"), description="where daily_audit writes exports")
+    prefect_port: int = Field(
+        4200,
+        ge=1,
+        le=65535,
+        description="port of the local Prefect server (API and UI) that `serve` starts on "
+        "127.0.0.1 when PREFECT_API_URL is not set",
+    )
 
     # --- analysis ------------------------------------------------------------------------
     open_session_hours: float = Field(
@@ -105,12 +112,62 @@ class Settings(BaseSettings):
         description="hours a session the API still reports open is assumed to run at most",
     )
 
+    # --- findings (detection rules, sql/rules) and GeoIP enrichment ---------------------------
+    geoip_city_db: Path | None = Field(
+        None, description="MMDB file of a City database (GeoLite2/GeoIP2 City, DB-IP lite)"
+    )
+    geoip_asn_db: Path | None = Field(
+        None, description="MMDB file of an ASN database (GeoLite2 ASN, DB-IP ASN lite)"
+    )
+    hosting_asns: Path | None = Field(
+        None, description="CSV (asn,name,kind) of more datacenter/hosting/VPN networks"
+    )
+    allowlist: str = Field(
+        "", description="known office networks (CIDRs, comma-separated): shared IPs there are info"
+    )
+    alert_block: str | None = Field(
+        None, description="Prefect notification or webhook block (type/name) for new findings"
+    )
+    findings_travel_speed_kmh: float = Field(
+        900.0, gt=0, le=1_000_000, description="impossible travel above this speed (km/h)"
+    )
+    findings_learning_days: float = Field(
+        14.0, ge=0, le=3650, description="history a user (or the org) needs before 'new' counts"
+    )
+    findings_dormant_days: float = Field(
+        60.0, gt=0, le=3650, description="days without a session that make an account dormant"
+    )
+    findings_burst_ips: int = Field(
+        4, ge=2, le=10_000, description="new IPs of one user that make a burst"
+    )
+    findings_burst_minutes: float = Field(
+        60.0, gt=0, le=525_600, description="at most this long between the new IPs of a burst"
+    )
+    findings_new_app_days: float = Field(
+        7.0, gt=0, le=3650, description="an app/version first seen this recently is brand-new"
+    )
+    findings_failed_password_jump: int = Field(
+        3, ge=1, le=1_000_000, description="failed-password increase between two observations"
+    )
+
     @field_validator("base_url")
     @classmethod
     def _check_base_url(cls, value: str) -> str:
         if not value.startswith(("http://", "https://")):
             raise ValueError("must start with http:// or https://")
         return value.rstrip("/")
+
+    @field_validator("allowlist")
+    @classmethod
+    def _check_allowlist(cls, value: str) -> str:
+        import ipaddress
+
+        for part in allowlist_networks_text(value):
+            try:
+                ipaddress.ip_network(part, strict=False)
+            except ValueError as exc:
+                raise ValueError(f"{part!r} is not an IP network (CIDR)") from exc
+        return value
 
     @field_validator(*_UPPER_BOUNDS)
     @classmethod
@@ -132,6 +189,11 @@ class Settings(BaseSettings):
         for key in ("password", "secret"):
             data[key] = "**********" if data.get(key) else ""
         return data
+
+
+def allowlist_networks_text(value: str) -> list[str]:
+    """The CIDRs of the ``allowlist`` setting: comma- or whitespace-separated, blanks dropped."""
+    return [part for part in value.replace(",", " ").split() if part]
 
 
 def load_settings(**overrides: Any) -> Settings:

@@ -31,6 +31,7 @@ from session_audit.simulator.config import SimulatorConfig
 from session_audit.simulator.faults import Fault, FaultPlan
 from session_audit.simulator.generator import SessionGenerator
 from session_audit.simulator.malformed import add_malformed
+from session_audit.simulator.planted import Planted, plant_findings
 from session_audit.simulator.ratelimit import PER_SECOND_RETRY_AFTER, PerSecondLimit, UserRateLimit
 from session_audit.simulator.stats import SimulatorStats
 from session_audit.simulator.table import App, SessionTable
@@ -150,6 +151,11 @@ class Simulator:
         self._login_rows: dict[int, int] = {}  # auth user-session number -> table row
         self.malformed_ids: dict[str, list[int]] = (
             add_malformed(rng, self._generator.table) if config.malformed else {}
+        )
+        self.planted: Planted | None = (
+            plant_findings(self._population, self._generator, self.malformed_ids)
+            if config.plant_findings
+            else None
         )
         self._failed_passwords = {
             uid: (rng.randint(1, 6) if rng.random() < 0.1 else 0)

@@ -45,6 +45,9 @@ class SimulatorConfig:
     ``max_url_length`` caps the request target (path + query, in bytes) of every request (414
     with a plain-text body above; None = unlimited).
 
+    Findings: ``plant_findings`` adds known users whose sessions show each pattern of the
+    detection rules (:mod:`session_audit.simulator.planted`; ``Simulator.planted`` says which).
+
     Auth: tokens live ``token_ttl`` seconds. The first ``p_ticket_logins`` login requests are
     throttled with a p-ticket and a wait of ``p_time`` seconds; ``captcha`` answers every login
     with ``p-captcha: true``. ``rate_limit_per_hour`` (None = not enforced) locks a user out for
@@ -75,6 +78,7 @@ class SimulatorConfig:
     hide_own_sessions: bool = False
     withheld_users: tuple[int, ...] = ()
     max_url_length: int | None = None
+    plant_findings: bool = False
     credentials: Credentials = field(default_factory=Credentials)
 
     def __post_init__(self) -> None:
