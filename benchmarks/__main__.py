@@ -1,9 +1,9 @@
 """``python -m benchmarks [--quick] [--only SECTIONS] [--json FILE] [--markdown FILE]``
 
-Runs every benchmark of issue 6 and prints one table of figures, ratios and targets (progress
-lines go to stderr). Sections: load, e2e, memory, startup, queries. ``--quick`` uses tiny sizes
-(under a minute; the CI smoke test). Exit code 0 even when a target is missed: the table says so;
-a contender that fails is an error (exit 1).
+Runs every benchmark of issues 6, 10 and 14 and prints one table of figures, ratios and targets
+(progress lines go to stderr). Sections: load, e2e, sparse, ordinary, memory, startup, queries.
+``--quick`` uses tiny sizes (about a minute; the CI smoke test). Exit code 0 even when a target is
+missed: the table says so; a contender that fails is an error (exit 1).
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from benchmarks.machine import describe
 from benchmarks.results import Results, log_stderr
 from benchmarks.sizes import FULL, QUICK
 
-SECTIONS = ("load", "e2e", "memory", "startup", "queries")
+SECTIONS = ("load", "e2e", "sparse", "ordinary", "memory", "startup", "queries")
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -73,6 +73,14 @@ def run(argv: list[str] | None = None) -> Results:
                 from benchmarks.end_to_end import run_end_to_end
 
                 run_end_to_end(results, sizes, workdir, log_stderr)
+            elif section == "sparse":
+                from benchmarks.end_to_end import run_sparse
+
+                run_sparse(results, sizes, workdir, log_stderr)
+            elif section == "ordinary":
+                from benchmarks.end_to_end import run_ordinary
+
+                run_ordinary(results, sizes, workdir, log_stderr)
             elif section == "memory":
                 from benchmarks.end_to_end import run_memory
 

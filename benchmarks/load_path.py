@@ -44,10 +44,16 @@ class LoadTiming:
 
 
 def build_pages(sessions: int, *, batch: int = 100, seed: int = 0) -> list[bytes]:
-    """The raw answers of a scan over every id of a simulator with ``sessions`` sessions."""
+    """The raw answers of a scan over every id of a simulator with ``sessions`` sessions (a dense
+    id space)."""
     from session_audit.simulator import Simulator, SimulatorConfig
 
-    sim = Simulator(SimulatorConfig(users=max(50, sessions // 200), sessions=sessions, seed=seed))
+    # Dense ids (no other firm's sessions): every page holds ~batch sessions, as before.
+    sim = Simulator(
+        SimulatorConfig(
+            users=max(50, sessions // 200), sessions=sessions, seed=seed, foreign_share=0.0
+        )
+    )
     table = sim.table
     first, last = table.ids[0], table.ids[-1]
     return [

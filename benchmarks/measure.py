@@ -1,4 +1,4 @@
-"""Measuring a child process: wall time and peak RSS, with nothing shared with the parent.
+"""Measuring a child process: wall time, CPU and peak RSS, with nothing shared with the parent.
 
 Each contender runs in its own process so that its memory is its own. Peak RSS is the larger of
 
@@ -9,6 +9,9 @@ Each contender runs in its own process so that its memory is its own. Peak RSS i
 
 ``ru_maxrss`` from ``wait4`` is NOT used: Linux carries the parent's high-water mark across
 fork+exec into it, so a child of a big parent would report the parent's size.
+
+CPU seconds are user + system time of the child and of every descendant it waited for, from the
+``wait4`` resource usage of the child (per child, so the parent's own CPU never counts).
 """
 
 from __future__ import annotations
@@ -41,6 +44,7 @@ class ChildRun:
     returncode: int
     stdout: str
     stderr: str
+    cpu_seconds: float = 0.0  # user + system, the child and its waited-for descendants
 
     @property
     def peak_rss_mb(self) -> float:
@@ -73,16 +77,19 @@ def run_child(
         sampled = 0
         hwm = 0
         status = 0
+        cpu = 0.0
         deadline = started + timeout
         while True:
-            pid, status = os.waitpid(proc.pid, os.WNOHANG)
+            pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
             if pid == proc.pid:
+                cpu = usage.ru_utime + usage.ru_stime
                 break
             hwm = max(hwm, _high_water_mark(proc.pid))
             sampled = max(sampled, _tree_rss(proc.pid))
             if time.perf_counter() > deadline:
                 proc.kill()
-                _, status = os.waitpid(proc.pid, 0)
+                _, status, usage = os.wait4(proc.pid, 0)
+                cpu = usage.ru_utime + usage.ru_stime
                 break
             time.sleep(SAMPLE_SECONDS)
         seconds = time.perf_counter() - started
@@ -91,7 +98,7 @@ def run_child(
         err.seek(0)
         stdout = out.read().decode(errors="replace")
         stderr = err.read().decode(errors="replace")
-    run = ChildRun(seconds, max(hwm, sampled), proc.returncode, stdout, stderr)
+    run = ChildRun(seconds, max(hwm, sampled), proc.returncode, stdout, stderr, cpu)
     if check and run.returncode != 0:
         tail = "\n".join(stderr.strip().splitlines()[-15:])
         raise ChildFailedError(f"{' '.join(cmd[:4])} ... exited {run.returncode}:\n{tail}")

@@ -1,7 +1,11 @@
 """The simulator served over HTTP on 127.0.0.1 in its own process, for the end-to-end benchmarks.
 
-Run as ``python -m benchmarks.simproc --sessions N``: builds a fault-free, unlimited
-:class:`~session_audit.simulator.Simulator`, serves it with the simulator's own background server,
+Run as ``python -m benchmarks.simproc --sessions N [--foreign-share S --quiet-ids Q]``: builds a
+fault-free, unlimited :class:`~session_audit.simulator.Simulator` (dense ids by default,
+``--foreign-share 0``: every id ours, as the load-path and end-to-end figures want; a share such as
+0.95 with ``--quiet-ids`` gives the real, sparse id space), serves it with the simulator's own
+background server (``--server ordinary``: ``userSession/items`` through the plain Starlette app
+of :mod:`benchmarks.ordinary_server`),
 prints one JSON line ``{"base_url": ...}`` and serves until SIGTERM. Besides the API under
 ``/v1`` it answers ``GET /_bench/stats`` with the simulator's own counters (that request is not
 counted), so the parent can read requests per contender as differences.
@@ -66,12 +70,32 @@ def _stats_payload(sim: Any) -> dict[str, Any]:
     }
 
 
-def serve(sessions: int, users: int, seed: int) -> None:
+def serve(
+    sessions: int,
+    users: int,
+    seed: int,
+    foreign_share: float,
+    quiet_ids: int,
+    server: str = "simulator",
+) -> None:
     """Build and serve the simulator until SIGTERM (the child's main)."""
     from session_audit.simulator import Simulator, SimulatorConfig, start_background_server
 
-    sim = Simulator(SimulatorConfig(users=users, sessions=sessions, seed=seed, fault_rate=0.0))
+    sim = Simulator(
+        SimulatorConfig(
+            users=users,
+            sessions=sessions,
+            seed=seed,
+            fault_rate=0.0,
+            foreign_share=foreign_share,
+            quiet_ids=quiet_ids,
+        )
+    )
     inner = sim.app
+    if server == "ordinary":
+        from benchmarks.ordinary_server import ordinary_app
+
+        inner = ordinary_app(sim)
 
     async def app(scope: Any, receive: Any, send: Any) -> None:
         if scope["type"] == "http" and scope.get("path") == STATS_PATH:
@@ -113,10 +137,24 @@ def _exit_when_parent_gone() -> None:
 
 
 class SimulatorProcess:
-    """``with SimulatorProcess(sessions=60_000) as sim:`` -> ``sim.base_url``, ``sim.stats()``."""
+    """``with SimulatorProcess(sessions=60_000) as sim:`` -> ``sim.base_url``, ``sim.stats()``.
 
-    def __init__(self, *, sessions: int, users: int = 2000, seed: int = 0) -> None:
+    ``foreign_share=0.0`` (the default) serves a dense id space; pass e.g. 0.95 and
+    ``quiet_ids=50_000`` for the sparse one (see :class:`SimulatorConfig`)."""
+
+    def __init__(
+        self,
+        *,
+        sessions: int,
+        users: int = 2000,
+        seed: int = 0,
+        foreign_share: float = 0.0,
+        quiet_ids: int = 50_000,
+        server: str = "simulator",
+    ) -> None:
         self.sessions, self.users, self.seed = sessions, users, seed
+        self.foreign_share, self.quiet_ids = foreign_share, quiet_ids
+        self.server = server
         self.base_url = ""
         self.credentials: dict[str, str] = {}
         self._proc: subprocess.Popen[bytes] | None = None
@@ -132,6 +170,12 @@ class SimulatorProcess:
             str(self.users),
             "--seed",
             str(self.seed),
+            "--foreign-share",
+            repr(self.foreign_share),
+            "--quiet-ids",
+            str(self.quiet_ids),
+            "--server",
+            self.server,
         ]
         # stdin stays open (and unused) for the child's life: its end tells the child we died.
         self._proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE)
@@ -195,8 +239,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--sessions", type=int, required=True)
     parser.add_argument("--users", type=int, default=2000)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--foreign-share", type=float, default=0.0)
+    parser.add_argument("--quiet-ids", type=int, default=50_000)
+    parser.add_argument("--server", choices=("simulator", "ordinary"), default="simulator")
     args = parser.parse_args(argv)
-    serve(args.sessions, args.users, args.seed)
+    serve(args.sessions, args.users, args.seed, args.foreign_share, args.quiet_ids, args.server)
 
 
 if __name__ == "__main__":

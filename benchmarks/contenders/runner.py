@@ -1,5 +1,9 @@
 """Start each end-to-end contender in its own process against one simulator process and collect
-wall time, peak RSS, rows stored and the requests the simulator saw."""
+wall time, CPU seconds, peak RSS, rows stored and the requests the simulator saw.
+
+By default every contender gets the benchmark's fixed settings (batch size, checkpoint size, gap
+tolerance: no batch-size discovery runs); ``Contenders(..., product_defaults=True)`` leaves those
+at session-audit's defaults (batch-size discovery on), as a new user would run it."""
 
 from __future__ import annotations
 
@@ -29,6 +33,7 @@ class Measured:
     requests: int
     inner_seconds: float | None = None  # the contender's own timing, without process start-up
     extra: dict[str, Any] | None = None
+    cpu_seconds: float = 0.0  # user + system CPU of the contender's process
 
 
 def session_audit_cmd(*args: str) -> list[str]:
@@ -41,7 +46,14 @@ def session_audit_cmd(*args: str) -> list[str]:
 class Contenders:
     """The contenders of one simulator, each run in a fresh process and a fresh database."""
 
-    def __init__(self, sim: SimulatorProcess, sizes: Sizes, workdir: Path) -> None:
+    def __init__(
+        self,
+        sim: SimulatorProcess,
+        sizes: Sizes,
+        workdir: Path,
+        *,
+        product_defaults: bool = False,
+    ) -> None:
         self.sim = sim
         self.sizes = sizes
         self.workdir = workdir
@@ -53,12 +65,15 @@ class Contenders:
         self.max_id = stats.max_session_id
         self.sessions = stats.sessions
         self.malformed = stats.malformed
+        fixed = {
+            "SESSION_AUDIT_BATCH_SIZE": str(sizes.batch),
+            "SESSION_AUDIT_CHECKPOINT_IDS": str(sizes.checkpoint_ids),
+            "SESSION_AUDIT_GAP_TOLERANCE": str(sizes.gap_tolerance),
+        }
         self.env = clean_env(
             sim.env(
                 SESSION_AUDIT_CONCURRENCY=str(sizes.concurrency),
-                SESSION_AUDIT_BATCH_SIZE=str(sizes.batch),
-                SESSION_AUDIT_CHECKPOINT_IDS=str(sizes.checkpoint_ids),
-                SESSION_AUDIT_GAP_TOLERANCE=str(sizes.gap_tolerance),
+                **({} if product_defaults else fixed),
             )
         )
         self.env["RUNTIME__DLTHUB_TELEMETRY"] = "false"
@@ -93,6 +108,8 @@ class Contenders:
             cursor = conn.execute(bench_sql("ours_last_run"))
             names = [d[0] for d in cursor.description or ()]
             last = dict(zip(names, cursor.fetchone() or (), strict=False))
+            batch_row = conn.execute(bench_sql("ours_batch_size")).fetchone()
+        last["batch_size"] = batch_row[0] if batch_row else None
         if last.get("last_id") is not None and self.scan_last_id is None:
             self.scan_last_id = int(last["last_id"])
         inner = _completed_seconds(run.stdout)
@@ -104,6 +121,7 @@ class Contenders:
             requests,
             inner,
             {"db": str(db), "run": last},
+            run.cpu_seconds,
         )
 
     def last_id(self) -> int:
@@ -113,6 +131,7 @@ class Contenders:
         return self.max_id + self.sizes.gap_tolerance * self.sizes.batch
 
     def fetch_floor(self) -> Measured:
+        """Async httpx over [first id, :meth:`last_id`] (the range our scan asked for)."""
         cmd = python_cmd(
             "benchmarks.contenders.fetch_floor",
             "--first",
@@ -134,9 +153,20 @@ class Contenders:
             requests,
             float(line["inner_seconds"]),
             line,
+            run.cpu_seconds,
         )
 
-    def dlt(self, mode: str) -> Measured:
+    def dlt(
+        self,
+        mode: str,
+        *,
+        last: int | None = None,
+        batch: int | None = None,
+        gap: int | None = None,
+    ) -> Measured:
+        """A dlt pipeline over [first id, ``last``] (default :meth:`last_id`), ``batch`` ids per
+        call (default the benchmark's); naive stops after ``gap`` empty pages (default the
+        benchmark's gap tolerance)."""
         db = self.fresh(f"dlt_{mode}.duckdb")
         pipelines = self.fresh(f"dlt_{mode}_pipelines")
         cmd = python_cmd(
@@ -150,11 +180,11 @@ class Contenders:
             "--first",
             str(self.first_id),
             "--last",
-            str(self.last_id()),
+            str(self.last_id() if last is None else last),
             "--batch",
-            str(self.sizes.batch),
+            str(self.sizes.batch if batch is None else batch),
             "--gap",
-            str(self.sizes.gap_tolerance),
+            str(self.sizes.gap_tolerance if gap is None else gap),
         )
         env = dict(self.env)
         if mode == "tuned":
@@ -168,6 +198,8 @@ class Contenders:
             int(line["rows"]),
             requests,
             float(line["inner_seconds"]),
+            None,
+            run.cpu_seconds,
         )
 
     def ingest_mode(self, mode: str) -> Measured:
@@ -195,6 +227,7 @@ class Contenders:
             requests,
             float(line["run_seconds"]),
             line,
+            run.cpu_seconds,
         )
 
 

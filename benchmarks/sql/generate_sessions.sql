@@ -3,8 +3,13 @@
 -- the row number). Shape: about 500 sessions per user over one year; each user logs in from 3
 -- home IPs, 1 session in 8 comes from one of 2,000 shared IPs (offices, VPNs); 1 IP in 10 is
 -- IPv6; 4 apps with 6 versions each; sessions last 0-8 hours; 1 in 40 is still open.
+-- The canonical IP columns (ip, ip_family, ip_network) are left NULL here and filled afterwards
+-- by the product's own schema-4 backfill (session_audit.db.migrations.backfill_canonical_ip), so
+-- they are exactly what an ingest would store.
 -- Parameters: $n, $users.
-INSERT INTO user_sessions
+INSERT INTO user_sessions (org, id, user_id, start_time, end_time, client_app_id, ip_address,
+                           app_id, app_version, anomalies, first_run_id, last_run_id, loaded_at,
+                           updated_at)
 SELECT
     'default' AS org,
     i AS id,
