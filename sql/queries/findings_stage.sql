@@ -1,0 +1,17 @@
+-- findings_stage: the rows of one rule (temp table finding_candidates, the rule's columns) with
+-- their deterministic id (first 24 hex digits of sha256(rule, org, finding_key) joined by
+-- U+001F), org and rule, into the temp table finding_staged.
+CREATE OR REPLACE TEMP TABLE finding_staged AS
+SELECT
+    substr(sha256($rule || chr(31) || $org || chr(31) || finding_key), 1, 24) AS id,
+    $org AS org,
+    $rule AS rule,
+    severity,
+    finding_key,
+    list_sort(CAST(user_ids AS BIGINT[])) AS user_ids,
+    list_sort(CAST(session_ids AS BIGINT[])) AS session_ids,
+    CAST(first_seen AS TIMESTAMPTZ) AS first_seen,
+    CAST(last_seen AS TIMESTAMPTZ) AS last_seen,
+    summary,
+    evidence
+FROM finding_candidates

@@ -1,0 +1,420 @@
+"""Detection rules over the stored sessions: evaluate them, keep their findings, acknowledge.
+
+Contract:
+
+* A rule is one file ``sql/rules/<name>.sql`` (header: what it means, why it matters, its
+  thresholds as named settings) whose SELECT returns the finding columns ``severity,
+  finding_key, user_ids, session_ids, first_seen, last_seen, summary, evidence``. It may use
+  the parameters ``$org``, ``$since_id`` (only findings that involve a session with id >= it;
+  0 for a full evaluation), ``$full`` and the thresholds of :func:`rule_parameters`; each rule
+  receives exactly the parameters its SQL names. :data:`RULES` lists them with the GeoIP
+  databases they need.
+* :func:`evaluate_findings` refreshes ``ip_geo`` from the configured MMDB files
+  (:mod:`.geo`), runs every rule whose databases are available and upserts its rows into
+  ``findings`` under a deterministic id (sha256 of rule, org and finding_key): re-evaluation
+  never duplicates; a finding keeps ``first_seen``, ``detected_at`` and its acknowledgement.
+  Rules that need a missing database are skipped and the summary says so in one message
+  ("... skipped: no GeoIP database"); nothing fails for lack of files.
+* :func:`evaluate_new_findings` is the cheap call after an ingest (only sessions with id >=
+  ``since_session_id``); ``session-audit findings evaluate --full`` re-evaluates everything.
+* :func:`acknowledge` sets ``acknowledged_at/by/note``; :func:`list_findings` reads them back.
+
+The evaluation writes; listing reads. Times in ``findings`` are data times except
+``detected_at``/``acknowledged_at`` (the local clock, never compared with API times).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import io
+import ipaddress
+import re
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+from session_audit.analysis.geo import GeoDatabases, refresh_ip_geo
+from session_audit.analysis.query import QueryResult
+from session_audit.db.sqlfiles import load_sql
+from session_audit.errors import ConfigError, StorageError
+from session_audit.settings import Settings, allowlist_networks_text
+
+SEVERITIES = ("info", "low", "medium", "high")
+ALERT_SEVERITIES = frozenset({"medium", "high"})
+NO_GEOIP = "skipped: no GeoIP database"
+
+
+@dataclass(frozen=True)
+class Rule:
+    """A rule file and the GeoIP database kinds ('city', 'asn') it needs."""
+
+    name: str
+    needs: frozenset[str] = frozenset()
+
+
+RULES: tuple[Rule, ...] = (
+    Rule("impossible_travel", frozenset({"city"})),
+    Rule("new_country", frozenset({"city"})),
+    Rule("new_asn", frozenset({"asn"})),
+    Rule("hosting_asn", frozenset({"asn"})),
+    Rule("concurrent_networks"),
+    Rule("shared_ip"),
+    Rule("dormant_reactivated"),
+    Rule("new_ip_burst"),
+    Rule("inactive_user_session"),
+    Rule("failed_password_jump"),
+    Rule("new_app_version"),
+)
+RULE_NAMES = tuple(rule.name for rule in RULES)
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One finding as stored (the columns an alert or artifact shows)."""
+
+    id: str
+    org: str
+    rule: str
+    severity: str
+    user_ids: tuple[int, ...]
+    session_ids: tuple[int, ...]
+    first_seen: datetime | None
+    last_seen: datetime | None
+    summary: str
+    evidence: str = "{}"
+
+
+@dataclass(frozen=True)
+class FindingsSummary:
+    """What one evaluation did."""
+
+    org: str
+    full: bool
+    since_session_id: int
+    rules_run: tuple[str, ...]
+    skipped: tuple[str, ...]
+    messages: tuple[str, ...]
+    new: tuple[Finding, ...]
+    updated: int
+    ip_lookups: int = 0
+    seconds: float = 0.0
+    per_rule: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def alertable(self) -> tuple[Finding, ...]:
+        """The new findings of severity medium or high."""
+        return tuple(f for f in self.new if f.severity in ALERT_SEVERITIES)
+
+
+def rule_parameters(settings: Settings) -> dict[str, Any]:
+    """The thresholds the rules may name, from the settings (see each rule's header)."""
+    return {
+        "travel_speed_kmh": float(settings.findings_travel_speed_kmh),
+        "learning_days": float(settings.findings_learning_days),
+        "dormant_days": float(settings.findings_dormant_days),
+        "burst_ips": int(settings.findings_burst_ips),
+        "burst_minutes": float(settings.findings_burst_minutes),
+        "new_app_days": float(settings.findings_new_app_days),
+        "failed_password_jump": int(settings.findings_failed_password_jump),
+    }
+
+
+_PARAM = re.compile(r"\$([a-z_][a-z0-9_]*)")
+_COMMENT = re.compile(r"--[^\n]*")
+
+
+def parameter_names(sql: str) -> set[str]:
+    """The ``$name`` parameters a statement uses (comments ignored)."""
+    return set(_PARAM.findall(_COMMENT.sub("", sql)))
+
+
+def _bind(sql: str, values: dict[str, Any]) -> dict[str, Any]:
+    names = parameter_names(sql)
+    unknown = names - set(values)
+    if unknown:
+        raise StorageError(f"SQL uses unknown parameters: {', '.join(sorted(unknown))}")
+    return {name: values[name] for name in names}
+
+
+def hosting_asns(extra: Path | None) -> list[tuple[int, str, str]]:
+    """(asn, name, kind) of the shipped list plus the user's CSV (same columns)."""
+    shipped = resources.files("session_audit").joinpath("data/hosting_asns.csv")
+    rows = _asn_rows(shipped.read_text(encoding="utf-8"), "the shipped hosting_asns.csv")
+    if extra is not None:
+        try:
+            text = extra.read_text(encoding="utf-8")
+        except OSError as exc:
+            raise ConfigError(f"cannot read the hosting ASN list {extra}: {exc}") from exc
+        rows += _asn_rows(text, str(extra))
+    merged: dict[int, tuple[int, str, str]] = {}
+    for row in rows:
+        merged[row[0]] = row  # the user's row wins
+    return sorted(merged.values())
+
+
+def _asn_rows(text: str, source: str) -> list[tuple[int, str, str]]:
+    reader = csv.DictReader(io.StringIO(text))
+    if reader.fieldnames is None or "asn" not in reader.fieldnames:
+        raise ConfigError(f"{source}: a CSV with columns asn,name,kind is expected")
+    rows: list[tuple[int, str, str]] = []
+    for line, record in enumerate(reader, start=2):
+        raw = (record.get("asn") or "").strip().upper().removeprefix("AS")
+        if not raw:
+            continue
+        if not raw.isdigit():
+            raise ConfigError(f"{source} line {line}: {record.get('asn')!r} is not an ASN")
+        kind = (record.get("kind") or "hosting").strip() or "hosting"
+        rows.append((int(raw), (record.get("name") or "").strip(), kind))
+    return rows
+
+
+def allowlisted_ips(ips: Iterable[str], allowlist: str) -> list[str]:
+    """The addresses of ``ips`` inside one of the allow-listed networks (setting allowlist)."""
+    networks = [ipaddress.ip_network(n, strict=False) for n in allowlist_networks_text(allowlist)]
+    if not networks:
+        return []
+    found: list[str] = []
+    for text in ips:
+        address = ipaddress.ip_address(text)
+        if any(address.version == n.version and address in n for n in networks):
+            found.append(text)
+    return found
+
+
+def _register_inputs(
+    conn: duckdb.DuckDBPyConnection, settings: Settings, org: str, since_id: int
+) -> None:
+    import pyarrow as pa
+
+    asns = hosting_asns(settings.hosting_asns)
+    conn.register(
+        "finding_hosting_asns",
+        pa.table(
+            {
+                "asn": pa.array([a for a, _, _ in asns], pa.int64()),
+                "name": pa.array([n for _, n, _ in asns], pa.string()),
+                "kind": pa.array([k for _, _, k in asns], pa.string()),
+            }
+        ),
+    )
+    allowed: list[str] = []
+    if allowlist_networks_text(settings.allowlist):
+        ips = conn.execute(
+            load_sql("queries/findings_candidate_ips"), {"org": org, "since_id": since_id}
+        ).fetchall()
+        allowed = allowlisted_ips((str(r[0]) for r in ips), settings.allowlist)
+    conn.register("finding_allowlisted_ips", pa.table({"ip": pa.array(allowed, pa.string())}))
+
+
+def _unregister(conn: duckdb.DuckDBPyConnection) -> None:
+    for name in ("finding_hosting_asns", "finding_allowlisted_ips"):
+        with contextlib.suppress(duckdb.Error):  # never registered (an earlier step failed)
+            conn.unregister(name)
+
+
+def evaluate_findings(
+    conn: duckdb.DuckDBPyConnection,
+    settings: Settings,
+    *,
+    org: str,
+    since_session_id: int | None = None,
+    rules: Iterable[str] | None = None,
+    clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+) -> FindingsSummary:
+    """Run the rules (``rules``: names, default all) over the sessions of ``org`` with id >=
+    ``since_session_id`` (None: all, a full evaluation) and upsert their findings."""
+    started = time.monotonic()
+    full = since_session_id is None
+    since_id = 0 if since_session_id is None else int(since_session_id)
+    wanted = RULE_NAMES if rules is None else tuple(rules)
+    unknown = sorted(set(wanted) - set(RULE_NAMES))
+    if unknown:
+        raise ConfigError(f"unknown rule(s) {', '.join(unknown)}; rules: {', '.join(RULE_NAMES)}")
+    databases = GeoDatabases.from_settings(settings)
+    available = databases.available()
+    messages: list[str] = list(databases.missing_files())
+    lookups = 0
+    if available:
+        lookups = refresh_ip_geo(
+            conn, databases, since_session_id=None if full else since_id
+        ).looked_up
+    selected = [rule for rule in RULES if rule.name in wanted]
+    skipped = tuple(rule.name for rule in selected if not rule.needs <= available)
+    if skipped:
+        messages.append(f"{', '.join(skipped)} {NO_GEOIP}")
+    values: dict[str, Any] = {
+        "org": org,
+        "since_id": since_id,
+        "full": full,
+        "now": clock(),
+        **rule_parameters(settings),
+    }
+    new: list[Finding] = []
+    updated = 0
+    per_rule: dict[str, int] = {}
+    run = [rule for rule in selected if rule.name not in skipped]
+    try:
+        conn.execute(load_sql("queries/findings_macros"))
+        _register_inputs(conn, settings, org, since_id)
+        conn.execute("BEGIN TRANSACTION")
+        try:
+            for rule in run:
+                found, fresh = _evaluate_rule(conn, rule.name, values)
+                per_rule[rule.name] = found
+                new.extend(fresh)
+                updated += found - len(fresh)
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+    except duckdb.Error as exc:
+        raise StorageError(f"evaluating the findings rules failed: {exc}") from exc
+    finally:
+        _unregister(conn)
+    return FindingsSummary(
+        org=org,
+        full=full,
+        since_session_id=since_id,
+        rules_run=tuple(rule.name for rule in run),
+        skipped=skipped,
+        messages=tuple(messages),
+        new=tuple(new),
+        updated=updated,
+        ip_lookups=lookups,
+        seconds=time.monotonic() - started,
+        per_rule=per_rule,
+    )
+
+
+def _evaluate_rule(
+    conn: duckdb.DuckDBPyConnection, name: str, values: dict[str, Any]
+) -> tuple[int, list[Finding]]:
+    """Stage one rule's rows, return (rows found, the new ones), upsert them."""
+    sql = load_sql(f"rules/{name}")
+    conn.execute(
+        "CREATE OR REPLACE TEMP TABLE finding_candidates AS " + sql.rstrip().rstrip(";"),
+        _bind(sql, values),
+    )
+    scoped = {**values, "rule": name}
+    stage = load_sql("queries/findings_stage")
+    conn.execute(stage, _bind(stage, scoped))
+    found_row = conn.execute("SELECT count(*) FROM finding_staged").fetchone()
+    found = int(found_row[0]) if found_row else 0
+    fresh = [_finding(row) for row in conn.execute(load_sql("queries/findings_new")).fetchall()]
+    upsert = load_sql("queries/findings_upsert")
+    conn.execute(upsert, _bind(upsert, scoped))
+    return found, fresh
+
+
+def _finding(row: tuple[Any, ...]) -> Finding:
+    fid, org, rule, severity, users, sessions, first, last, summary, evidence = row
+    return Finding(
+        id=str(fid),
+        org=str(org),
+        rule=str(rule),
+        severity=str(severity),
+        user_ids=tuple(int(u) for u in users or ()),
+        session_ids=tuple(int(s) for s in sessions or ()),
+        first_seen=first,
+        last_seen=last,
+        summary=str(summary),
+        evidence=str(evidence),
+    )
+
+
+def evaluate_new_findings(
+    conn: duckdb.DuckDBPyConnection,
+    org: str,
+    since_session_id: int,
+    *,
+    settings: Settings,
+    clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+) -> FindingsSummary:
+    """After an ingest: the rules over the sessions with id >= ``since_session_id`` (the first
+    session id the run stored) of ``org``; cheap, history is read only for those users/IPs."""
+    return evaluate_findings(
+        conn, settings, org=org, since_session_id=since_session_id, clock=clock
+    )
+
+
+def acknowledge(
+    conn: duckdb.DuckDBPyConnection,
+    finding_id: str,
+    *,
+    by: str,
+    note: str = "",
+    clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+) -> str:
+    """Acknowledge the finding ``finding_id`` (the full id or a unique prefix of 6+
+    characters); returns the full id. ConfigError when none or several match."""
+    wanted = finding_id.strip().lower()
+    if len(wanted) < 6 or not re.fullmatch(r"[0-9a-f]+", wanted):
+        raise ConfigError(f"{finding_id!r} is not a finding id (24 hex digits, or 6+ of them)")
+    if not by.strip():
+        raise ConfigError("--by NAME is required: who acknowledges the finding")
+    try:
+        matches = [
+            str(r[0])
+            for r in conn.execute(load_sql("queries/findings_match_id"), {"id": wanted}).fetchall()
+        ]
+        if not matches:
+            raise ConfigError(f"no finding {finding_id!r}")
+        if len(matches) > 1:
+            raise ConfigError(f"{finding_id!r} matches several findings: give more of the id")
+        conn.execute(
+            load_sql("queries/findings_ack"),
+            {"at": clock(), "by": by.strip(), "note": note, "id": matches[0]},
+        )
+    except duckdb.Error as exc:
+        raise StorageError(f"cannot acknowledge the finding: {exc}") from exc
+    return matches[0]
+
+
+def has_findings_table(conn: duckdb.DuckDBPyConnection) -> bool:
+    """Whether the database is at schema version 5 or later (it has ``findings``)."""
+    row = conn.execute(load_sql("queries/findings_table_exists")).fetchone()
+    return bool(row and row[0])
+
+
+def list_findings(
+    conn: duckdb.DuckDBPyConnection,
+    *,
+    org: str | None = None,
+    since: datetime | None = None,
+    severity: str | None = None,
+    rule: str | None = None,
+    user: int | None = None,
+    limit: int = 100_000,
+) -> QueryResult:
+    """Findings, open ones first, then by severity (``severity``: at least this one)."""
+    if severity is not None and severity not in SEVERITIES:
+        raise ConfigError(f"--severity {severity!r}: use one of {', '.join(SEVERITIES)}")
+    if rule is not None and rule not in RULE_NAMES:
+        raise ConfigError(f"--rule {rule!r}: use one of {', '.join(RULE_NAMES)}")
+    if not has_findings_table(conn):
+        return QueryResult((), (), [])
+    params = {
+        "org": org,
+        "since": since,
+        "min_rank": SEVERITIES.index(severity) if severity is not None else None,
+        "rule": rule,
+        "user": user,
+        "limit": limit,
+    }
+    try:
+        cursor = conn.execute(load_sql("queries/findings_list"), params)
+        description = cursor.description or []
+        return QueryResult(
+            tuple(d[0] for d in description),
+            tuple(str(d[1]) for d in description),
+            cursor.fetchall(),
+        )
+    except duckdb.Error as exc:
+        raise StorageError(f"cannot read the findings: {exc}") from exc
