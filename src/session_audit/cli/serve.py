@@ -1,4 +1,9 @@
-"""`session-audit serve`: run the scheduled deployments (ingest, daily audit) in this process."""
+"""`session-audit serve`: run the scheduled deployments (ingest, daily audit) in this process.
+
+Without ``PREFECT_API_URL`` it starts Prefect's own server (``prefect server start``) on
+127.0.0.1 at ``--prefect-port`` / ``SESSION_AUDIT_PREFECT_PORT`` (default 4200) for as long as it
+runs, and prints the UI address and the ``export PREFECT_API_URL=...`` line for Prefect's CLI.
+"""
 
 from __future__ import annotations
 
@@ -13,27 +18,38 @@ from session_audit.cli.app import app
 
 @app.command("serve")
 def serve(
-    ingest_cron: Annotated[
-        str | None, typer.Option(help="cron of ingest_sessions [env SESSION_AUDIT_INGEST_CRON]")
-    ] = None,
-    daily_audit_cron: Annotated[
-        str | None,
-        typer.Option(help="cron of daily_audit [env SESSION_AUDIT_DAILY_AUDIT_CRON]"),
-    ] = None,
+    ingest_cron: Annotated[str | None, typer.Option(help="cron of ingest_sessions (UTC)")] = None,
+    daily_audit_cron: Annotated[str | None, typer.Option(help="cron of daily_audit (UTC)")] = None,
     daily_audit: Annotated[
         bool, typer.Option("--daily-audit/--no-daily-audit", help="also serve daily_audit")
     ] = True,
-    db: Annotated[Path | None, typer.Option(help="DuckDB file [env SESSION_AUDIT_DB]")] = None,
+    db: Annotated[Path | None, typer.Option(help="DuckDB file")] = None,
+    prefect_port: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            max=65535,
+            help="port of the local Prefect server (API and UI) on 127.0.0.1; unused when "
+            "PREFECT_API_URL is set",
+        ),
+    ] = None,
 ) -> None:
-    """Serve the flows with cron schedules until Ctrl-C.
+    """Serve the flows with cron schedules until Ctrl-C (or SIGTERM).
 
-    Uses the Prefect server at PREFECT_API_URL when set (runs appear in its UI); otherwise a local
-    one with its state under the data dir, running while this command runs.
+    Uses the Prefect server at PREFECT_API_URL when set (runs appear in its UI); otherwise starts
+    `prefect server start` on 127.0.0.1:PORT with its state under the data dir (log in
+    data/prefect/server.log), running while this command runs. The ingest and the daily audit
+    share one concurrency slot: when both fall due, one waits for the other.
     """
     from session_audit.orchestration.environment import prepare_prefect_env
     from session_audit.settings import load_settings
 
-    settings = load_settings(ingest_cron=ingest_cron, daily_audit_cron=daily_audit_cron, db=db)
+    settings = load_settings(
+        ingest_cron=ingest_cron,
+        daily_audit_cron=daily_audit_cron,
+        db=db,
+        prefect_port=prefect_port,
+    )
     if db is not None:
         # Scheduled runs read their Settings from this environment at each run's entry.
         os.environ["SESSION_AUDIT_DB"] = str(db)
@@ -44,7 +60,5 @@ def serve(
     specs = schedule_specs(settings, daily_audit=daily_audit)
     for spec in specs:
         typer.echo(f"serving {spec.flow} as {spec.name!r} on cron {spec.cron!r}")
-    try:
-        serve_schedules(settings, daily_audit=daily_audit)
-    except KeyboardInterrupt:
-        typer.echo("stopped")
+    serve_schedules(settings, daily_audit=daily_audit, announce=typer.echo)
+    typer.echo("stopped")

@@ -2,20 +2,39 @@
 
 Schedules come from Settings (``ingest_cron``, ``daily_audit_cron``). Scheduled runs read their
 Settings, credentials included, from this process's environment and ``.env`` at each run's entry;
-no secret is ever a deployment parameter. Each deployment runs at most one flow run at a time (one
-DuckDB writer).
+no secret is ever a deployment parameter.
+
+One DuckDB writer at a time: both deployments write the same file, so they share ONE Prefect
+global concurrency limit, :data:`WRITER_LIMIT` (1 slot), instead of one limit each. When the
+half-hourly ingest and the daily audit fall due together, one runs and the other waits in
+``AwaitingConcurrencySlot`` (Prefect's ENQUEUE strategy) until the first finishes; neither
+fails on the database lock. The link is made through Prefect's REST API (a deployment's
+``global_concurrency_limit_id``) right after the deployments are registered.
+
+The Prefect API is :func:`~session_audit.orchestration.server.served_prefect_api`'s: the one at
+``PREFECT_API_URL``, or a local ``prefect server start`` on ``settings.prefect_port``.
 """
 
 from __future__ import annotations
 
+import signal
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
+from types import FrameType
 from typing import Any
+from uuid import UUID
 
 from session_audit.errors import ConfigError
 from session_audit.settings import Settings
 
 INGEST_DEPLOYMENT = "ingest-sessions"
 DAILY_AUDIT_DEPLOYMENT = "daily-audit"
+#: The global concurrency limit shared by every deployment that writes the DuckDB file.
+WRITER_LIMIT = "session-audit-db-writer"
+#: Slots of :data:`WRITER_LIMIT` (and each deployment's own ``concurrency_limit``: the two must
+#: be equal, or registering a deployment again would resize the shared limit).
+WRITER_SLOTS = 1
 
 
 @dataclass(frozen=True)
@@ -73,7 +92,7 @@ def build_deployments(specs: list[ScheduleSpec]) -> list[Any]:
         flows[spec.flow].to_deployment(
             name=spec.name,
             cron=spec.cron,
-            concurrency_limit=1,
+            concurrency_limit=WRITER_SLOTS,
             description=spec.description,
             tags=["session-audit"],
             entrypoint_type=EntrypointType.MODULE_PATH,
@@ -82,12 +101,87 @@ def build_deployments(specs: list[ScheduleSpec]) -> list[Any]:
     ]
 
 
-def serve_schedules(settings: Settings, *, daily_audit: bool = True) -> None:
-    """Publish the deployments and run their scheduled flow runs until interrupted."""
-    from prefect import serve
+def share_writer_limit(client: Any, deployment_ids: Sequence[UUID]) -> UUID:
+    """Make the deployments ``deployment_ids`` share the :data:`WRITER_LIMIT` global concurrency
+    limit (created with :data:`WRITER_SLOTS` slots if missing) instead of a limit each; the
+    per-deployment limit Prefect created for each is deleted. ``client`` is a sync Prefect client.
+    Returns the shared limit's id. Idempotent."""
+    from prefect.exceptions import ObjectNotFound
 
-    from session_audit.orchestration.run import prefect_session
+    client.upsert_global_concurrency_limit_by_name(WRITER_LIMIT, WRITER_SLOTS)
+    shared = client.read_global_concurrency_limit_by_name(WRITER_LIMIT)
+    for deployment_id in deployment_ids:
+        current = client.read_deployment(deployment_id).global_concurrency_limit
+        if current is not None and current.id == shared.id:
+            continue
+        response = client.request(
+            "PATCH",
+            "/deployments/{id}",
+            path_params={"id": str(deployment_id)},
+            json={"global_concurrency_limit_id": str(shared.id)},
+        )
+        response.raise_for_status()
+        if current is not None and current.name == f"deployment:{deployment_id}":
+            with suppress(ObjectNotFound):
+                client.delete_global_concurrency_limit_by_name(current.name)
+    shared_id: UUID = shared.id
+    return shared_id
+
+
+def serve_schedules(
+    settings: Settings,
+    *,
+    daily_audit: bool = True,
+    announce: Callable[[str], None] = print,
+) -> None:
+    """Publish the deployments and run their scheduled flow runs until interrupted (Ctrl-C or
+    SIGTERM: the schedules are paused, the local server, if any, stopped).
+
+    ``announce`` receives the lines a person needs: the UI address, the ``export
+    PREFECT_API_URL=...`` line for Prefect's own CLI, and how to start a run by hand.
+    """
+    import asyncio
+
+    from prefect.client.orchestration import get_client
+    from prefect.exceptions import TerminationSignal
+    from prefect.runner import Runner
+
+    from session_audit.orchestration.server import served_prefect_api
 
     specs = schedule_specs(settings, daily_audit=daily_audit)
-    with prefect_session(scheduler=True):
-        serve(*build_deployments(specs), print_starting_message=True)
+    deployments = build_deployments(specs)
+    with _sigterm_unwinds(), served_prefect_api(port=settings.prefect_port) as endpoint:
+        runner = Runner(name="session-audit", pause_on_shutdown=True)
+        ids: list[UUID] = [runner.add_deployment(d) for d in deployments]  # type: ignore[misc]
+        with get_client(sync_client=True) as client:
+            share_writer_limit(client, ids)
+        where = "local Prefect server" if endpoint.local else "Prefect server"
+        announce(f"{where}: API {endpoint.api_url}")
+        if endpoint.ui_url:
+            announce(f"Prefect UI: {endpoint.ui_url}")
+        announce("for Prefect's CLI in another shell:")
+        announce(f"  export PREFECT_API_URL={endpoint.api_url}")
+        for spec in specs:
+            announce(f"  prefect deployment run '{spec.flow}/{spec.name}'")
+        announce(f"runs of {', '.join(s.name for s in specs)} share the {WRITER_LIMIT!r} limit")
+        with suppress(KeyboardInterrupt, TerminationSignal):
+            asyncio.run(runner.start())
+
+
+@contextmanager
+def _sigterm_unwinds() -> Iterator[None]:
+    """Until the runner installs its own handler, SIGTERM unwinds like Ctrl-C (so the local
+    server is stopped, not orphaned)."""
+
+    def handler(signum: int, frame: FrameType | None) -> None:
+        raise KeyboardInterrupt
+
+    try:
+        previous = signal.signal(signal.SIGTERM, handler)
+    except ValueError:  # not the main thread
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
