@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
+import orjson
 import pytest
 
 from session_audit.cli import run_app
 
-COMMANDS = ("demo", "simulate", "ingest", "query", "export", "verify", "report", "serve")
+COMMANDS = ("demo", "simulate", "ingest", "query", "export", "verify", "report", "serve", "check")
 
 
 def test_help_lists_every_command(capsys: pytest.CaptureFixture[str]) -> None:
@@ -40,3 +42,75 @@ def test_a_bad_flag_is_a_usage_error_without_traceback() -> None:
     assert done.returncode == 2
     assert "Traceback" not in done.stderr
     assert "--batch-size" in done.stderr
+
+
+def test_version_prints_the_package_version(capsys: pytest.CaptureFixture[str]) -> None:
+    from session_audit import __version__
+
+    assert run_app(["--version"]) == 0
+    assert capsys.readouterr().out.strip() == f"session-audit {__version__}"
+
+
+def _squashed(text: str) -> str:
+    return " ".join(text.split())
+
+
+def test_help_documents_every_exit_code_from_the_one_definition(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from session_audit.cli.ingest import EXIT_CODES
+
+    assert run_app(["--help"]) == 0
+    out = _squashed(capsys.readouterr().out)
+    codes = out[out.index("Exit codes:") :]
+    for code in (*EXIT_CODES.values(), 2, 143):
+        assert f" {code} " in codes, code
+    assert "75 rate limited" in codes and "3 incomplete scan" in codes
+    assert "--log-format [text|json]" in out or "--log-format <text|json>" in out
+
+
+def test_help_names_the_environment_variable_and_default_of_each_setting(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert run_app(["ingest", "--help"]) == 0
+    out = _squashed(capsys.readouterr().out)
+    assert "[env SESSION_AUDIT_DB; default data/sessions.duckdb]" in out
+    assert "[env SESSION_AUDIT_BATCH_SIZE; default 100]" in out
+    assert "[env SESSION_AUDIT_LOCK_TIMEOUT; default 0.0]" in out
+    assert out.count("[env SESSION_AUDIT_GAP_TOLERANCE") == 1 and "[default 2000]" not in out
+    assert run_app(["serve", "--help"]) == 0
+    out = _squashed(capsys.readouterr().out)
+    assert "[env SESSION_AUDIT_PREFECT_PORT; default 4200]" in out
+    assert "[env SESSION_AUDIT_INGEST_CRON; default */30 * * * *]" in out
+
+
+def test_a_bad_log_level_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
+    assert run_app(["--log-level", "loud", "check"]) == 2
+    assert "loud" in capsys.readouterr().err
+
+
+def test_log_format_json_gives_one_object_per_line_for_a_command(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from session_audit.ingest.runner import register_transport, unregister_transport
+    from support import make_sim, sim_env
+
+    sim = make_sim(users=10, sessions=120, seed=3)
+    url = "http://logs.sim/v1"
+    for key, value in sim_env(sim, url, tmp_path / "s.duckdb").items():
+        monkeypatch.setenv(key, value)
+    register_transport(url, sim.transport())
+    try:
+        code = run_app(
+            ["--log-level", "info", "--log-format", "json", "ingest", "--no-progress",
+             "--start-id", str(sim.table.ids[0])]
+        )  # fmt: skip
+    finally:
+        unregister_transport(url)
+    assert code == 0
+    err = capsys.readouterr().err
+    records = [orjson.loads(line) for line in err.splitlines() if line.startswith("{")]
+    assert records, err
+    assert all({"time", "level", "logger", "message"} <= set(r) for r in records)
+    assert all(r["logger"].startswith("session_audit") for r in records)
+    assert sim.credentials.password not in err and sim.credentials.sec not in err

@@ -6,6 +6,7 @@ Each command lives in its own module and registers on the shared Typer app when 
 from __future__ import annotations
 
 from session_audit.cli import (  # noqa: F401  (imported for their @app.command side effect)
+    check,
     demo,
     export,
     ingest,
