@@ -9,6 +9,7 @@ from session_audit.cli import (  # noqa: F401  (imported for their @app.command 
     check,
     demo,
     export,
+    findings,
     ingest,
     keygen,
     query,

@@ -1,14 +1,25 @@
-"""What an ingest flow run publishes in Prefect: a markdown summary and a table of counts.
+"""What an ingest flow run publishes in Prefect: a markdown summary and a table of counts; the
+new findings of the run as a table; an alert listing the new high/medium findings.
 
 The texts are built by pure functions (tested without a server); :func:`publish_ingest_artifacts`
-only hands them to Prefect. Nothing secret is in them: counts, ids, the org and the database path.
+and :func:`publish_findings_artifact` only hand them to Prefect. Nothing secret is in them:
+counts, ids, the org, the database path, the findings' sentences.
+
+Alerts: when the setting ``alert_block`` (``SESSION_AUDIT_ALERT_BLOCK``) names a Prefect block
+("<block-type-slug>/<block-name>", e.g. ``webhook/compliance-alerts`` or
+``slack-webhook/risk-team``), :func:`alert_new_findings` sends ONE message per run listing the
+run's new findings of severity high or medium, and nothing when there are none. A notification
+block (Slack, Teams, custom webhook...) gets ``notify(body, subject)``; a generic
+``Webhook`` block gets ``call(payload)`` with the JSON of :func:`alert_payload`.
 """
 
 from __future__ import annotations
 
+import inspect
 import re
 from typing import Any
 
+from session_audit.analysis.findings import Finding, FindingsSummary
 from session_audit.ingest.runner import IngestSummary
 
 
@@ -66,3 +77,94 @@ async def publish_ingest_artifacts(summary: IngestSummary, *, db: str) -> None:
         table=count_rows(summary),
         description=f"counts of ingest run {summary.run_id}",
     )
+
+
+def findings_rows(findings: tuple[Finding, ...] | list[Finding]) -> list[dict[str, Any]]:
+    """The findings table artifact: one row per new finding, most severe first."""
+    order = {"high": 0, "medium": 1, "low": 2, "info": 3}
+    return [
+        {
+            "id": f.id,
+            "severity": f.severity,
+            "rule": f.rule,
+            "users": ", ".join(map(str, f.user_ids)),
+            "sessions": ", ".join(map(str, f.session_ids)),
+            "last_seen": f.last_seen.isoformat() if f.last_seen is not None else "",
+            "summary": f.summary,
+        }
+        for f in sorted(findings, key=lambda f: (order.get(f.severity, 9), f.rule, f.id))
+    ]
+
+
+async def publish_findings_artifact(summary: FindingsSummary) -> None:
+    """Create the table artifact of the run's new findings (call inside the flow run)."""
+    from prefect.artifacts import acreate_table_artifact
+
+    note = f"; {'; '.join(summary.messages)}" if summary.messages else ""
+    await acreate_table_artifact(
+        key=artifact_key("new-findings", summary.org),
+        table=findings_rows(summary.new),
+        description=f"{len(summary.new)} new finding(s) in {summary.org}{note}",
+    )
+
+
+def alert_text(findings: tuple[Finding, ...] | list[Finding], *, org: str) -> tuple[str, str]:
+    """(subject, body) of the alert message listing ``findings``."""
+    subject = f"session-audit: {len(findings)} new high/medium finding(s) in {org}"
+    lines = [
+        f"[{row['severity']}] {row['rule']} {row['id']}: {row['summary']}"
+        for row in findings_rows(findings)
+    ]
+    return subject, "\n".join(lines)
+
+
+def alert_payload(findings: tuple[Finding, ...] | list[Finding], *, org: str) -> dict[str, Any]:
+    """The JSON a generic webhook receives: subject, text, and the findings as rows."""
+    subject, body = alert_text(findings, org=org)
+    return {"subject": subject, "text": body, "org": org, "findings": findings_rows(findings)}
+
+
+async def load_alert_block(name: str) -> Any:
+    """The Prefect block named ``name`` ("type-slug/block-name"); ConfigError if unknown."""
+    from prefect.blocks.core import Block
+
+    from session_audit.errors import ConfigError
+
+    if "/" not in name:
+        raise ConfigError(
+            f"alert block {name!r}: use '<block-type-slug>/<block-name>', e.g. webhook/alerts"
+        )
+    try:
+        return await Block.aload(name)
+    except (ValueError, KeyError) as exc:
+        raise ConfigError(f"cannot load the alert block {name!r}: {exc}") from exc
+
+
+async def alert_new_findings(block: Any, summary: FindingsSummary) -> int:
+    """Send one message listing the new high/medium findings of ``summary`` through ``block``
+    (a NotificationBlock or a Webhook block); none when there are none. Returns the number of
+    findings sent."""
+    findings = summary.alertable
+    if not findings:
+        return 0
+    from prefect.blocks.abstract import NotificationBlock
+
+    if isinstance(block, NotificationBlock):
+        subject, body = alert_text(findings, org=summary.org)
+        result = block.notify(body, subject)
+        if inspect.isawaitable(result):  # notify is async in some Prefect versions
+            await result
+    else:
+        response = await block.call(alert_payload(findings, org=summary.org))
+        response.raise_for_status()
+    return len(findings)
+
+
+async def publish_findings(summary: FindingsSummary, *, alert_block: str | None) -> int:
+    """After an ingest flow run's evaluation: the findings table artifact, then the alert
+    through the block named ``alert_block`` (setting ``alert_block``; None: no alert).
+    Returns the number of findings alerted."""
+    await publish_findings_artifact(summary)
+    if not alert_block:
+        return 0
+    return await alert_new_findings(await load_alert_block(alert_block), summary)
