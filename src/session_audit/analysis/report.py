@@ -17,7 +17,7 @@ network asset, so it opens offline; its script only marks how many charts were d
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from html import escape
 from pathlib import Path
@@ -52,6 +52,7 @@ class ReportData:
     concurrency_latest: Rows
     users_at_risk: Rows
     coverage: str = ""
+    findings: Rows = field(default_factory=list)  # open findings, most severe first
 
 
 def _rows(conn: duckdb.DuckDBPyConnection, name: str, **params: Any) -> Rows:
@@ -88,6 +89,37 @@ def collect(
         concurrency_latest=_rows(conn, "report_concurrency_latest", org=org, limit=TOP_ROWS),
         users_at_risk=_rows(conn, "report_users_at_risk", org=org, limit=25),
         coverage=coverage_line(read_coverage(conn, org=org)),
+        findings=_findings(conn, org),
+    )
+
+
+def _findings(conn: duckdb.DuckDBPyConnection, org: str | None) -> Rows:
+    """Open findings (none on a database older than schema version 5)."""
+    from session_audit.analysis.findings import has_findings_table
+
+    if not has_findings_table(conn):
+        return []
+    return _rows(conn, "report_findings", org=org, limit=TOP_ROWS)
+
+
+def findings_section(rows: Rows) -> str:
+    """The findings section at the top of the page: open findings by severity, then the most
+    severe and newest ones (``session-audit findings`` lists them all)."""
+    counts = {str(r["severity"]): int(r["open_of_severity"]) for r in rows}
+    badges = ", ".join(f"{counts[s]} {s}" for s in ("high", "medium", "low", "info") if s in counts)
+    note = (
+        f"Open findings of the detection rules: {badges or 'none'} (most severe and newest "
+        f"below; acknowledged ones are left out)."
+    )
+    table = '<p class="none">No open findings.</p>' if not rows else _table(
+        rows,
+        [("severity", "severity"), ("rule", "rule"), ("user_ids", "users"),
+         ("session_ids", "sessions"), ("last_seen", "last seen"), ("summary", "finding"),
+         ("id", "id")],
+    )  # fmt: skip
+    return (
+        f'<section id="findings"><h2>Findings</h2><p class="note">{escape(note)}</p>'
+        f"{table}</section>"
     )
 
 
@@ -176,6 +208,7 @@ def render_html(data: ReportData) -> str:
         )
     )
     return _PAGE.format(
+        findings_section=findings_section(data.findings),
         title="Session audit report",
         generated=escape(data.generated_at.astimezone(UTC).isoformat(timespec="seconds")),
         source=escape(data.source or "(in-memory database)"),
@@ -304,6 +337,7 @@ footer {{ color: #64748b; font-size: 12px; text-align: center; }}
 <p>Generated {generated} from {source} &middot; {scope} &middot; session-audit {version}</p>
 </header>
 <main>
+{findings_section}
 <div class="cards">{cards}</div>
 <p class="coverage" id="coverage">Coverage: {coverage}</p>
 <section id="logins"><h2>Logins per day</h2>

@@ -1,0 +1,10 @@
+-- report_findings: the open (unacknowledged) findings for the top of the HTML report, most
+-- severe and newest first, at most $limit, each with the number of open findings of its
+-- severity (open_of_severity); $org NULL: every organisation.
+SELECT
+    id, rule, severity, user_ids, session_ids, last_seen, summary,
+    count(*) OVER (PARTITION BY severity) AS open_of_severity
+FROM findings
+WHERE acknowledged_at IS NULL AND ($org IS NULL OR org = $org)
+ORDER BY list_position(['info', 'low', 'medium', 'high'], severity) DESC, last_seen DESC, id
+LIMIT $limit
