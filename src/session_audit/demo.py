@@ -100,6 +100,20 @@ def demo_settings(base_url: str, credentials: Any, options: DemoOptions) -> Sett
     )
 
 
+def findings_line(settings: Settings) -> str:
+    """Evaluate the detection rules over the demo data, placed by the bundled tiny test MMDB
+    files (they know only the simulator's planted addresses); one line saying what fired."""
+    from session_audit.analysis.findings import evaluate_database
+    from session_audit.analysis.geo import bundled_demo_databases
+
+    geo = bundled_demo_databases()
+    summary = evaluate_database(
+        settings.with_overrides(geoip_city_db=geo.city, geoip_asn_db=geo.asn)
+    )
+    rules = ", ".join(f"{rule} {n}" for rule, n in summary.per_rule.items() if n)
+    return f"findings: {len(summary.new) + summary.updated} ({rules}); see `findings`"
+
+
 def reset_outputs(options: DemoOptions) -> None:
     """Remove the outputs of an earlier demo run (database, exports, report) and nothing else."""
     for path in (options.db, options.db.with_name(options.db.name + ".wal"), options.report):
@@ -182,6 +196,7 @@ def run_demo(
             fault_rate=options.fault_rate,
             max_ids=options.max_ids,
             slow_seconds=0.3,
+            plant_findings=True,
         )
     )
     base_url, stop = start_background_server(sim)
@@ -208,6 +223,7 @@ def run_demo(
         f"{summary.rejected} malformed rows set aside"
     )
 
+    step(findings_line(settings))
     started = time.monotonic()
     exports = export_compliance_set(
         options.db,

@@ -418,3 +418,14 @@ def list_findings(
         )
     except duckdb.Error as exc:
         raise StorageError(f"cannot read the findings: {exc}") from exc
+
+
+def evaluate_database(settings: Settings) -> FindingsSummary:
+    """Open ``settings.db`` for writing, migrate it, and evaluate every rule over all of
+    ``settings.org``'s sessions (a full evaluation: the demo's and scripts' one call)."""
+    from session_audit.db.connection import connect
+    from session_audit.db.migrations import migrate
+
+    with connect(settings.db, lock_timeout=settings.lock_timeout) as conn:
+        migrate(conn)
+        return evaluate_findings(conn, settings, org=settings.org)

@@ -287,3 +287,13 @@ def _store(conn: duckdb.DuckDBPyConnection, rows: list[dict[str, Any]]) -> int:
     finally:
         conn.unregister("geo_staged")
     return len(rows)
+
+
+def bundled_demo_databases() -> GeoDatabases:
+    """The tiny test databases shipped in ``session_audit/data`` (written by
+    ``scripts/make_geoip_demo.py``): they place only the simulator's planted addresses. For the
+    demo and tests, never for real data."""
+    from importlib import resources
+
+    data = Path(str(resources.files("session_audit").joinpath("data")))
+    return GeoDatabases(city=data / "geoip-demo-city.mmdb", asn=data / "geoip-demo-asn.mmdb")
