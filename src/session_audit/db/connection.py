@@ -36,6 +36,11 @@ import orjson
 from session_audit.errors import ConfigError, DatabaseLockedError, StorageError
 
 MEMORY = ":memory:"
+# Storage format of a NEW database file (DuckDB's storage_compatibility_version): the DuckDB 1.x
+# CLI and clients can open it (tested with duckdb-cli 1.5.6; DuckDB 2.x's default format cannot
+# be read before 2.0). Existing files keep the format they were created with. Every connection
+# passes the same value: DuckDB refuses a second connection to a file with another config.
+STORAGE_VERSION = "v1.4.0"
 _LOCK_PID = re.compile(r"Conflicting lock is held in (?P<prog>.*?) \(PID (?P<pid>\d+)\)")
 _SECRET_FLAG = re.compile(r"pass|secret|token|^--sec|^--cid", re.IGNORECASE)
 _RETRY_EVERY = 0.2
@@ -78,6 +83,7 @@ def connect(
     if target != MEMORY:
         _check_path(Path(target), read_only=read_only)
     config: dict[str, Any] = dict(_SANDBOX_CONFIG) if sandbox else {}
+    config["storage_compatibility_version"] = STORAGE_VERSION
     deadline = time.monotonic() + max(lock_timeout, 0.0)
     while True:
         try:
