@@ -118,7 +118,7 @@ class _Hook(BaseHTTPRequestHandler):
 
 @pytest.fixture
 def hook() -> Iterator[tuple[str, list[dict[str, Any]]]]:
-    received: ClassVar[list[dict[str, Any]]] = []
+    received: list[dict[str, Any]] = []
     handler = type("Hook", (_Hook,), {"received": received})
     server = HTTPServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
