@@ -37,7 +37,10 @@ def make_sim(*, sparse: bool = False, **config: Any) -> Simulator:
     return Simulator(sim_config(sparse=sparse, **config))
 
 
+# The simulator's budget; the batch size as each test sets it (tests/test_id_space.py turns
+# discovery back on, as it is by default).
 FAST = {
+    "batch_discovery": False,
     "requests_per_hour": 1_000_000,
     "requests_per_second": 100_000,
     "backoff_base": 0.01,

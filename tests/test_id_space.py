@@ -26,6 +26,7 @@ from session_audit.ingest.runner import (
     unregister_transport,
 )
 from session_audit.scale.driver import run_ingest_staged
+from session_audit.settings import Settings
 from session_audit.simulator import Fault, Simulator
 from support import assert_db_equals_truth, make_sim, rejected_ids, sim_env, sim_settings, ts
 
@@ -38,8 +39,13 @@ def _sparse_sim(**config: Any) -> Simulator:
     return make_sim(sparse=True, **{**base, **config})
 
 
+def _settings(sim: Simulator, db: Path, **settings: Any) -> Settings:
+    """The defaults of a real run (batch-size discovery on), with the simulator's budget."""
+    return sim_settings(sim, db, **{"batch_discovery": True, **settings})
+
+
 def _run(sim: Simulator, db: Path, source: IdSource, **settings: Any) -> IngestSummary:
-    return asyncio.run(ingest(sim_settings(sim, db, **settings), source, transport=sim.transport()))
+    return asyncio.run(ingest(_settings(sim, db, **settings), source, transport=sim.transport()))
 
 
 def _first(sim: Simulator) -> int:
@@ -65,7 +71,7 @@ def test_first_and_incremental_runs_with_default_settings_store_every_visible_se
 ) -> None:
     sim = _sparse_sim()
     db = tmp_path / "s.duckdb"
-    settings = sim_settings(sim, db)
+    settings = _settings(sim, db)
 
     def run(source: IdSource) -> IngestSummary:
         if executor == "inline":
@@ -138,7 +144,7 @@ def test_an_api_that_hides_the_callers_own_sessions_ends_incomplete_and_exits_no
     sim = _sparse_sim(hide_own_sessions=True, sessions=400, span_days=7)
     db = tmp_path / "s.duckdb"
     url = "http://hidden.sim/v1"
-    for key, value in sim_env(sim, url, db, gap_tolerance=50).items():
+    for key, value in sim_env(sim, url, db, batch_discovery=True, gap_tolerance=50).items():
         monkeypatch.setenv(key, value)
     register_transport(url, sim.transport())
     try:
@@ -160,7 +166,7 @@ def test_a_bare_429_ends_the_run_rate_limited_and_the_run_after_the_lockout_resu
 ) -> None:
     sim = _sparse_sim()
     db = tmp_path / "s.duckdb"
-    settings = sim_settings(sim, db, checkpoint_ids=2000)
+    settings = _settings(sim, db, checkpoint_ids=2000)
     now = [time.time()]
     chunks = [0]
 
@@ -236,7 +242,7 @@ def test_a_stray_id_in_an_answer_never_moves_the_cursor(tmp_path: Path) -> None:
     stray = 45_000_000
     summary = asyncio.run(
         ingest(
-            sim_settings(sim, db),
+            _settings(sim, db, batch_discovery=False),  # the first items answer is a scan's
             IdSource("scan", start_id=_first(sim)),
             transport=_StrayAnswer(sim.transport(), stray),
         )
@@ -257,7 +263,7 @@ def test_start_id_above_the_cursor_is_refused_with_one_line(
     sim = _sparse_sim(sessions=300, span_days=7)
     db = tmp_path / "s.duckdb"
     url = "http://refuse.sim/v1"
-    for key, value in sim_env(sim, url, db).items():
+    for key, value in sim_env(sim, url, db, batch_discovery=True).items():
         monkeypatch.setenv(key, value)
     register_transport(url, sim.transport())
     try:
@@ -279,7 +285,7 @@ def test_a_first_run_with_no_start_names_both_ways_in(
 ) -> None:
     sim = _sparse_sim(sessions=100, span_days=7)
     url = "http://first.sim/v1"
-    for key, value in sim_env(sim, url, tmp_path / "s.duckdb").items():
+    for key, value in sim_env(sim, url, tmp_path / "s.duckdb", batch_discovery=True).items():
         monkeypatch.setenv(key, value)
     register_transport(url, sim.transport())
     try:
@@ -294,8 +300,7 @@ def test_a_first_run_with_no_start_names_both_ways_in(
 def test_the_batch_size_is_discovered_once_per_api_root_and_remembered(tmp_path: Path) -> None:
     sim = _sparse_sim(max_ids=250, sessions=600, span_days=7)
     db = tmp_path / "s.duckdb"
-    settings = sim_settings(sim, db)  # batch_size not given: discover it
-    assert "batch_size" not in settings.model_fields_set
+    settings = _settings(sim, db)  # discovery on, from the default 100 ids
     first = asyncio.run(
         ingest(settings, IdSource("scan", start_id=_first(sim)), transport=sim.transport())
     )
@@ -320,7 +325,7 @@ def test_a_ceiling_below_the_configured_size_shrinks_the_calls_and_is_remembered
 ) -> None:
     sim = _sparse_sim(max_ids=50, sessions=300, span_days=7)
     db = tmp_path / "s.duckdb"
-    settings = sim_settings(sim, db)
+    settings = _settings(sim, db)
     summary = asyncio.run(
         ingest(settings, IdSource("scan", start_id=_first(sim)), transport=sim.transport())
     )

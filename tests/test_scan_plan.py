@@ -175,9 +175,7 @@ def test_stop_marks_a_scanning_plan_incomplete_only() -> None:
 # --- StartSearch (--since) ---------------------------------------------------------------------
 
 
-def _search(
-    space: dict[int, datetime], since: datetime, *, probe_ids: int = 100
-) -> StartSearch:
+def _search(space: dict[int, datetime], since: datetime, *, probe_ids: int = 100) -> StartSearch:
     search = StartSearch(since, probe_ids=probe_ids)
     while (probe := search.next_probe()) is not None:
         search.observe(probe, [(i, space[i]) for i in probe.window if i in space])
@@ -202,13 +200,16 @@ def _truth_first(space: dict[int, datetime], since: datetime) -> int:
     return min(i for i, start in space.items() if start >= since)
 
 
+@pytest.mark.parametrize("probe_ids", [100, 1000])
 @pytest.mark.parametrize("share", [0.0, 0.9, 0.97])
 @pytest.mark.parametrize("fraction", [0.01, 0.4, 0.999])
-def test_since_finds_a_safe_start_close_to_the_first_session(share: float, fraction: float) -> None:
+def test_since_finds_a_safe_start_close_to_the_first_session(
+    share: float, fraction: float, probe_ids: int
+) -> None:
     ids = _sparse(20_000, seed=3, share=share)
     space = {sid: T0 + timedelta(minutes=k) for k, sid in enumerate(ids)}
     since = T0 + timedelta(minutes=int(len(ids) * fraction) - 0.5)
-    search = _search(space, since)
+    search = _search(space, since, probe_ids=probe_ids)
     first = _truth_first(space, since)
     assert search.start <= first  # nothing at or after `since` is skipped
     before = [i for i in space if search.start <= i < first]

@@ -19,6 +19,7 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -38,7 +39,9 @@ class DemoOptions:
     sessions: int = 40_000
     seed: int = 2024
     fault_rate: float = 0.01
-    max_ids: int = 50
+    max_ids: int = 500  # the simulated API's undocumented ceiling: the ingest discovers it
+    span_days: int = 60
+    since_days: int = 30  # the first run fetches the sessions of the last 30 days (--since)
 
     @property
     def db(self) -> Path:
@@ -81,7 +84,8 @@ class DemoOutcome:
 
 
 def demo_settings(base_url: str, credentials: Any, options: DemoOptions) -> Settings:
-    """Settings for the simulator: its credentials, a budget it allows, short back-offs."""
+    """Settings for the simulator: its credentials, a budget it allows, short back-offs. The
+    batch size is left to discovery (the simulator rejects calls above ``max_ids`` ids)."""
     return Settings(
         base_url=base_url,
         username=credentials.username,
@@ -92,8 +96,7 @@ def demo_settings(base_url: str, credentials: Any, options: DemoOptions) -> Sett
         requests_per_hour=1_000_000,
         requests_per_second=2_000,
         concurrency=8,
-        batch_size=options.max_ids,
-        checkpoint_ids=2_500,
+        checkpoint_ids=10_000,
         backoff_base=0.02,
         backoff_cap=2.0,
         timeout=10.0,
@@ -184,21 +187,26 @@ def run_demo(
     reset_outputs(options)
 
     started = time.monotonic()
-    step(
-        f"simulating a Tradovate account: {options.users:,} users, ~{options.sessions:,} "
-        f"sessions, {options.fault_rate:.0%} faults, at most {options.max_ids} ids per call"
-    )
     sim = Simulator(
         SimulatorConfig(
             users=options.users,
             sessions=options.sessions,
             seed=options.seed,
+            span_days=options.span_days,
             fault_rate=options.fault_rate,
             max_ids=options.max_ids,
             slow_seconds=0.3,
             plant_findings=True,
         )
     )
+    config = sim.config
+    step(
+        f"simulating a Tradovate organisation: {options.users:,} users, ~{options.sessions:,} "
+        f"sessions over {options.span_days} days, sparse in the platform's global id space "
+        f"({config.foreign_share:.0%} of ids are other firms', {config.quiet_ids:,} foreign ids "
+        f"every weekend), {options.fault_rate:.0%} faults, at most {options.max_ids} ids per call"
+    )
+    since = datetime.fromtimestamp(sim.now_ms / 1000, UTC) - timedelta(days=options.since_days)
     base_url, stop = start_background_server(sim)
     timings["simulator"] = time.monotonic() - started
     try:
@@ -208,19 +216,22 @@ def run_demo(
         started = time.monotonic()
         with prefect_session() as api_url:
             timings["prefect_start"] = time.monotonic() - started
-            step(f"Prefect API ready at {api_url}; running the ingest_sessions flow")
-            started = time.monotonic()
-            summary = run_ingest_flow(
-                settings, IdSource("scan", start_id=sim.table.ids[0]), progress=progress
+            step(
+                f"Prefect API ready at {api_url}; running the ingest_sessions flow "
+                f"(--since {since.date().isoformat()}: no session id needed)"
             )
+            started = time.monotonic()
+            summary = run_ingest_flow(settings, IdSource("scan", since=since), progress=progress)
             timings["flow"] = time.monotonic() - started
     finally:
         stop()
     step(
         f"ingest run {summary.run_id} {summary.status}: {summary.fetched:,} sessions fetched "
         f"in {summary.counters.get('requests', 0):,} requests "
-        f"({summary.ledger_counts()['retries']} retried after faults), "
-        f"{summary.rejected} malformed rows set aside"
+        f"({summary.discovery_requests} to find where {since.date().isoformat()} starts, "
+        f"{summary.ledger_counts()['retries']} retried after faults), "
+        f"{summary.rejected} malformed rows set aside; "
+        f"scanned to id {summary.scanned_to}, {summary.note or 'no end marker'}"
     )
 
     step(findings_line(settings))

@@ -72,6 +72,11 @@ class Settings(BaseSettings):
     requests_per_second: float = Field(5.0, gt=0, description="client-side per-second cap")
     concurrency: int = Field(4, ge=1, le=256, description="requests in flight at once")
     batch_size: int = Field(100, ge=1, le=10_000, description="ids per userSession/items call")
+    batch_discovery: bool = Field(
+        True,
+        description="find the largest ids per call the API accepts (from batch_size up to "
+        "1,000) once per API root and remember it; false: always use batch_size",
+    )
     checkpoint_ids: int = Field(5000, ge=1, description="ids scanned per stored checkpoint")
     gap_tolerance: int = Field(
         2000,

@@ -254,9 +254,9 @@ class IngestRun:
             kwargs: dict[str, Any] = {"transport": self._transport}
             if self._sleep is not None:
                 kwargs["sleep"] = self._sleep
-            # ids per items call: a size set by the user wins; else what an earlier run learned
-            # about this API root (None: discover it before the first scan)
-            if "batch_size" not in self.settings.model_fields_set:
+            # ids per items call: what an earlier run learned about this API root (none yet:
+            # discover it before the first scan), unless discovery is off (batch_size as set)
+            if self.settings.batch_discovery:
                 known = self.store.batch_size_for(self.settings.base_url)
                 self._known_batch = known
                 if known is not None:
@@ -524,7 +524,7 @@ class IngestRun:
         """Once per API root: the largest ids-per-call the API accepts (undocumented), found
         with a few real calls and remembered in ``api_state``. In a sparse id space the batch
         size is the scan's throughput."""
-        if "batch_size" in self.settings.model_fields_set or self._known_batch is not None:
+        if not self.settings.batch_discovery or self._known_batch is not None:
             return
         finding = await self._client.discover_batch_size(probe_from)
         self.store.remember_batch_size(self.settings.base_url, finding.size, finding.rejected_at)

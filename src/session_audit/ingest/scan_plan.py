@@ -278,9 +278,11 @@ class StartSearch:
     ``lo`` is proven: every session with an id below it started before ``since`` (ids grow with
     ``startTime``). ``hi`` is the lowest id seen of a session that started at or after ``since``.
 
-    * Climb: probes at ``floor`` and then at ids growing exponentially, until one returns a session
-      at or after ``since``, or ``climb_empty`` probes in a row above the last data return nothing
-      (above the top, or a very long quiet stretch), or the id space ends.
+    * Climb: probes from ``floor`` upward over stretches growing exponentially (each probe samples
+      its whole stretch at an even stride; an empty sample above data is taken once more at other
+      ids), until one returns a session at or after ``since``, or ``climb_empty`` stretches in a
+      row above the last data return nothing (above the top, or a very long quiet stretch), or
+      the id space ends.
     * Bisect ``[lo, upper)``: a probe in the middle; a session before ``since`` raises ``lo``, one
       at or after it lowers ``upper``. An empty middle is a quiet stretch, ids below the first
       session or above the last: step upward from it (``mid + W``, ``mid + 2W``, ``mid + 4W`` ...)
@@ -319,6 +321,7 @@ class StartSearch:
         self._climb_at = floor
         self._step = probe_ids
         self._empty_since_data = 0
+        self._resample = False  # probe the current climb stretch again, at other ids
         self._upper = MAX_SESSION_ID  # the bisection's (unproven) upper end
         self._step_base = 0  # where the current upward stepping started (an empty middle)
         self._last: Probe | None = None
@@ -336,11 +339,13 @@ class StartSearch:
         if self._phase != "done" and self.probes >= self.max_probes:
             self._phase = "done"
         if self._phase == "climb":
-            at = max(self._climb_at, self.lo)
+            at = self._climb_at = max(self._climb_at, self.lo)
+            if self._resample:  # the same stretch, sampled half a stride further on
+                at += max(1, -(-self._step // self.probe_ids)) // 2
             if at >= MAX_SESSION_ID:
                 self._bisect_below(MAX_SESSION_ID)
             else:
-                return self._probe(at, MAX_SESSION_ID, "climb")
+                return self._probe(at, MAX_SESSION_ID, "climb", span=self._step)
         if self._phase == "step":
             at = self._step_base + self._step
             if at >= self._upper:  # stepped up to upper over nothing: search below the middle
@@ -356,9 +361,19 @@ class StartSearch:
         return None
 
     def _probe(
-        self, at: int, limit: int, phase: Literal["climb", "bisect", "step", "final"]
+        self,
+        at: int,
+        limit: int,
+        phase: Literal["climb", "bisect", "step", "final"],
+        *,
+        span: int | None = None,
     ) -> Probe:
-        probe = Probe(range(at, min(at + self.probe_ids, limit)), phase)
+        """``probe_ids`` ids from ``at``: contiguous, or spread evenly over ``span`` ids (a
+        climb probe samples the whole stretch up to the next one, so data between climb points,
+        say a short history amid quiet stretches, is not jumped over)."""
+        stride = max(1, -(-span // self.probe_ids)) if span is not None else 1
+        stop = min(at + (span if span is not None else self.probe_ids), limit)
+        probe = Probe(range(at, stop, stride), phase)
         self._last = probe
         return probe
 
@@ -394,13 +409,19 @@ class StartSearch:
         if self.hi is not None:
             self._phase = "bisect"
             return
+        if not found and self.found_data and not self._resample and probe.window.step > 1:
+            # a sparse sample can miss a thin layer of data: look once more before calling the
+            # stretch empty (the top of the data is near)
+            self._resample = True
+            return
+        self._resample = False
         self._empty_since_data = 0 if found else self._empty_since_data + 1
         if self._empty_since_data >= self.climb_empty and self.found_data:
             # above the data (or a very long quiet stretch): search below the first empty
             # probe after the last data; lo stays where the data proved it
             self._bisect_below(self._first_empty_after_data(probe.window.start))
             return
-        self._climb_at = probe.window.start + self._step
+        self._climb_at = self._climb_at + self._step
         self._step *= 2
 
     def _first_empty_after_data(self, last_probe_start: int) -> int:

@@ -19,9 +19,8 @@ cursor and stages afresh) and may be deleted at any time.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any
 
 import fsspec  # type: ignore[import-untyped]
 import polars as pl
