@@ -302,3 +302,22 @@ def test_without_geoip_files_geo_rules_are_skipped_once(tmp_path: Path) -> None:
     summary = evaluate_findings(conn, missing, org="default")
     assert summary.skipped == geo_rules
     assert any("not found" in m for m in summary.messages)
+
+
+def test_findings_and_ip_geo_are_export_datasets(geo: Settings, tmp_path: Path) -> None:
+    import pyarrow.parquet as pq
+
+    from session_audit.analysis.catalog import get_dataset
+    from session_audit.analysis.export import export_dataset
+
+    conn = make_db()
+    _everything(conn)
+    evaluate_findings(conn, geo, org="default")
+    assert get_dataset(conn, "findings").time_column == "first_seen"
+    assert get_dataset(conn, "ip_geo").time_column == "looked_up_at"
+    for dataset in ("findings", "ip_geo"):
+        result = export_dataset(conn, dataset=dataset, fmt="parquet", out_dir=tmp_path / dataset)
+        count = conn.execute(f"SELECT count(*) FROM {dataset}").fetchone()
+        assert count is not None and result.row_count == count[0] > 0
+        rows = sum(pq.read_table(result.directory / name).num_rows for name in result.files)
+        assert rows == count[0]

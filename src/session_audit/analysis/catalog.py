@@ -2,6 +2,8 @@
 
 Dataset names given by a user are only ever used after they matched a name read from the
 database's own catalog (``sql/queries/catalog_datasets.sql``): that list is the whitelist.
+Every table is a dataset, so schema 5's ``findings`` (time column ``first_seen``) and
+``ip_geo`` (time column ``looked_up_at``) are exported like the others.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ _TIME_PREFERENCE = (
     "first_seen",
     "last_login",
     "created_at",
+    "looked_up_at",  # ip_geo (its other times are database build dates)
 )
 _TEMPORAL = re.compile(r"^(TIMESTAMP|DATE)")
 _SIMPLE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
