@@ -321,3 +321,30 @@ def test_findings_and_ip_geo_are_export_datasets(geo: Settings, tmp_path: Path) 
         assert count is not None and result.row_count == count[0] > 0
         rows = sum(pq.read_table(result.directory / name).num_rows for name in result.files)
         assert rows == count[0]
+
+
+def test_report_opens_with_the_open_findings(geo: Settings) -> None:
+    from session_audit.analysis.report import collect, render_html
+
+    conn = make_db()
+    _everything(conn)
+    evaluate_findings(conn, geo, org="default")
+    acked = conn.execute("SELECT id, summary FROM findings WHERE rule = 'shared_ip'").fetchone()
+    assert acked is not None
+    acknowledge(conn, acked[0], by="bob")
+    page = render_html(collect(conn))
+    assert page.index('id="findings"') < page.index('class="cards"')
+    travel = conn.execute(
+        "SELECT summary FROM findings WHERE rule = 'impossible_travel'"
+    ).fetchone()
+    assert travel is not None and travel[0] in page  # London, then New York 10 minutes later
+    assert acked[1] not in page  # acknowledged: left out
+    assert "No open findings." in render_html(collect(make_db()))
+
+
+def test_allowlist_setting_must_hold_networks() -> None:
+    from session_audit.settings import load_settings
+
+    with pytest.raises(ConfigError, match="not an IP network"):
+        load_settings(allowlist="10.0.0.0/8, 10.0.0.0/33")
+    assert load_settings(allowlist="10.0.0.0/8 2001:db8::/32").allowlist
