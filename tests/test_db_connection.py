@@ -148,7 +148,8 @@ def test_a_sandboxed_connection_reads_but_reaches_nothing_else(tmp_path: Path) -
                 conn.execute(sql)
     finally:
         conn.close()
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["s.duckdb"]
+    # nothing written but the database and the writer's lock file (kept: see WriterLock)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["s.duckdb", "s.duckdb.lock"]
 
 
 def test_corruption_is_recognised_by_duckdb_s_message_only() -> None:

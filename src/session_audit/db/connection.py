@@ -12,10 +12,13 @@
   (``lock_configuration=true``: SET/RESET/PRAGMA settings fail). Views keep working.
 * :func:`storage_error` turns a DuckDB error raised while using a connection into a
   :class:`StorageError`; a corrupt file is reported as corruption with DuckDB's own message.
-* :class:`writer` (a context manager) holds the writing connection and a small sidecar file
-  ``<db>.writer.json`` (pid, started_at, command) that lets a second writer name the first one.
+* :class:`WriterLock` is the single-writer guarantee: an exclusive ``flock`` on ``<db>.lock`` for
+  the whole run plus a small sidecar file ``<db>.writer.json`` (pid, started_at, command) that lets
+  a second writer name the first one; the database itself is opened per checkpoint
+  (``lock.connection()``), so readers wait at most one commit. :class:`writer` holds the lock and
+  one connection for a whole block.
 
-DuckDB allows one writing process per file; its lock is the single-writer guarantee of ingest.
+DuckDB itself allows one writing process per file, and no reader while it is open for writing.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ import os
 import re
 import sys
 import time
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
@@ -218,37 +222,115 @@ def redacted_command(argv: list[str] | None = None) -> str:
     return " ".join(out)
 
 
-class writer:  # used like a function: `with writer(path) as conn:`
-    """Hold the writing connection to ``path`` plus the sidecar naming this process.
+def lock_path(path: Path | str) -> Path:
+    """The lock file whose exclusive ``flock`` is the one-writer guarantee of ``path``."""
+    return Path(f"{path}.lock")
 
-    ``with writer(path, lock_timeout=30) as conn: ...``; the sidecar is removed and the
-    connection closed on exit, whatever happened.
+
+class WriterLock:
+    """The single-writer guarantee of an ingest, without holding the database open.
+
+    ``with WriterLock(path, lock_timeout=0) as lock:`` takes an exclusive ``flock`` on
+    ``<db>.lock`` for the whole run (a second writer stops at once, naming this one from the
+    sidecar ``<db>.writer.json``; or waits ``lock_timeout`` seconds) and writes the sidecar.
+    ``with lock.connection() as conn:`` opens the database for one checkpoint (open, write,
+    commit, close), so that readers in other processes (`query`, `export`, `report`, the DuckDB
+    CLI) wait at most one commit; the open itself waits up to ``open_timeout`` seconds for
+    readers that hold the file. The kernel releases the lock when the process dies (kill -9).
+    """
+
+    def __init__(
+        self,
+        path: Path | str,
+        *,
+        lock_timeout: float = 0,
+        command: str | None = None,
+        open_timeout: float = 120.0,
+    ) -> None:
+        self.path = Path(path)
+        self.lock_timeout = lock_timeout
+        self.open_timeout = open_timeout
+        self.command = command if command is not None else redacted_command()
+        self._fd: int | None = None
+
+    def __enter__(self) -> WriterLock:
+        import fcntl
+
+        target = str(self.path)
+        _check_path(self.path, read_only=False)
+        try:
+            fd = os.open(lock_path(self.path), os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as exc:
+            raise StorageError(
+                f"cannot create the lock file of {target}: {_os_reason(exc)}"
+            ) from exc
+        deadline = time.monotonic() + max(self.lock_timeout, 0.0)
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    os.close(fd)
+                    raise DatabaseLockedError(
+                        f"database {target} is being written by {describe_holder(target)}; "
+                        "wait for it to finish, or set SESSION_AUDIT_LOCK_TIMEOUT / "
+                        "--lock-timeout to wait for it"
+                    ) from None
+                time.sleep(min(_RETRY_EVERY, max(deadline - time.monotonic(), 0.0)))
+        self._fd = fd
+        _write_sidecar(self.path, self.command)
+        return self
+
+    @contextlib.contextmanager
+    def connection(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """The database, open for one unit of work (closed after, whatever happened)."""
+        if self._fd is None:
+            raise StorageError(f"the writer lock of {self.path} is not held")
+        conn = connect(self.path, lock_timeout=self.open_timeout)
+        try:
+            yield conn
+        finally:
+            conn.close()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if self._fd is None:
+            return
+        try:
+            _remove_sidecar(self.path)
+        finally:
+            os.close(self._fd)  # releases the flock
+            self._fd = None
+
+
+class writer:  # used like a function: `with writer(path) as conn:`
+    """Hold the writer lock of ``path`` and one writing connection for the whole block.
+
+    ``with writer(path, lock_timeout=30) as conn: ...`` (maintenance, tests); the ingest uses
+    :class:`WriterLock` and opens the file per checkpoint instead. The connection is closed and
+    the lock and sidecar released on exit, whatever happened.
     """
 
     def __init__(
         self, path: Path | str, *, lock_timeout: float = 0, command: str | None = None
     ) -> None:
-        self.path = Path(path)
+        self.lock = WriterLock(path, lock_timeout=lock_timeout, command=command)
+        self.path = self.lock.path
         self.lock_timeout = lock_timeout
-        self.command = command if command is not None else redacted_command()
         self.conn: duckdb.DuckDBPyConnection | None = None
 
     def __enter__(self) -> duckdb.DuckDBPyConnection:
-        self.conn = connect(self.path, lock_timeout=self.lock_timeout)
-        info = {
-            "pid": os.getpid(),
-            "started_at": datetime.now(UTC).isoformat(timespec="seconds"),
-            "command": self.command,
-        }
-        side = sidecar_path(self.path)
-        tmp = side.with_name(f"{side.name}.{os.getpid()}.tmp")
+        self.lock.__enter__()
         try:
-            tmp.write_bytes(orjson.dumps(info))
-            tmp.replace(side)
-        except OSError:
-            # The sidecar only improves an error message; a read-only dir must not stop a run.
-            with contextlib.suppress(OSError):
-                tmp.unlink()
+            self.conn = connect(self.path, lock_timeout=self.lock_timeout)
+        except BaseException:
+            self.lock.__exit__(None, None, None)
+            raise
         return self.conn
 
     def __exit__(
@@ -262,7 +344,28 @@ class writer:  # used like a function: `with writer(path) as conn:`
                 self.conn.close()
         finally:
             self.conn = None
-            info = read_sidecar(self.path)
-            if info is not None and info.get("pid") == os.getpid():
-                with contextlib.suppress(OSError):
-                    sidecar_path(self.path).unlink()
+            self.lock.__exit__(exc_type, exc, tb)
+
+
+def _write_sidecar(path: Path, command: str) -> None:
+    info = {
+        "pid": os.getpid(),
+        "started_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "command": command,
+    }
+    side = sidecar_path(path)
+    tmp = side.with_name(f"{side.name}.{os.getpid()}.tmp")
+    try:
+        tmp.write_bytes(orjson.dumps(info))
+        tmp.replace(side)
+    except OSError:
+        # The sidecar only improves an error message; a read-only dir must not stop a run.
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+
+
+def _remove_sidecar(path: Path) -> None:
+    info = read_sidecar(path)
+    if info is not None and info.get("pid") == os.getpid():
+        with contextlib.suppress(OSError):
+            sidecar_path(path).unlink()

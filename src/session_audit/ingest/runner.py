@@ -219,7 +219,6 @@ class IngestRun:
         self._sleep = sleep
         self._started = time.monotonic()
         self._writer: Any = None
-        self._conn: Any = None
         self._client: Any = None
         self.store: Any = None
         self.summary: IngestSummary | None = None
@@ -233,18 +232,21 @@ class IngestRun:
     async def __aenter__(self) -> IngestRun:
         from session_audit.api.auth import build_login_request
         from session_audit.api.client import TradovateClient
-        from session_audit.db.connection import writer
+        from session_audit.db.connection import WriterLock
         from session_audit.db.migrations import migrate
         from session_audit.ingest.store import SessionStore
 
         # Bad credentials settings are a user mistake: say so before touching the database, so
         # that no ledger row records a run that never could start.
         build_login_request(self.settings)
-        self._writer = writer(self.settings.db, lock_timeout=self.settings.lock_timeout)
-        self._conn = self._writer.__enter__()
+        # The writer lock is held for the whole run; the file itself is open only while a
+        # checkpoint is written (readers wait at most one commit).
+        self._writer = WriterLock(self.settings.db, lock_timeout=self.settings.lock_timeout)
+        self._writer.__enter__()
         try:
-            migrate(self._conn)
-            self.store = SessionStore(self._conn, self.settings.org)
+            with self._writer.connection() as conn:
+                migrate(conn)
+            self.store = SessionStore(self._writer.connection, self.settings.org)
             run_id = self.store.start_run(
                 self.source.kind, flow_run_id=self._flow_run_id, first_id=self.source.start_id
             )

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
@@ -66,12 +66,59 @@ class MergeCounts:
         )
 
 
-class SessionStore:
-    """All writes of an ingest run against one connection (the writer) for one org."""
+Opener = Callable[[], AbstractContextManager[duckdb.DuckDBPyConnection]]
 
-    def __init__(self, conn: duckdb.DuckDBPyConnection, org: str) -> None:
-        self.conn = conn
+
+class _Rows:
+    """A query's rows, fetched before its connection closed."""
+
+    def __init__(self, rows: list[tuple[Any, ...]]) -> None:
+        self._rows = rows
+
+    def fetchone(self) -> tuple[Any, ...] | None:
+        return self._rows[0] if self._rows else None
+
+    def fetchall(self) -> list[tuple[Any, ...]]:
+        return self._rows
+
+
+class SessionStore:
+    """All writes of an ingest run for one org.
+
+    ``SessionStore(conn, org)`` works on an open connection; ``SessionStore(lock.connection,
+    org)`` (a ``WriterLock``) opens the database for each transaction or query and closes it
+    right after, so that readers in other processes wait at most one commit.
+    """
+
+    def __init__(self, conn: duckdb.DuckDBPyConnection | Opener, org: str) -> None:
+        if isinstance(conn, duckdb.DuckDBPyConnection):
+            self._held: duckdb.DuckDBPyConnection | None = conn
+            self._opener: Opener | None = None
+        else:
+            self._held, self._opener = None, conn
+        self._open: duckdb.DuckDBPyConnection | None = None
         self.org = org
+
+    @property
+    def conn(self) -> duckdb.DuckDBPyConnection:
+        """The connection of the unit of work under way (or the held one)."""
+        conn = self._held or self._open
+        if conn is None:
+            raise StorageError("the store is used outside a transaction")
+        return conn
+
+    @contextmanager
+    def _connected(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        if self._held is not None or self._open is not None:
+            yield self.conn
+            return
+        assert self._opener is not None
+        with self._opener() as conn:
+            self._open = conn
+            try:
+                yield conn
+            finally:
+                self._open = None
 
     # -- ledger ----------------------------------------------------------------------------------
 
@@ -163,11 +210,12 @@ class SessionStore:
     def last_run(self, *, status: str | None = None) -> dict[str, Any] | None:
         """The newest ledger row of this org (optionally with ``status``) as a dict."""
         try:
-            cursor = self.conn.execute(
-                load_sql("queries/last_run"), {"org": self.org, "status": status}
-            )
-            row = cursor.fetchone()
-            names = [d[0] for d in cursor.description or ()]
+            with self._connected() as conn:
+                cursor = conn.execute(
+                    load_sql("queries/last_run"), {"org": self.org, "status": status}
+                )
+                row = cursor.fetchone()
+                names = [d[0] for d in cursor.description or ()]
         except duckdb.Error as exc:
             raise StorageError(f"cannot read the run ledger: {exc}") from exc
         return dict(zip(names, row, strict=True)) if row else None
@@ -322,9 +370,10 @@ class SessionStore:
     def _run(self, name: str, **params: Any) -> duckdb.DuckDBPyConnection:
         return self.conn.execute(load_sql(f"queries/{name}"), params)
 
-    def _query(self, name: str, **params: Any) -> duckdb.DuckDBPyConnection:
+    def _query(self, name: str, **params: Any) -> _Rows:
         try:
-            return self.conn.execute(load_sql(name), params)
+            with self._connected() as conn:
+                return _Rows(conn.execute(load_sql(name), params).fetchall())
         except duckdb.Error as exc:
             raise StorageError(f"query {name} failed: {exc}") from exc
 
@@ -342,6 +391,10 @@ class SessionStore:
         self.conn.unregister(view)
 
     def _transaction(self, what: str, work: Callable[[], T]) -> T:
+        with self._connected():
+            return self._in_transaction(what, work)
+
+    def _in_transaction(self, what: str, work: Callable[[], T]) -> T:
         try:
             self.conn.execute("BEGIN TRANSACTION")
         except duckdb.Error as exc:
