@@ -62,6 +62,9 @@ def run(argv: list[str] | None = None) -> Results:
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="session-audit-bench-"))
     started = time.perf_counter()
     try:
+        from benchmarks.measure import PYCACHE, warm_bytecode
+
+        log_stderr(f"bytecode cache {PYCACHE}: warmed in {warm_bytecode():.1f} s")
         for section in args.sections:
             section_started = time.perf_counter()
             log_stderr(f"section {section} ...")

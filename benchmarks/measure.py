@@ -132,11 +132,65 @@ def _tree_rss(pid: int) -> int:
     return total
 
 
+PYCACHE = Path(tempfile.gettempdir()) / "session-audit-bench-pycache"
+
+# What the contenders import: compiled once by warm_bytecode() before anything is timed.
+WARM_IMPORTS = (
+    "session_audit.cli",
+    "session_audit.cli.ingest",
+    "session_audit.ingest.runner",
+    "session_audit.ingest.store",
+    "session_audit.ingest.normalize",
+    "session_audit.api.client",
+    "session_audit.db.migrations",
+    "session_audit.db.views",
+    "session_audit.orchestration",
+    "benchmarks.contenders.fetch_floor",
+    "benchmarks.contenders.dlt_pipeline",
+    "benchmarks.contenders.ingest_modes",
+    "polars",
+    "duckdb",
+    "pyarrow",
+    "httpx",
+    "dlt",
+    "dlt.destinations",
+    "dlt.sources.helpers.requests",
+    "dlt.common.libs.pyarrow",
+    "dlt.destinations.impl.duckdb.factory",
+    "dlt.pipeline",
+    "prefect",
+)
+
+
 def clean_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
-    """This environment without any SESSION_AUDIT_/PREFECT_ variables, plus ``extra``."""
+    """This environment without any SESSION_AUDIT_/PREFECT_ variables, plus ``extra``.
+
+    Bytecode is cached (``PYTHONPYCACHEPREFIX``, outside the source tree) even where the
+    environment says ``PYTHONDONTWRITEBYTECODE``: an installed package has its ``.pyc`` files,
+    and compiling every module from source on every start (0.8 s of CPU for the ingest's
+    imports on this machine) is not what a user pays."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SESSION_AUDIT_", "PREFECT_"))}
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    env["PYTHONPYCACHEPREFIX"] = str(PYCACHE)
     env.update(extra or {})
     return env
+
+
+WARM_SCRIPT = """
+import importlib, sys
+for name in sys.argv[1:]:
+    try:
+        importlib.import_module(name)
+    except Exception:
+        pass
+"""
+
+
+def warm_bytecode() -> float:
+    """Import every contender's modules once in a child (with :func:`clean_env`), so that no
+    timed run compiles source; returns the seconds it took."""
+    run = run_child([sys.executable, "-c", WARM_SCRIPT, *WARM_IMPORTS], env=clean_env())
+    return run.seconds
 
 
 class Stopwatch:

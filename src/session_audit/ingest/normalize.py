@@ -81,12 +81,13 @@ REJECTED_SCHEMA: dict[str, pl.DataType] = {
     "reason": pl.String(),
 }
 
+# The shape of a dotted-quad IPv4 address (no leading zeros), already canonical as it is.
+_IPV4_RE = r"^(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}$"
+
 ANOMALY_CODES = ("end_before_start", "string_over_64", "ip_not_parseable", "missing_client_app_id")
 
 # API field -> our column, for the plain string fields.
 _STRINGS = (("ipAddress", "ip_address"), ("appId", "app_id"), ("appVersion", "app_version"))
-# Fast shapes of a valid IPv4 / IPv6 address; anything else is checked by `ipaddress`.
-_IPV4_RE = r"^(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}$"
 
 
 @dataclass(frozen=True)
@@ -409,34 +410,45 @@ def _sessions_frame(good: pl.DataFrame, org: str) -> pl.DataFrame:
 
 
 def _canonical_columns(ip: pl.Series) -> tuple[pl.Series, pl.Series, pl.Series]:
-    """(ip, ip_family, ip_network) of every raw ``ip_address``, vectorised.
+    """(ip, ip_family, ip_network) of every raw ``ip_address``, computed once per distinct value.
 
-    Dotted-quad IPv4 text (the common case) is already canonical: its network is computed with
-    string functions. Everything else (IPv6 mostly) goes to :func:`canonical_ip` once per
-    distinct value (users reuse a few addresses, so this is a small set; the cache spans
-    batches) and is mapped back onto the rows."""
-    is_v4 = ip.str.contains(_IPV4_RE).fill_null(False)
-    suspects = ip.filter(ip.is_not_null() & ~is_v4).unique().to_list()
-    known = {text: canonical_ip(text) for text in suspects}
-    valid = {text: value for text, value in known.items() if value is not None}
-    texts = list(valid)
-
-    def mapped(index: int) -> pl.Series:
-        if not texts:
-            return pl.repeat(None, ip.len(), dtype=pl.String, eager=True)
-        values = [valid[t][index] for t in texts]
-        return ip.replace_strict(texts, values, default=None, return_dtype=pl.String)
-
-    frame = pl.DataFrame({"raw": ip, "v4": is_v4, "c": mapped(0), "f": mapped(1), "n": mapped(2)})
-    out = frame.select(
-        pl.when("v4").then(pl.col("raw")).otherwise(pl.col("c")).alias("ip"),
-        pl.when("v4").then(pl.lit("v4")).otherwise(pl.col("f")).alias("ip_family"),
-        pl.when("v4")
-        .then(pl.col("raw").str.replace(r"\.\d+$", ".0/24"))
-        .otherwise(pl.col("n"))
-        .alias("ip_network"),
+    Users reuse a few addresses, so the distinct values are a small share of the rows. Dotted-quad
+    IPv4 text (the common case) is already canonical: its network is computed with string
+    functions, no Python call. Every other distinct text (IPv6 mostly) goes to
+    :func:`canonical_ip` (cached across batches). The values are joined back onto the rows (NULL
+    ``ip_address`` and text that is not an IP address get NULLs)."""
+    distinct = pl.DataFrame({"raw": ip.drop_nulls().unique()}, schema={"raw": pl.String})
+    is_v4 = distinct["raw"].str.contains(_IPV4_RE)
+    texts = distinct.filter(~is_v4)["raw"].to_list()
+    valid = [(text, value) for text in texts if (value := canonical_ip(text)) is not None]
+    v4 = distinct.filter(is_v4).select(
+        "raw",
+        pl.col("raw").alias("ip"),
+        pl.lit("v4", dtype=pl.String).alias("ip_family"),
+        pl.col("raw").str.replace(r"\.\d+$", ".0/24").alias("ip_network"),
+    )
+    other = pl.DataFrame(
+        {
+            "raw": [text for text, _ in valid],
+            "ip": [value[0] for _, value in valid],
+            "ip_family": [value[1] for _, value in valid],
+            "ip_network": [value[2] for _, value in valid],
+        },
+        schema=_IP_LOOKUP_SCHEMA,
+    )
+    lookup = pl.concat([v4, other]) if other.height else v4
+    out = pl.DataFrame({"raw": ip}, schema={"raw": pl.String}).join(
+        lookup, on="raw", how="left", maintain_order="left"
     )
     return out["ip"], out["ip_family"], out["ip_network"]
+
+
+_IP_LOOKUP_SCHEMA: dict[str, pl.DataType] = {
+    "raw": pl.String(),
+    "ip": pl.String(),
+    "ip_family": pl.String(),
+    "ip_network": pl.String(),
+}
 
 
 @functools.lru_cache(maxsize=1 << 16)
