@@ -137,6 +137,7 @@ class IngestSummary:
     resume_at: datetime | None = None  # rate_limited: when the next run may send requests
     note: str | None = None  # how the scan ended, in words
     discovery_requests: int = 0  # item requests --since spent finding where to start
+    findings: Any = field(default=None, repr=False)  # the rules' FindingsSummary over new rows
 
     def add(self, result: ChunkResult) -> None:
         self.chunks += 1
@@ -224,6 +225,7 @@ class IngestRun:
         self.summary: IngestSummary | None = None
         self._seq = 0
         self._scan: ScanPlan | None = None
+        self._first_new_id: int | None = None  # new sessions of this run have ids from here
         # (batch_size, rejected_at) remembered for this API root; None: not (yet) known
         self._known_batch: tuple[int, int | None] | None = None
 
@@ -504,6 +506,7 @@ class IngestRun:
                 f"org {settings.org!r}: ids {stored}..{start - 1} would never be scanned; omit "
                 "it to continue from the cursor"
             )
+        self._first_new_id = start
         if stored is None:
             self.store.set_cursor_if_absent(start, run_id=self.run_id)
         elif start == stored and self._stats_vouch_nothing_new(login):
@@ -537,6 +540,31 @@ class IngestRun:
             finding.size,
             finding.requests,
         )
+
+    def note_first_new_id(self, first: int | None) -> None:
+        """Where this run's new sessions begin (the rules look at sessions from there)."""
+        self._first_new_id = first
+
+    async def evaluate_findings(self) -> Any:
+        """The detection rules over the sessions this run stored (``sql/rules``): new findings
+        are upserted into ``findings``. A failure is logged, never fails the stored ingest."""
+        from session_audit.analysis.findings import evaluate_new_findings
+
+        since = self._first_new_id
+        if since is None:
+            return None
+
+        def work() -> Any:
+            with self._writer.connection() as conn:
+                return evaluate_new_findings(conn, self.settings.org, since, settings=self.settings)
+
+        assert self.summary is not None
+        try:
+            self.summary.findings = await asyncio.to_thread(work)
+        except SessionAuditError as exc:
+            _log.error("findings were not evaluated for run %s: %s", self.run_id, exc)
+            return None
+        return self.summary.findings
 
     def _stats_vouch_nothing_new(self, login: Any) -> bool:
         api_user = login.user_id if login is not None else None
@@ -654,13 +682,15 @@ async def drive(
         size = settings.checkpoint_ids
         await pump(run, fetcher, ListPlan("open", run.open_ids(), size), call, progress)
         if source.kind == "ids":
+            run.note_first_new_id(min(source.ids, default=None))
             await pump(run, fetcher, ListPlan("ids", source.ids, size), call, progress)
-            return summary
-        plan = await run.plan_scan()
-        if plan is not None:
-            await pump(run, fetcher, plan, call, progress)
+        else:
+            plan = await run.plan_scan()
+            if plan is not None:
+                await pump(run, fetcher, plan, call, progress)
     finally:
         await fetcher.aclose()
+    await call("evaluate_findings", run.evaluate_findings)
     return summary
 
 

@@ -64,8 +64,9 @@ def resolve_source(
 
 
 def summary_to_dict(summary: IngestSummary) -> dict[str, Any]:
-    """The flow's return value: the run summary as plain JSON-able data."""
-    return dataclasses.asdict(summary)
+    """The flow's return value: the run summary as plain data (the findings are published as
+    their own artifact, not returned)."""
+    return dataclasses.asdict(dataclasses.replace(summary, findings=None))
 
 
 def summary_from_dict(data: dict[str, Any]) -> IngestSummary:
@@ -124,6 +125,10 @@ async def ingest_flow_body(
             staging_dir=staging_dir,
         )
     await publish_ingest_artifacts(summary, db=str(settings.db))
+    if summary.findings is not None:
+        from session_audit.orchestration.artifacts import publish_findings
+
+        await publish_findings(summary.findings, alert_block=settings.alert_block)
     return summary_to_dict(summary)
 
 
