@@ -42,7 +42,7 @@ def _db(path: Path | str = ":memory:") -> Any:
             (1, 2, at(500), at(400)),  # a later session the API knows: not covered
             (1, 3, at(500), None),  # never logged in (no lastSessionTime): covered
             (1, 4, at(500), at(10)),  # lastSessionTime = account creation, none stored
-            (1, 5, at(500), at(20)),  # after creation, none stored: not covered
+            (1, 5, at(500), at(150)),  # after creation, inside the trail, none stored: not covered
             (1, 6, at(500), at(900)),  # an older observation ...
             (2, 6, at(600), at(300)),  # ... the latest one counts: covered
         ],
@@ -60,7 +60,7 @@ def test_coverage_gaps_lists_exactly_the_users_not_covered() -> None:
     )
     assert got == [
         ("default", 2, "bob", at(400), at(100), at(500), 300 * 60.0),
-        ("default", 5, "erin", at(20), None, at(500), None),
+        ("default", 5, "erin", at(150), None, at(500), None),
     ]
     covered = rows(conn, "SELECT org, user_id FROM user_coverage WHERE covered ORDER BY 1, 2")
     assert covered == [("default", 1), ("default", 3), ("default", 4), ("default", 6), ("other", 9)]
@@ -71,7 +71,7 @@ def test_the_coverage_line_names_the_users_not_covered() -> None:
     assert coverage_line(read_coverage(conn, org="default")) == (
         "2 of 6 users not covered: user 2 (bob) (API last session 2024-03-01 15:40:00 UTC, "
         "newest held 2024-03-01 10:40:00 UTC); user 5 (erin) (API last session "
-        "2024-03-01 09:20:00 UTC, newest held none)"
+        "2024-03-01 11:30:00 UTC, newest held none)"
     )
     assert coverage_line(read_coverage(conn, org="default", show=1)).endswith(
         "; and 1 more (see coverage_gaps)"
@@ -79,6 +79,14 @@ def test_the_coverage_line_names_the_users_not_covered() -> None:
     assert coverage_line(read_coverage(conn, org="other")) == (
         "all 1 users covered up to 2024-03-01 09:50:00 UTC"
     )
+
+
+def test_a_last_session_before_the_trail_began_is_covered() -> None:
+    """A first run with --since DATE starts the trail there: an earlier session is out of it."""
+    conn = _db()
+    conn.execute("UPDATE user_session_stats SET last_session_time = ? WHERE user_id = 5", [at(20)])
+    covered = rows(conn, "SELECT covered FROM user_coverage WHERE user_id = 5")
+    assert covered == [(True,)]
 
 
 def test_all_users_covered_and_no_stats_yet() -> None:

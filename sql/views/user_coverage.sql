@@ -22,7 +22,8 @@
 --   covered               BOOLEAN      last_session_time is NULL, or not later than
 --                                      newest_session_start, or (no session stored) not later
 --                                      than users.created_at, or the API user's session opened
---                                      by the completed run that observed it
+--                                      by the completed run that observed it, or earlier than
+--                                      the org's oldest stored session
 CREATE OR REPLACE VIEW user_coverage AS
 WITH latest_stats AS (
     SELECT
@@ -36,6 +37,11 @@ held AS (
     SELECT org, user_id, max(start_time) AS newest_session_start
     FROM user_sessions
     GROUP BY org, user_id
+),
+trail AS (
+    SELECT org, min(start_time) AS trail_start
+    FROM user_sessions
+    GROUP BY org
 )
 SELECT
     l.org,
@@ -54,8 +60,11 @@ SELECT
             AND (l.latest).last >= r.login_at - INTERVAL 5 SECOND,
             FALSE
         )
+        OR coalesce((l.latest).last < t.trail_start, FALSE)
         AS covered
 FROM latest_stats AS l
+LEFT JOIN trail AS t
+    ON t.org = l.org
 LEFT JOIN ingest_runs AS r
     ON r.run_id = (l.latest).run
 LEFT JOIN held AS h
