@@ -17,7 +17,7 @@ import pytest
 
 from session_audit.db.connection import connect, writer
 from session_audit.db.migrations import migrate
-from session_audit.errors import ConfigError
+from session_audit.errors import ConfigError, SessionAuditError
 from session_audit.ingest.runner import ChunkResult, IdSource, IngestRun, IngestSummary, ingest
 from session_audit.simulator import Simulator
 from session_audit.simulator.server import start_background_server
@@ -220,6 +220,33 @@ def test_kill_9_mid_run_then_rerun_gives_truth_and_the_ledger_shows_it(
     assert ledger[0][1] > 0  # the killed run had committed checkpoints
 
 
+@pytest.mark.slow
+def test_readers_succeed_throughout_a_long_ingest_which_stays_exact(
+    served: tuple[Simulator, str], tmp_path: Path
+) -> None:
+    """The ingest holds the file only while it commits a checkpoint: a reader in another
+    process (here, this one) gets in between checkpoints, every time, and the ingest is exact."""
+    sim, url = served
+    db = tmp_path / "s.duckdb"
+    proc, _ = _start_slow_ingest(sim, url, db, until_items=3)
+    counts: list[int] = []
+    failures: list[str] = []
+    while proc.poll() is None:
+        try:
+            with connect(db, read_only=True, lock_timeout=30) as conn:
+                row = conn.execute("SELECT count(*) FROM user_sessions").fetchone()
+            counts.append(int(row[0]) if row else -1)
+        except SessionAuditError as exc:
+            failures.append(str(exc))
+        time.sleep(0.05)
+    _out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err
+    assert failures == []
+    assert len(counts) >= 20  # the reader ran all along the ingest
+    assert counts == sorted(counts) and counts[-1] > counts[0]  # and saw it progress
+    assert_db_equals_truth(sim, db)
+
+
 def test_second_concurrent_ingest_exits_with_a_clear_message(
     served: tuple[Simulator, str], tmp_path: Path
 ) -> None:
@@ -269,9 +296,7 @@ def test_a_scan_ends_at_its_own_login_session_and_its_tail_and_fetches_one_windo
     sim = _sim()
     db = tmp_path / "s.duckdb"
     batch, checkpoint, tail = 50, 500, 200
-    summary = _run(
-        sim, db, _scan(sim), batch_size=batch, checkpoint_ids=checkpoint, scan_tail=tail
-    )
+    summary = _run(sim, db, _scan(sim), batch_size=batch, checkpoint_ids=checkpoint, scan_tail=tail)
     assert summary.status == "completed"
     assert_db_equals_truth(sim, db)
     # the one login of the run opened the newest session of the API user: that ended the scan

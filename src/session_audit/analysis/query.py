@@ -44,11 +44,12 @@ class QueryResult:
     rows: list[tuple[Any, ...]]
 
 
-def run_query(db: Path, sql: str) -> QueryResult:
-    """Run ``sql`` on a read-only connection to ``db``."""
+def run_query(db: Path, sql: str, *, lock_timeout: float | None = None) -> QueryResult:
+    """Run ``sql`` on a read-only connection to ``db`` (waiting up to ``lock_timeout`` seconds
+    while a writer holds the file; None: the reader default)."""
     if not sql.strip():
         raise ConfigError("the query is empty")
-    conn = connect(db, read_only=True, sandbox=True)
+    conn = connect(db, read_only=True, sandbox=True, lock_timeout=lock_timeout)
     try:
         return execute(conn, sql)
     finally:

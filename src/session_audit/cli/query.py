@@ -16,6 +16,12 @@ def query(
     sql: Annotated[str, typer.Argument(help='SQL, e.g. "SELECT * FROM login_history"')],
     db: Annotated[Path | None, typer.Option("--db", help="DuckDB file (default: settings)")] = None,
     fmt: Annotated[str, typer.Option("--format", help="table, csv or json")] = "table",
+    lock_timeout: Annotated[
+        float,
+        typer.Option(
+            min=0, help="seconds to wait while an ingest commits a checkpoint to the file"
+        ),
+    ] = 10.0,
 ) -> None:
     """Run read-only SQL on the database (tables and views; nothing can be changed)."""
     from session_audit.analysis.query import QUERY_FORMATS, run_query, to_csv, to_json
@@ -25,7 +31,7 @@ def query(
     from session_audit.settings import load_settings
 
     settings = load_settings(db=db)
-    result = run_query(settings.db, sql)
+    result = run_query(settings.db, sql, lock_timeout=lock_timeout)
     if fmt == "csv":
         typer.echo(to_csv(result), nl=False)
     elif fmt == "json":

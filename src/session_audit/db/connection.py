@@ -24,6 +24,7 @@ DuckDB itself allows one writing process per file, and no reader while it is ope
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import re
 import sys
@@ -40,6 +41,10 @@ import orjson
 from session_audit.errors import ConfigError, DatabaseLockedError, StorageError
 
 MEMORY = ":memory:"
+# How long a reader (query, export, report) waits by default for a writer to let the file go:
+# an ingest holds it only while it commits a checkpoint (see WriterLock).
+READER_WAIT = 10.0
+_log = logging.getLogger("session_audit.db")
 # Storage format of a NEW database file (DuckDB's storage_compatibility_version): the DuckDB 1.x
 # CLI and clients can open it (tested with duckdb-cli 1.5.6; DuckDB 2.x's default format cannot
 # be read before 2.0). Existing files keep the format they were created with. Every connection
@@ -73,10 +78,13 @@ def connect(
     path: Path | str,
     *,
     read_only: bool = False,
-    lock_timeout: float = 0,
+    lock_timeout: float | None = None,
     sandbox: bool = False,
 ) -> duckdb.DuckDBPyConnection:
     """A DuckDB connection to ``path`` (or ``":memory:"``) with the session time zone UTC.
+
+    ``lock_timeout``: seconds to wait while another process holds the file (None: a reader waits
+    up to :data:`READER_WAIT`, a writer not at all); a wait is logged once, saying why.
 
     ``sandbox=True`` (for user SQL): external access disabled, no extension autoloading and the
     configuration locked. Raises DatabaseLockedError when another process holds the file for
@@ -88,7 +96,11 @@ def connect(
         _check_path(Path(target), read_only=read_only)
     config: dict[str, Any] = dict(_SANDBOX_CONFIG) if sandbox else {}
     config["storage_compatibility_version"] = STORAGE_VERSION
-    deadline = time.monotonic() + max(lock_timeout, 0.0)
+    if lock_timeout is None:
+        lock_timeout = READER_WAIT if read_only else 0.0
+    started = time.monotonic()
+    deadline = started + max(lock_timeout, 0.0)
+    announced = False
     while True:
         try:
             conn = duckdb.connect(target, read_only=read_only, config=config)
@@ -96,9 +108,21 @@ def connect(
         except duckdb.Error as exc:
             error = _translate(exc, target)
             if isinstance(error, DatabaseLockedError) and time.monotonic() < deadline:
+                if not announced:
+                    # say why a reader waits: an ingest is committing a checkpoint
+                    _log.warning(
+                        "waiting up to %.0f s: %s is open for writing by %s (an ingest "
+                        "commits a checkpoint, then lets go)",
+                        lock_timeout,
+                        target,
+                        describe_holder(target, str(exc)),
+                    )
+                    announced = True
                 time.sleep(min(_RETRY_EVERY, max(deadline - time.monotonic(), 0.0)))
                 continue
             raise error from exc
+    if announced:
+        _log.warning("%s opened after %.1f s", target, time.monotonic() - started)
     try:
         conn.execute("SET TimeZone = 'UTC'")
         if sandbox:
