@@ -221,6 +221,29 @@ def test_kill_9_mid_run_then_rerun_gives_truth_and_the_ledger_shows_it(
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize(("signum", "code"), [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
+def test_a_signal_stops_the_run_cleanly_and_the_rerun_resumes(
+    served: tuple[Simulator, str], tmp_path: Path, signum: int, code: int
+) -> None:
+    sim, url = served
+    db = tmp_path / "s.duckdb"
+    proc, env = _start_slow_ingest(sim, url, db, until_items=30)
+    proc.send_signal(signum)
+    _out, err = proc.communicate(timeout=60)
+    assert proc.returncode == code, err
+    assert "Traceback" not in err
+    errors = [line for line in err.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "interrupted" in errors[0]
+    with connect(db, read_only=True) as conn:
+        ledger = conn.execute("SELECT status, inserted, error FROM ingest_runs").fetchall()
+    assert ledger[0][0] == "interrupted" and ledger[0][1] > 0  # recorded by the run itself
+
+    rerun = subprocess.run(_ingest_cmd(), env=env, capture_output=True, text=True, timeout=120)
+    assert rerun.returncode == 0, rerun.stderr
+    assert_db_equals_truth(sim, db)
+
+
+@pytest.mark.slow
 def test_readers_succeed_throughout_a_long_ingest_which_stays_exact(
     served: tuple[Simulator, str], tmp_path: Path
 ) -> None:

@@ -4,6 +4,7 @@ Every error this package raises on purpose derives from :class:`SessionAuditErro
 (the CLI, a flow) can catch one class and print a one-line message instead of a traceback::
 
     SessionAuditError
+    ├── Interrupted                 SIGINT/SIGTERM stopped a run cleanly (exit 128 + signal)
     ├── ConfigError                 bad settings, flags or input files (a user mistake)
     ├── ApiError                    anything that went wrong talking to the Tradovate API
     │   ├── AuthError               login refused: errorText from /auth/accesstokenrequest
@@ -29,6 +30,14 @@ from __future__ import annotations
 
 class SessionAuditError(Exception):
     """Root of every error raised on purpose by session-audit."""
+
+
+class Interrupted(SessionAuditError):
+    """A signal (SIGINT, SIGTERM) stopped a run cleanly: the ledger says 'interrupted'."""
+
+    def __init__(self, message: str, *, signal_number: int) -> None:
+        super().__init__(message)
+        self.signal_number = signal_number
 
 
 class ConfigError(SessionAuditError):

@@ -13,7 +13,7 @@ import typer
 
 from session_audit.cli.app import app, fail
 from session_audit.cli.progress import ingest_progress
-from session_audit.errors import SessionAuditError
+from session_audit.errors import Interrupted, SessionAuditError
 
 if TYPE_CHECKING:
     from session_audit.ingest.runner import IdSource, IngestSummary
@@ -133,6 +133,8 @@ def ingest(
     for tenant, tenant_settings, source in runs:
         try:
             summary = _run(tenant_settings, source, show_progress, plan)
+        except Interrupted as exc:
+            fail(str(exc), 128 + exc.signal_number)
         except SessionAuditError as exc:
             if tenant is None:
                 raise
@@ -157,7 +159,7 @@ EXIT_CODES = {
     "failed": 1,
     "incomplete": 3,
     "rate_limited": 75,
-    "interrupted": 130,
+    "interrupted": 130,  # 128 + the signal: 130 for SIGINT, 143 for SIGTERM
 }
 
 

@@ -41,7 +41,7 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeVar
 
 import httpx
 
-from session_audit.errors import ConfigError, RateLimitedError, SessionAuditError
+from session_audit.errors import ConfigError, Interrupted, RateLimitedError, SessionAuditError
 from session_audit.ingest.scan_plan import (
     ChunkSpec,
     ListPlan,
@@ -743,7 +743,46 @@ async def ingest(
 
 def run_ingest(settings: Settings, source: IdSource, **kwargs: Any) -> IngestSummary:
     """Synchronous entry for the CLI: the plain path, no orchestration start-up."""
-    return asyncio.run(ingest(settings, source, **kwargs))
+    return run_until_signal(ingest(settings, source, **kwargs))
+
+
+def run_until_signal(work: Awaitable[T]) -> T:
+    """``asyncio.run(work)``, stopped cleanly by SIGINT or SIGTERM: the work is cancelled (an
+    ingest records its run as 'interrupted' and keeps every committed checkpoint) and
+    :class:`~session_audit.errors.Interrupted` names the signal (the CLI exits 128 + signal)."""
+    import signal
+
+    received: list[int] = []
+
+    async def main() -> T:
+        loop = asyncio.get_running_loop()
+        task = asyncio.current_task()
+        assert task is not None
+        signals = (signal.SIGINT, signal.SIGTERM)
+
+        def stop(number: int) -> None:
+            if not received:
+                received.append(number)
+                task.cancel()
+
+        for number in signals:
+            loop.add_signal_handler(number, stop, number)
+        try:
+            return await work
+        except asyncio.CancelledError:
+            if received:
+                name = signal.Signals(received[0]).name
+                raise Interrupted(
+                    f"stopped by {name}: the run is recorded as interrupted; every committed "
+                    "checkpoint is kept and the next run resumes from the cursor",
+                    signal_number=received[0],
+                ) from None
+            raise
+        finally:
+            for number in signals:
+                loop.remove_signal_handler(number)
+
+    return asyncio.run(main())
 
 
 def _one_line(exc: BaseException) -> str:

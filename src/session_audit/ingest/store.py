@@ -14,6 +14,7 @@ DuckDB file lock guarantees their process is gone.
 from __future__ import annotations
 
 import contextlib
+import threading
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
@@ -97,6 +98,7 @@ class SessionStore:
         else:
             self._held, self._opener = None, conn
         self._open: duckdb.DuckDBPyConnection | None = None
+        self._busy = threading.RLock()
         self.org = org
 
     @property
@@ -109,16 +111,19 @@ class SessionStore:
 
     @contextmanager
     def _connected(self) -> Iterator[duckdb.DuckDBPyConnection]:
-        if self._held is not None or self._open is not None:
-            yield self.conn
-            return
-        assert self._opener is not None
-        with self._opener() as conn:
-            self._open = conn
-            try:
-                yield conn
-            finally:
-                self._open = None
+        # One unit of work at a time, whatever thread asks (a checkpoint still being written
+        # in a worker thread when the run is cancelled finishes before the ledger is closed).
+        with self._busy:
+            if self._held is not None or self._open is not None:
+                yield self.conn
+                return
+            assert self._opener is not None
+            with self._opener() as conn:
+                self._open = conn
+                try:
+                    yield conn
+                finally:
+                    self._open = None
 
     # -- ledger ----------------------------------------------------------------------------------
 

@@ -34,7 +34,14 @@ from pydantic import SecretStr
 from session_audit.api.auth import TokenLease
 from session_audit.errors import SessionAuditError, TokenExpiredError
 from session_audit.ingest.normalize import NormalizedBatch
-from session_audit.ingest.runner import IdSource, IngestRun, IngestSummary, ProgressSink, drive
+from session_audit.ingest.runner import (
+    IdSource,
+    IngestRun,
+    IngestSummary,
+    ProgressSink,
+    drive,
+    run_until_signal,
+)
 from session_audit.ingest.scan_plan import ChunkSpec
 from session_audit.scale.executors import ChunkPool, open_pool
 from session_audit.scale.staging import StagedChunk, StagingArea
@@ -197,6 +204,6 @@ def run_ingest_staged(
     """Synchronous entry for the CLI: open the pool, run the staged ingest, close the pool."""
     root = staging_root or default_staging_root(settings)
     with open_pool(executor, workers=workers, address=address) as pool:
-        return asyncio.run(
+        return run_until_signal(
             ingest_staged(settings, source, pool, staging_root=root, progress=progress)
         )
