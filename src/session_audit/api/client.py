@@ -151,6 +151,7 @@ class TradovateClient:
             # context, which costs about 0.3 s per client.
             verify=settings.base_url.startswith("https://"),
         )
+        self._route_urls: dict[str, httpx.URL] = {}  # path -> parsed absolute URL (see _url)
         self._inflight = asyncio.Semaphore(settings.concurrency)
         self._budget = RequestBudget(
             requests_per_hour=settings.requests_per_hour,
@@ -472,7 +473,9 @@ class TradovateClient:
                         token, generation = await self._auth.token()
                         headers = {"Authorization": f"Bearer {token}"}
                     attempt += 1
-                    request = self._http.build_request(method, path, json=json, headers=headers)
+                    request = self._http.build_request(
+                        method, self._url(path), json=json, headers=headers
+                    )
                     self.counters.requests += 1
                     response = await transport.send(self._http, request)
             except transport.TransportFailure as exc:
@@ -542,6 +545,24 @@ class TradovateClient:
                 continue
             self._budget.record_success()
             return response, generation
+
+    def _url(self, path: str) -> httpx.URL | str:
+        """The absolute URL of ``path`` (relative to the base URL, with an optional query).
+
+        httpx checks every character of a URL string in Python, twice for the query: about
+        1.1 ms for a 1,000-id ``ids=`` list. A route's URL is parsed once and kept; the query is
+        attached with ``copy_with(query=...)``, which checks it once (about half the cost). The
+        URL is the same either way; anything unusual (a non-ASCII query) takes the plain path."""
+        route, sep, query = path.partition("?")
+        if not sep:
+            return path
+        base = self._route_urls.get(route)
+        if base is None:
+            base = self._route_urls[route] = httpx.URL(self.settings.base_url + route)
+        try:
+            return base.copy_with(query=query.encode("ascii"))
+        except (UnicodeEncodeError, httpx.InvalidURL):
+            return path
 
     def _raise_if_locked_out(self) -> None:
         if self.lockout is not None:
