@@ -219,10 +219,11 @@ def test_unknown_dataset_is_a_config_error_and_changes_nothing(
 def test_filters_that_do_not_apply_are_config_errors(
     conn: duckdb.DuckDBPyConnection, tmp_path: Path
 ) -> None:
+    conn.execute("CREATE TABLE undated_notes (note VARCHAR)")
     with pytest.raises(ConfigError, match="no timestamp column"):
         export_dataset(
             conn,
-            dataset="app_versions",
+            dataset="undated_notes",
             fmt="csv",
             out_dir=tmp_path / "a",
             filters=ExportFilters(since=datetime(2024, 1, 1, tzinfo=UTC)),

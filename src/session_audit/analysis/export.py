@@ -13,6 +13,12 @@
   is an earlier export: its manifest is a session-audit manifest
   (:func:`~session_audit.analysis.manifest.load_manifest`) and it holds exactly the files the
   manifest lists (plus the manifest and its signature), nothing else; otherwise ``ExportError``.
+* ``--since``/``--until`` on an aggregate view (:data:`~session_audit.analysis.period.
+  PERIOD_VIEWS`: shared_ips, concurrent_sessions, app_version_usage, user_risk_summary, ...)
+  compute the view over the sessions running in the period (:mod:`.period`): "shared in Q3"
+  means used by two or more users in Q3. On every other dataset (tables and per-event views)
+  they keep the rows whose time column lies in the period. The manifest's ``period`` says
+  which: ``{"since", "until", "applied"}`` (None without a period).
 * With ``sign_key`` the manifest is signed (``manifest.json.sig``, see
   :mod:`session_audit.analysis.signing`) before the folder is moved into place.
 """
@@ -40,6 +46,12 @@ from session_audit.analysis.manifest import (
     file_entry,
     load_manifest,
     write_manifest,
+)
+from session_audit.analysis.period import (
+    COMPUTED,
+    bind_period,
+    period_mode,
+    period_name,
 )
 from session_audit.db.sqlfiles import load_sql
 from session_audit.errors import ConfigError, ExportError, VerificationError
@@ -107,7 +119,7 @@ def export_dataset(
         raise ConfigError("partition_rows must be at least 1")
     chosen = filters or ExportFilters()
     ds = get_dataset(conn, dataset)
-    query = _filters(ds, chosen)
+    query = _filters(conn, ds, chosen)
     out_dir = Path(out_dir)
     _check_target(out_dir, force, _database_paths(conn, source))
 
@@ -135,10 +147,14 @@ def export_dataset(
     return ExportResult(out_dir, manifest)
 
 
-def _filters(ds: Dataset, filters: ExportFilters) -> _Query:
+def _filters(conn: duckdb.DuckDBPyConnection, ds: Dataset, filters: ExportFilters) -> _Query:
     fragments: list[str] = []
     params: dict[str, Any] = {"dataset": ds.name}
-    if filters.since is not None or filters.until is not None:
+    has_period = filters.since is not None or filters.until is not None
+    if has_period and period_mode(ds.name) == COMPUTED:
+        bind_period(conn, filters.since, filters.until)
+        params["dataset"] = period_name(ds.name)  # a temp view; the name is ours, not the user's
+    elif has_period:
         if ds.time_column is None:
             raise ConfigError(f"dataset {ds.name} has no timestamp column: drop --since/--until")
         params["time_column"] = column_pattern(ds.time_column)
@@ -295,6 +311,7 @@ def _manifest(
         "format": fmt,
         "columns": [{"name": name, "type": type_} for name, type_ in ds.columns],
         "filters": filters.as_json(),
+        "period": _period(ds, filters),
         "time_column": ds.time_column,
         "partitioned_by": "month" if any(e["partition"] for e in entries) else None,
         "partition_rows": partition_rows,
@@ -310,6 +327,17 @@ def _manifest(
         "tool": {"name": TOOL_NAME, "version": __version__},
         "row_count": sum(int(e["rows"]) for e in entries),
         "files": entries,
+    }
+
+
+def _period(ds: Dataset, filters: ExportFilters) -> dict[str, Any] | None:
+    """The period of the export and how it applied (None: all data)."""
+    if filters.since is None and filters.until is None:
+        return None
+    return {
+        "since": filters.since.isoformat() if filters.since else None,
+        "until": filters.until.isoformat() if filters.until else None,
+        "applied": period_mode(ds.name),
     }
 
 
