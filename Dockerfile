@@ -47,9 +47,12 @@ RUN --mount=type=cache,target=/root/.cache/uv \
     && mkdir -p /app/data /app/prefect-home \
     && chown app:app /app/data /app/prefect-home
 
+# PREFECT_UI_STATIC_DIRECTORY: the server copies its UI bundle before serving it; the package
+# directory is not writable by `app`, so without this the UI would not be served.
 ENV SESSION_AUDIT_DB=/app/data/sessions.duckdb \
     SESSION_AUDIT_EXPORT_DIR=/app/data/exports \
     PREFECT_HOME=/app/prefect-home \
+    PREFECT_UI_STATIC_DIRECTORY=/app/prefect-home/ui \
     PREFECT_SERVER_ANALYTICS_ENABLED=false \
     DO_NOT_TRACK=1
 

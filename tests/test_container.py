@@ -43,6 +43,8 @@ def test_dockerfile_installs_the_lock_as_a_non_root_user_with_a_data_volume() ->
     assert ("VOLUME", '["/app/data"]') in steps
     env = " ".join(args for word, args in steps if word == "ENV")
     assert "SESSION_AUDIT_DB=/app/data/sessions.duckdb" in env
+    # the server copies its UI bundle: without a directory `app` may write, no UI is served
+    assert "PREFECT_UI_STATIC_DIRECTORY=/app/prefect-home/ui" in env
     lock_pin = re.search(r'UV_VERSION = "([^"]+)"', (ROOT / "scripts/bootstrap.py").read_text())
     assert lock_pin is not None and ("ARG", f"UV_VERSION={lock_pin.group(1)}") in steps
 
