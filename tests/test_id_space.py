@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import sys
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -363,3 +364,50 @@ def test_coverage_gaps_is_empty_after_complete_runs_and_names_exactly_the_withhe
     summary = _run(hiding, db2, IdSource("scan", start_id=_first(hiding)))
     assert summary.status == "completed"  # the scan itself reached its end
     assert _gaps(db2) == sorted(withheld)  # and the stats prove these users' trail incomplete
+
+
+@pytest.mark.slow
+def test_dask_workers_cross_the_sparse_space_too(tmp_path: Path) -> None:
+    import cloudpickle  # type: ignore[import-untyped]
+
+    from session_audit.scale.driver import ingest_staged
+    from session_audit.scale.executors import open_pool
+    from session_audit.simulator.server import start_background_server
+
+    cloudpickle.register_pickle_by_value(sys.modules[__name__])
+    sim = _sparse_sim(sessions=600, span_days=7)
+    url, stop = start_background_server(sim)
+    db = tmp_path / "s.duckdb"
+    try:
+        with open_pool("dask", workers=2) as pool:
+            summary = asyncio.run(
+                ingest_staged(
+                    _settings(sim, db, base_url=url),
+                    IdSource("scan", start_id=_first(sim)),
+                    pool,
+                    staging_root=str(tmp_path / "staging"),
+                )
+            )
+    finally:
+        stop()
+    assert summary.status == "completed", summary.error
+    assert summary.end_session_id is not None
+    assert_db_equals_truth(sim, db)
+
+
+@pytest.mark.slow
+def test_the_prefect_flow_crosses_the_sparse_space_too(
+    prefect_harness: None, tmp_path: Path
+) -> None:
+    from session_audit.orchestration import run_ingest_flow
+
+    sim = _sparse_sim(sessions=600, span_days=7)
+    db = tmp_path / "s.duckdb"
+    register_transport(sim.base_url, sim.transport())
+    try:
+        summary = run_ingest_flow(_settings(sim, db), IdSource("scan", start_id=_first(sim)))
+    finally:
+        unregister_transport(sim.base_url)
+    assert summary.status == "completed", summary.error
+    assert summary.end_session_id is not None
+    assert_db_equals_truth(sim, db)

@@ -86,8 +86,13 @@ class DemoOutcome:
 def demo_settings(base_url: str, credentials: Any, options: DemoOptions) -> Settings:
     """Settings for the simulator: its credentials, a budget it allows, short back-offs. The
     batch size is left to discovery (the simulator rejects calls above ``max_ids`` ids)."""
+    from session_audit.analysis.geo import bundled_demo_databases
+
+    geo = bundled_demo_databases()  # they place only the simulator's planted addresses
     return Settings(
         base_url=base_url,
+        geoip_city_db=geo.city,
+        geoip_asn_db=geo.asn,
         username=credentials.username,
         password=credentials.password,
         cid=credentials.cid,
@@ -103,18 +108,20 @@ def demo_settings(base_url: str, credentials: Any, options: DemoOptions) -> Sett
     )
 
 
-def findings_line(settings: Settings) -> str:
-    """Evaluate the detection rules over the demo data, placed by the bundled tiny test MMDB
-    files (they know only the simulator's planted addresses); one line saying what fired."""
-    from session_audit.analysis.findings import evaluate_database
-    from session_audit.analysis.geo import bundled_demo_databases
+def findings_line(db: Path) -> str:
+    """One line saying which detection rules fired: the ingest evaluated them over the sessions
+    it stored (the demo settings point at the bundled tiny test MMDB files)."""
+    from session_audit.db.connection import connect
 
-    geo = bundled_demo_databases()
-    summary = evaluate_database(
-        settings.with_overrides(geoip_city_db=geo.city, geoip_asn_db=geo.asn)
-    )
-    rules = ", ".join(f"{rule} {n}" for rule, n in summary.per_rule.items() if n)
-    return f"findings: {len(summary.new) + summary.updated} ({rules}); see `findings`"
+    conn = connect(db, read_only=True)
+    try:
+        rows = conn.execute(
+            "SELECT f.rule, count(*) FROM findings AS f GROUP BY f.rule ORDER BY f.rule"
+        ).fetchall()
+    finally:
+        conn.close()
+    rules = ", ".join(f"{rule} {n}" for rule, n in rows)
+    return f"findings: {sum(n for _, n in rows)} ({rules or 'none'}); see `findings`"
 
 
 def reset_outputs(options: DemoOptions) -> None:
@@ -234,7 +241,7 @@ def run_demo(
         f"scanned to id {summary.scanned_to}, {summary.note or 'no end marker'}"
     )
 
-    step(findings_line(settings))
+    step(findings_line(options.db))
     started = time.monotonic()
     exports = export_compliance_set(
         options.db,
