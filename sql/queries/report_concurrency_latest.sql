@@ -1,5 +1,8 @@
--- report_concurrency_latest: the most recent concurrent-session incidents (report table).
--- $org: one organisation or NULL for all; $limit: how many rows.
+-- report_concurrency_latest: the most recent concurrent-session incidents (report table), each
+-- with both sessions' IPs and apps and the overlap window. $org: one organisation or NULL for
+-- all; $limit: how many rows.
+-- app / other_app: app_id and app_version of each session, e.g. 'Trader 2.0' (NULL parts left
+-- out). overlap_end: the end of the overlap under the open-session rule (see data_horizon).
 -- state: 'closed' when both sessions ended; 'open at the newest data' when still_open (both
 -- open and the capped overlap reaches the newest data); else 'open, started N days ago' with N
 -- the whole days from the start of the first open session of the pair to the org's newest data
@@ -18,14 +21,21 @@ WITH latest AS (
     LIMIT $limit
 )
 SELECT
-    org, user_id, user_name, session_id, other_session_id, ip_address, other_ip_address,
-    overlap_start, overlap_seconds, still_open,
+    l.org, l.user_id, l.user_name, l.session_id, l.other_session_id, l.ip_address,
+    l.other_ip_address,
+    nullif(concat_ws(' ', a.app_id, a.app_version), '') AS app,
+    nullif(concat_ws(' ', b.app_id, b.app_version), '') AS other_app,
+    l.overlap_start, l.overlap_end, l.overlap_seconds, l.still_open,
     CASE
-        WHEN still_open THEN 'open at the newest data'
-        WHEN end_time IS NULL OR other_end_time IS NULL THEN
-            'open, started ' || open_days || CASE WHEN open_days = 1 THEN ' day' ELSE ' days' END
-            || ' ago'
+        WHEN l.still_open THEN 'open at the newest data'
+        WHEN l.end_time IS NULL OR l.other_end_time IS NULL THEN
+            'open, started ' || l.open_days
+            || CASE WHEN l.open_days = 1 THEN ' day' ELSE ' days' END || ' ago'
         ELSE 'closed'
     END AS state
-FROM latest
-ORDER BY overlap_start DESC, user_id, session_id, other_session_id
+FROM latest AS l
+LEFT JOIN user_sessions AS a
+    ON a.org = l.org AND a.id = l.session_id
+LEFT JOIN user_sessions AS b
+    ON b.org = l.org AND b.id = l.other_session_id
+ORDER BY l.overlap_start DESC, l.user_id, l.session_id, l.other_session_id

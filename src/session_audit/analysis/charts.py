@@ -1,7 +1,8 @@
 """Inline SVG charts drawn in Python: no JavaScript library, no network asset.
 
 Each function returns one ``<svg class="chart">`` element as text. Every label is escaped;
-every mark carries a ``<title>`` so a browser shows the exact value on hover.
+every mark carries a ``<title>`` so a browser shows the exact value on hover; labels longer
+than the space for them are cut (:func:`clip`) and carry the full text in a ``<title>``.
 """
 
 from __future__ import annotations
@@ -38,6 +39,12 @@ def empty_chart(label: str, message: str = "no data yet") -> str:
             f"{escape(message)}</text>",
         ],
     )
+
+
+def clip(text: str, limit: int) -> str:
+    """``text`` cut to ``limit`` characters, the last one an ellipsis, when it is longer (the
+    caller puts the full text in a ``<title>`` / ``title`` attribute)."""
+    return text if len(text) <= limit else text[: max(limit - 1, 0)] + "\u2026"
 
 
 def nice_max(value: float) -> float:
@@ -99,9 +106,9 @@ def _legend(height: int, labels: Sequence[str]) -> list[str]:
         out.append(
             f'<rect x="{x}" y="{height - 18}" width="10" height="10" fill="{color}"/>'
             f'<text x="{x + 14}" y="{height - 9}" font-size="11" fill="#1e293b">'
-            f"{escape(label)}</text>"
+            f"{escape(clip(label, 24))}<title>{escape(label)}</title></text>"
         )
-        x += 24 + 7 * len(label)
+        x += 24 + 7 * len(clip(label, 24))
     return out
 
 
@@ -216,7 +223,7 @@ def hbar_chart(label: str, items: Sequence[tuple[str, float, str]], unit: str) -
         w = plot_w * value / top
         body.append(
             f'<text x="{left - 8}" y="{y + 15}" text-anchor="end" font-size="12" '
-            f'fill="#1e293b">{escape(name[:28])}</text>'
+            f'fill="#1e293b">{escape(clip(name, 26))}<title>{escape(name)}</title></text>'
             f'<rect class="bar" x="{left}" y="{y + 3}" width="{max(w, 1):.1f}" height="{row_h - 8}"'
             f' fill="{PALETTE[1]}"><title>{escape(hover)}</title></rect>'
             f'<text x="{left + w + 6:.1f}" y="{y + 15}" font-size="12" fill="#475569">'

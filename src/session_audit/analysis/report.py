@@ -1,9 +1,26 @@
 """The HTML report: one self-contained file (inline CSS, inline SVG, a few lines of inline JS).
 
-Sections: headline figures with the coverage verdict (:mod:`.coverage`: "all N users covered
-up to <time>" or the users not covered), logins per day, app-version adoption over time, top
-shared IPs, concurrent-session incidents and users at risk. Data comes from the analysis views
-through ``sql/queries/report_*.sql``; charts are drawn in Python (:mod:`.charts`).
+Sections, top to bottom: open findings, headline figures with the coverage verdict
+(:mod:`.coverage`), logins per day, one app-version adoption chart per busiest app (at most
+:data:`ADOPTION_APPS`), top shared IPs (at most :data:`USERS_SHOWN` users per row, then
+"+N more" linking to the detail table at the end), concurrent-session incidents (both IPs,
+both apps, the overlap window), users at risk, and the shared-IP detail table. Every user id
+is printed with the user's name ("alice (#1)"). Text longer than its column allows is cut with
+the full value in a ``title`` tooltip. A print stylesheet (``@media print``) lays it out for
+"Save as PDF".
+
+Data comes from the analysis views through ``sql/queries/report_*.sql``; charts are drawn in
+Python (:mod:`.charts`). The page is rendered from the Jinja2 template
+``session_audit/templates/report.html.j2`` (autoescaped, sandboxed). ``template`` (CLI
+``--template FILE``) names a firm's own template, which normally ``{% extends
+"report.html.j2" %}`` and overrides blocks such as ``letterhead``, ``extra_styles`` or
+``footer``; a missing or broken template is a one-line :class:`ConfigError`.
+
+A period (``since`` inclusive, ``until`` exclusive; a quarter for an audit) makes every figure
+period-true (:mod:`.period`): shared IPs, concurrency incidents, users at risk and the headline
+figures are computed over the sessions running in the period; logins per day and adoption per
+day count the days of the period; findings are those whose span overlaps it. Coverage stays
+the coverage of the whole database (a property of the trail, not of a period).
 
 Open sessions follow the one rule of the views (``data_horizon``): a session the API still
 reports open counts for at most ``open_session_hours`` (setting, default 24; pass it to
@@ -18,8 +35,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
-from html import escape
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -28,12 +44,17 @@ import duckdb
 from session_audit import __version__
 from session_audit.analysis import charts
 from session_audit.analysis.coverage import coverage_line, read_coverage
+from session_audit.analysis.period import bind_period, period_sql
 from session_audit.db.sqlfiles import load_sql
 from session_audit.db.views import use_open_session_hours
-from session_audit.errors import ExportError, StorageError
+from session_audit.errors import ConfigError, ExportError, StorageError
 
 TOP_ROWS = 15
 MAX_VERSIONS = 8
+ADOPTION_APPS = 3
+USERS_SHOWN = 3
+CLIP = 40  # characters of a table cell before it is cut (full text in the tooltip)
+TEMPLATE = "report.html.j2"
 Rows = list[dict[str, Any]]
 
 
@@ -53,11 +74,15 @@ class ReportData:
     users_at_risk: Rows
     coverage: str = ""
     findings: Rows = field(default_factory=list)  # open findings, most severe first
+    since: datetime | None = None
+    until: datetime | None = None
+    user_names: dict[tuple[str, int], str] = field(default_factory=dict)
 
 
-def _rows(conn: duckdb.DuckDBPyConnection, name: str, **params: Any) -> Rows:
+def _rows(conn: duckdb.DuckDBPyConnection, name: str, period: bool = False, **params: Any) -> Rows:
+    sql = load_sql(f"queries/{name}")
     try:
-        cursor = conn.execute(load_sql(f"queries/{name}"), params)
+        cursor = conn.execute(period_sql(sql) if period else sql, params)
         columns = [d[0] for d in cursor.description or []]
         return [dict(zip(columns, row, strict=True)) for row in cursor.fetchall()]
     except duckdb.Error as exc:
@@ -71,61 +96,68 @@ def collect(
     source: str = "",
     clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     open_session_hours: float | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
 ) -> ReportData:
     """Query every figure of the report (read-only). ``open_session_hours`` (the setting)
-    applies to ``conn``; None keeps the connection's rule (default 24 h)."""
+    applies to ``conn``; None keeps the connection's rule (default 24 h). ``since``/``until``:
+    the period (see the module docstring); None on both sides: all data."""
+    if since is not None and until is not None and since >= until:
+        raise ConfigError(f"--since {since.isoformat()} is not before --until {until.isoformat()}")
     if open_session_hours is not None:
         use_open_session_hours(conn, open_session_hours)
-    summary = _rows(conn, "report_summary", org=org)
+    period = since is not None or until is not None
+    if period:
+        bind_period(conn, since, until)
+    bounds = {"since": since, "until": until}
+    summary = _rows(conn, "report_summary", period, org=org)
     return ReportData(
         generated_at=clock(),
         source=source,
         org=org,
         summary=summary[0] if summary else {},
-        logins=_rows(conn, "report_logins_per_day", org=org),
-        adoption=_rows(conn, "report_version_adoption", org=org),
-        shared_ips=_rows(conn, "report_top_shared_ips", org=org, limit=TOP_ROWS),
-        concurrency_days=_rows(conn, "report_concurrency_per_day", org=org),
-        concurrency_latest=_rows(conn, "report_concurrency_latest", org=org, limit=TOP_ROWS),
-        users_at_risk=_rows(conn, "report_users_at_risk", org=org, limit=25),
+        logins=_rows(conn, "report_logins_per_day", period, org=org, **bounds),
+        adoption=_rows(
+            conn, "report_version_adoption", period, org=org, apps=ADOPTION_APPS, **bounds
+        ),
+        shared_ips=_rows(conn, "report_top_shared_ips", period, org=org, limit=TOP_ROWS),
+        concurrency_days=_rows(conn, "report_concurrency_per_day", period, org=org, since=since),
+        concurrency_latest=_rows(
+            conn, "report_concurrency_latest", period, org=org, limit=TOP_ROWS
+        ),
+        users_at_risk=_rows(conn, "report_users_at_risk", period, org=org, limit=25),
         coverage=coverage_line(read_coverage(conn, org=org)),
-        findings=_findings(conn, org),
+        findings=_findings(conn, org, bounds),
+        since=since,
+        until=until,
+        user_names={
+            (str(r["org"]), int(r["id"])): str(r["name"])
+            for r in _rows(conn, "report_user_names", org=org)
+        },
     )
 
 
-def _findings(conn: duckdb.DuckDBPyConnection, org: str | None) -> Rows:
+def _findings(
+    conn: duckdb.DuckDBPyConnection, org: str | None, bounds: dict[str, datetime | None]
+) -> Rows:
     """Open findings (none on a database older than schema version 5)."""
     from session_audit.analysis.findings import has_findings_table
 
     if not has_findings_table(conn):
         return []
-    return _rows(conn, "report_findings", org=org, limit=TOP_ROWS)
-
-
-def findings_section(rows: Rows) -> str:
-    """The findings section at the top of the page: open findings by severity, then the most
-    severe and newest ones (``session-audit findings`` lists them all)."""
-    counts = {str(r["severity"]): int(r["open_of_severity"]) for r in rows}
-    badges = ", ".join(f"{counts[s]} {s}" for s in ("high", "medium", "low", "info") if s in counts)
-    note = (
-        f"Open findings of the detection rules: {badges or 'none'} (most severe and newest "
-        f"below; acknowledged ones are left out)."
-    )
-    table = '<p class="none">No open findings.</p>' if not rows else _table(
-        rows,
-        [("severity", "severity"), ("rule", "rule"), ("user_ids", "users"),
-         ("session_ids", "sessions"), ("last_seen", "last seen"), ("summary", "finding"),
-         ("id", "id")],
-    )  # fmt: skip
-    return (
-        f'<section id="findings"><h2>Findings</h2><p class="note">{escape(note)}</p>'
-        f"{table}</section>"
+    return _rows(
+        conn,
+        "report_findings",
+        org=org,
+        limit=TOP_ROWS,
+        since=bounds["since"],
+        until=bounds["until"],
     )
 
 
 def adoption_series(rows: Rows) -> tuple[str | None, list[date], list[tuple[str, list[float]]]]:
-    """(app, days, [(version, share per day)]) for the stacked chart; versions in version
-    order, the least used beyond MAX_VERSIONS folded into 'other'."""
+    """(app, days, [(version, share per day)]) for the stacked chart of one app's rows;
+    versions in version order, the least used beyond MAX_VERSIONS folded into 'other'."""
     if not rows:
         return None, [], []
     days = sorted({r["day"] for r in rows})
@@ -149,103 +181,140 @@ def adoption_series(rows: Rows) -> tuple[str | None, list[date], list[tuple[str,
         label = _version_label(r["app_version"])
         name = label if label in keep else "other"
         series[name][index[r["day"]]] += int(r["users"]) / max(app_users[r["day"]], 1)
-    return str(rows[0]["app_id"]), days, list(series.items())
+    app = rows[0]["app_id"]
+    return (str(app) if app is not None else "(no app id)"), days, list(series.items())
+
+
+def adoption_by_app(
+    rows: Rows,
+) -> list[tuple[str | None, list[date], list[tuple[str, list[float]]]]]:
+    """One :func:`adoption_series` per app, busiest app first (rows carry ``app_rank``)."""
+    ranks: dict[int, Rows] = {}
+    for r in rows:
+        ranks.setdefault(int(r.get("app_rank") or 1), []).append(r)
+    return [adoption_series(ranks[rank]) for rank in sorted(ranks)]
 
 
 def _version_label(version: Any) -> str:
     return str(version) if version else "(empty)"
 
 
-def render_html(data: ReportData) -> str:
-    """The whole page as one string."""
-    s = data.summary
-    days = [r["day"] for r in data.logins]
-    logins_svg = charts.line_chart(
+def _charts(data: ReportData, user: Callable[[Any, Any], str]) -> dict[str, Any]:
+    logins = charts.line_chart(
         "Logins per day",
-        days,
+        [r["day"] for r in data.logins],
         [
             ("sessions started", [float(r["sessions"]) for r in data.logins]),
             ("distinct users", [float(r["users"]) for r in data.logins]),
         ],
     )
-    app, adoption_days, adoption = adoption_series(data.adoption)
-    adoption_svg = charts.stacked_share_chart(
-        "App-version adoption over time", adoption_days, adoption
-    )
-    shared_svg = charts.hbar_chart(
+    adoption = [
+        (app, charts.stacked_share_chart(f"App-version adoption: {app}", days, series))
+        for app, days, series in adoption_by_app(data.adoption)
+    ] or [(None, charts.stacked_share_chart("App-version adoption", [], []))]
+    shared = charts.hbar_chart(
         "Top shared IP addresses",
         [
             (
                 str(r["address"]),
                 float(r["users"]),
-                f"{r['address']}: users {', '.join(map(str, r['user_ids']))}; "
+                f"{r['address']}: {', '.join(user(r['org'], u) for u in r['user_ids'])}; "
                 f"{r['sessions']} sessions",
             )
             for r in data.shared_ips
         ],
         "users",
     )
-    concurrency_svg = charts.column_chart(
+    concurrency = charts.column_chart(
         "Concurrent-session incidents per day",
         [r["day"] for r in data.concurrency_days],
         [float(r["incidents"]) for r in data.concurrency_days],
         "incidents",
     )
-    scope = f"organisation {escape(data.org)}" if data.org else "all organisations"
+    return {"logins": logins, "adoption": adoption, "shared": shared, "concurrency": concurrency}
+
+
+def _environment(template: Path | None) -> Any:
+    """A sandboxed, autoescaping Jinja2 environment that finds the bundled template."""
+    from importlib.resources import files
+
+    from jinja2 import FileSystemLoader, StrictUndefined
+    from jinja2.sandbox import SandboxedEnvironment
+
+    bundled = Path(str(files("session_audit") / "templates"))
+    search = [str(bundled)]
+    if template is not None:
+        search.insert(0, str(template.parent))
+    env = SandboxedEnvironment(
+        loader=FileSystemLoader(search),
+        autoescape=True,
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters["cell"] = _cell
+    env.filters["clip"] = _clip
+    env.filters["when"] = _when
+    return env
+
+
+def render_html(data: ReportData, template: Path | None = None) -> str:
+    """The whole page as one string, from the bundled template or ``template`` (a file that
+    usually extends ``report.html.j2``)."""
+    from jinja2 import TemplateError
+
+    def user(org: Any, uid: Any) -> str:
+        name = data.user_names.get((str(org), int(uid))) if uid is not None else None
+        return f"{name} (#{uid})" if name else f"#{uid}"
+
+    drawn = _charts(data, user)
+    s = data.summary
     hours = _hours(s.get("open_session_hours"))
     stale = int(s.get("open_sessions") or 0) - int(s.get("running_sessions") or 0)
-    cards = "".join(
-        f'<div class="card"><div class="value">{escape(_cell(s.get(key)))}</div>'
-        f'<div class="label">{escape(label)}</div></div>'
-        for key, label in (
-            ("sessions", "sessions"),
-            ("users", "users"),
-            ("running_sessions", f"open at the newest data ({stale:,} older never closed)"),
-            ("ips", "IP addresses"),
-            ("first_login", "first login"),
-            ("last_login", "last login"),
-            ("newest_data", "newest data"),
-        )
-    )
-    return _PAGE.format(
-        findings_section=findings_section(data.findings),
-        title="Session audit report",
-        generated=escape(data.generated_at.astimezone(UTC).isoformat(timespec="seconds")),
-        source=escape(data.source or "(in-memory database)"),
-        scope=scope,
-        version=escape(__version__),
-        cards=cards,
-        coverage=escape(data.coverage or "coverage unknown"),
-        open_rule=escape(
+    context = {
+        "title": "Session audit report",
+        "generated": data.generated_at.astimezone(UTC).isoformat(timespec="seconds"),
+        "source": data.source or "(in-memory database)",
+        "scope": f"organisation {data.org}" if data.org else "all organisations",
+        "version": __version__,
+        "period": _period_label(data.since, data.until),
+        "has_period": data.since is not None or data.until is not None,
+        "adoption_apps": ADOPTION_APPS,
+        "summary": s,
+        "stale_open": f"{stale:,}",
+        "coverage": data.coverage or "coverage unknown",
+        "open_rule": (
             f"an open session counts for at most {hours} h after its start and never beyond "
             f"the newest data ({_cell(s.get('newest_data'))})"
         ),
-        logins_svg=logins_svg,
-        adoption_title=escape(f"App-version adoption: {app}" if app else "App-version adoption"),
-        adoption_svg=adoption_svg,
-        shared_svg=shared_svg,
-        shared_table=_table(
-            data.shared_ips,
-            [("address", "IP"), ("users", "users"), ("user_ids", "user ids"),
-             ("sessions", "sessions"), ("first_shared", "shared since"),
-             ("last_seen", "last seen")],
-        ),
-        concurrency_svg=concurrency_svg,
-        concurrency_table=_table(
-            data.concurrency_latest,
-            [("user_id", "user"), ("user_name", "name"), ("session_id", "session"),
-             ("other_session_id", "other session"), ("ip_address", "IP"),
-             ("other_ip_address", "other IP"), ("overlap_start", "overlap from"),
-             ("overlap_seconds", "overlap (s)"), ("state", "state")],
-        ),
-        risk_table=_table(
-            data.users_at_risk,
-            [("user_id", "user"), ("user_name", "name"), ("status", "status"),
-             ("failed_passwords", "failed passwords"), ("ip_count", "IPs"),
-             ("shared_ip_count", "shared IPs"), ("concurrency_incidents", "concurrency"),
-             ("last_login", "last login"), ("risk_flags", "flags")],
-        ),
-    )  # fmt: skip
+        "findings": data.findings,
+        "finding_counts": {str(r["severity"]): int(r["open_of_severity"]) for r in data.findings},
+        "shared_ips": [{**r, "rank": i} for i, r in enumerate(data.shared_ips, 1)],
+        "incidents": data.concurrency_latest,
+        "users_at_risk": data.users_at_risk,
+        "users_shown": USERS_SHOWN,
+        "user": user,
+        "charts": {
+            "logins": _svg(drawn["logins"]),
+            "adoption": [(app, _svg(svg)) for app, svg in drawn["adoption"]],
+            "shared": _svg(drawn["shared"]),
+            "concurrency": _svg(drawn["concurrency"]),
+        },
+    }
+    try:
+        env = _environment(template)
+        if template is None:
+            page = env.get_template(TEMPLATE)
+        else:
+            page = env.from_string(template.read_text(encoding="utf-8"))
+        return str(page.render(context))
+    except OSError as exc:
+        raise ConfigError(f"cannot read --template {template}: {exc.strerror or exc}") from exc
+    except TemplateError as exc:
+        where = f"--template {template}" if template is not None else f"bundled {TEMPLATE}"
+        line = getattr(exc, "lineno", None)
+        at = f" line {line}" if line else ""
+        raise ConfigError(f"{where}{at}: {exc.message or type(exc).__name__}") from exc
 
 
 def write_report(
@@ -256,16 +325,49 @@ def write_report(
     source: str = "",
     clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     open_session_hours: float | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    template: Path | None = None,
 ) -> Path:
     """Query, render and write the report to ``out`` (parent directories created)."""
-    data = collect(conn, org=org, source=source, clock=clock, open_session_hours=open_session_hours)
-    page = render_html(data)
+    data = collect(
+        conn,
+        org=org,
+        source=source,
+        clock=clock,
+        open_session_hours=open_session_hours,
+        since=since,
+        until=until,
+    )
+    page = render_html(data, template)
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(page, encoding="utf-8")
     except OSError as exc:
         raise ExportError(f"cannot write the report to {out}: {exc}") from exc
     return out
+
+
+def _period_label(since: datetime | None, until: datetime | None) -> str:
+    """'2024-07-01 to 2024-09-30' (until exclusive, shown as its last day when at midnight)."""
+    if since is None and until is None:
+        return "all data"
+    start = _when(since) if since is not None else "the first data"
+    if until is None:
+        return f"{start} to the newest data"
+    midnight = until.astimezone(UTC).time() == datetime.min.time()
+    end = (until - timedelta(days=1)).date().isoformat() if midnight else f"before {_when(until)}"
+    return f"{start} to {end}"
+
+
+def _when(value: datetime | None) -> str:
+    """A date at UTC midnight as YYYY-MM-DD, any other time with hours and minutes."""
+    if value is None:
+        return "–"
+    utc = value.astimezone(UTC)
+    if utc.time() == datetime.min.time():
+        return utc.date().isoformat()
+    return utc.strftime("%Y-%m-%d %H:%M UTC")
 
 
 def _hours(value: Any) -> str:
@@ -289,87 +391,22 @@ def _cell(value: Any) -> str:
     return str(value)
 
 
-def _table(rows: Rows, columns: list[tuple[str, str]]) -> str:
-    if not rows:
-        return '<p class="none">None found.</p>'
-    head = "".join(f"<th>{escape(label)}</th>" for _, label in columns)
-    body = "".join(
-        "<tr>" + "".join(f"<td>{escape(_cell(r.get(key)))}</td>" for key, _ in columns) + "</tr>"
-        for r in rows
+def _svg(svg: str) -> Any:
+    """A chart of :mod:`.charts` as markup the template prints as is: charts.py escapes every
+    text it puts in the SVG."""
+    from markupsafe import Markup
+
+    return Markup(svg)  # noqa: S704 - built by charts.py from escaped text only
+
+
+def _clip(value: Any, limit: int = CLIP) -> Any:
+    """A cell's text, cut to ``limit`` characters with the full text in a ``title`` tooltip
+    (markup built from escaped text only)."""
+    from markupsafe import Markup, escape
+
+    text = _cell(value)
+    if len(text) <= limit:
+        return text
+    return Markup('<span class="clip" title="{}">{}</span>').format(
+        escape(text), charts.clip(text, limit)
     )
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
-
-
-_PAGE = """<!DOCTYPE html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>{title}</title>
-<style>
-body {{ font-family: system-ui, -apple-system, "Segoe UI", sans-serif; margin: 0;
-  color: #0f172a; background: #f1f5f9; }}
-header {{ background: #0f172a; color: #f8fafc; padding: 20px 32px; }}
-header h1 {{ margin: 0 0 4px 0; font-size: 22px; }}
-header p {{ margin: 0; color: #cbd5e1; font-size: 13px; }}
-main {{ max-width: 840px; margin: 0 auto; padding: 16px 24px 48px; }}
-section {{ background: white; border-radius: 8px; padding: 16px 20px; margin: 16px 0;
-  box-shadow: 0 1px 2px rgba(15, 23, 42, 0.08); overflow-x: auto; }}
-h2 {{ font-size: 17px; margin: 0 0 4px 0; }}
-p.note {{ margin: 0 0 12px 0; color: #475569; font-size: 13px; }}
-.cards {{ display: flex; flex-wrap: wrap; gap: 12px; }}
-.card {{ background: white; border-radius: 8px; padding: 12px 16px; min-width: 110px;
-  box-shadow: 0 1px 2px rgba(15, 23, 42, 0.08); }}
-.card .value {{ font-size: 18px; font-weight: 600; }}
-.card .label {{ font-size: 12px; color: #64748b; }}
-svg.chart {{ max-width: 100%; height: auto; font-family: inherit; }}
-table {{ border-collapse: collapse; width: 100%; font-size: 12px; margin-top: 12px; }}
-th, td {{ text-align: left; padding: 4px 8px; border-bottom: 1px solid #e2e8f0; }}
-th {{ color: #475569; font-weight: 600; }}
-p.none {{ color: #64748b; font-size: 13px; }}
-p.coverage {{ margin: 12px 0 0 0; font-size: 13px; color: #334155; }}
-footer {{ color: #64748b; font-size: 12px; text-align: center; }}
-</style>
-</head>
-<body>
-<header>
-<h1>{title}</h1>
-<p>Generated {generated} from {source} &middot; {scope} &middot; session-audit {version}</p>
-</header>
-<main>
-{findings_section}
-<div class="cards">{cards}</div>
-<p class="coverage" id="coverage">Coverage: {coverage}</p>
-<section id="logins"><h2>Logins per day</h2>
-<p class="note">Sessions started and distinct users per UTC day.</p>{logins_svg}</section>
-<section id="adoption"><h2>{adoption_title}</h2>
-<p class="note">Share of each day's users of the busiest app on each version, in version
-order (pre-releases before releases).</p>{adoption_svg}</section>
-<section id="shared-ips"><h2>Top shared IP addresses</h2>
-<p class="note">IP addresses from which two or more users logged in: the account-sharing
-signal.</p>{shared_svg}{shared_table}</section>
-<section id="concurrency"><h2>Concurrent-session incidents</h2>
-<p class="note">Overlapping sessions of one user from different IP addresses ({open_rule}), per
-day and the latest ones.</p>{concurrency_svg}{concurrency_table}</section>
-<section id="risk"><h2>Users at risk</h2>
-<p class="note">Users with failed passwords, shared IPs or concurrent sessions.</p>
-{risk_table}</section>
-<footer id="render-status">charts not drawn (scripts disabled?)</footer>
-</main>
-<script>
-(function () {{
-  var charts = document.querySelectorAll("svg.chart");
-  var drawn = 0;
-  for (var i = 0; i < charts.length; i++) {{
-    var box = charts[i].getBBox();
-    if (charts[i].childElementCount > 0 && box.width > 0 && box.height > 0) {{ drawn++; }}
-  }}
-  document.body.setAttribute("data-charts-drawn", String(drawn));
-  document.body.setAttribute("data-charts-total", String(charts.length));
-  document.getElementById("render-status").textContent =
-    drawn + " of " + charts.length + " charts drawn";
-}})();
-</script>
-</body>
-</html>
-"""
