@@ -1,7 +1,10 @@
 """The export manifest (``manifest.json``) and the file facts it records.
 
 A manifest names every file of an export with its row count and sha256, so
-:mod:`session_audit.analysis.verify` can prove later that nothing changed. Row counts are taken
+:mod:`session_audit.analysis.verify` can prove later that nothing changed. ``period`` records
+the export's --since/--until and how they applied (``applied``: the view computed over the
+period's sessions, or a row filter on the time column; None for all data), see
+:mod:`session_audit.analysis.period`. Row counts are taken
 from the files themselves with the same functions verify uses.
 
 ``manifest.json`` is written in its canonical form (sorted keys, two-space indent, UTF-8, no

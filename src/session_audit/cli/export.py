@@ -15,9 +15,15 @@ def export(
     dataset: Annotated[str, typer.Option("--dataset", help="table or view, e.g. login_history")],
     fmt: Annotated[str, typer.Option("--format", help="csv or parquet")],
     out: Annotated[Path, typer.Option("--out", help="directory (must be empty, or --force)")],
-    since: Annotated[str | None, typer.Option("--since", help="from UTC date/time (incl.)")] = None,
+    since: Annotated[
+        str | None,
+        typer.Option(
+            "--since",
+            help="period from UTC date/time (incl.); aggregate views are computed over it",
+        ),
+    ] = None,
     until: Annotated[
-        str | None, typer.Option("--until", help="before UTC date/time (excl.)")
+        str | None, typer.Option("--until", help="period before UTC date/time (excl.)")
     ] = None,
     user: Annotated[int | None, typer.Option("--user", help="only this user id")] = None,
     org: Annotated[str | None, typer.Option("--org", help="only this organisation")] = None,
@@ -31,7 +37,11 @@ def export(
         typer.Option("--sign-key", help="Ed25519 private key (keygen): sign the manifest"),
     ] = None,
 ) -> None:
-    """Export a dataset; files are ordered deterministically and listed in manifest.json."""
+    """Export a dataset; files are ordered deterministically and listed in manifest.json.
+
+    With --since/--until, aggregate views (shared_ips, concurrent_sessions, app_version_usage,
+    user_risk_summary, ...) are computed over the sessions of the period; other datasets keep
+    the rows whose time column lies in it. The manifest's "period" records which."""
     from session_audit.analysis.export import export_dataset
     from session_audit.analysis.filters import ExportFilters, parse_when
     from session_audit.analysis.manifest import MANIFEST_NAME, sha256_file
