@@ -41,6 +41,7 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeVar
 
 import httpx
 
+from session_audit import logs
 from session_audit.errors import ConfigError, Interrupted, RateLimitedError, SessionAuditError
 from session_audit.ingest.scan_plan import (
     ChunkSpec,
@@ -220,6 +221,7 @@ class IngestRun:
         self._sleep = sleep
         self._started = time.monotonic()
         self._writer: Any = None
+        self._log_token: Any = None
         self._client: Any = None
         self.store: Any = None
         self.summary: IngestSummary | None = None
@@ -255,6 +257,8 @@ class IngestRun:
             self.summary = IngestSummary(
                 run_id=run_id, org=self.settings.org, source=self.source.kind
             )
+            # every log line of the run (JSON format included) names its run and org
+            self._log_token = logs.bind(run_id=run_id, org=self.settings.org)
             kwargs: dict[str, Any] = {"transport": self._transport}
             if self._sleep is not None:
                 kwargs["sleep"] = self._sleep
@@ -313,6 +317,8 @@ class IngestRun:
                 self._finish(summary)
         finally:
             self._writer.__exit__(exc_type, exc, tb)
+            if self._log_token is not None:
+                logs.unbind(self._log_token)
         return handled
 
     def _scan_outcome(self, summary: IngestSummary) -> None:
