@@ -61,7 +61,8 @@ def test_demo_first_run_with_empty_home(tmp_path: Path) -> None:
         runs = conn.execute("SELECT status, flow_run_id FROM ingest_runs").fetchall()
     assert {(t, "BASE TABLE") for t in TABLES} <= names
     assert {(v, "VIEW") for v in VIEWS} <= names
-    assert sessions is not None and sessions[0] > 7_000
+    # the demo's first run fetches the last 30 of 60 days (--since): about half of the 8,000
+    assert sessions is not None and 3_000 < sessions[0] < 5_500
     assert len(runs) == 1 and runs[0][0] == "completed" and runs[0][1]
 
     # Prefect's state stayed in the project, not in HOME
