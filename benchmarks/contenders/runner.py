@@ -1,8 +1,8 @@
 """Start each end-to-end contender in its own process against one simulator process and collect
 wall time, CPU seconds, peak RSS, rows stored and the requests the simulator saw.
 
-By default every contender gets the benchmark's fixed settings (batch size, checkpoint size, gap
-tolerance: no batch-size discovery runs); ``Contenders(..., product_defaults=True)`` leaves those
+By default every contender gets the benchmark's fixed settings (batch size with discovery off,
+checkpoint size, gap tolerance); ``Contenders(..., product_defaults=True)`` leaves those
 at session-audit's defaults (batch-size discovery on), as a new user would run it."""
 
 from __future__ import annotations
@@ -67,6 +67,7 @@ class Contenders:
         self.malformed = stats.malformed
         fixed = {
             "SESSION_AUDIT_BATCH_SIZE": str(sizes.batch),
+            "SESSION_AUDIT_BATCH_DISCOVERY": "false",
             "SESSION_AUDIT_CHECKPOINT_IDS": str(sizes.checkpoint_ids),
             "SESSION_AUDIT_GAP_TOLERANCE": str(sizes.gap_tolerance),
         }
