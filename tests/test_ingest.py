@@ -247,8 +247,9 @@ def test_a_signal_stops_the_run_cleanly_and_the_rerun_resumes(
 def test_readers_succeed_throughout_a_long_ingest_which_stays_exact(
     served: tuple[Simulator, str], tmp_path: Path
 ) -> None:
-    """The ingest holds the file only while it commits a checkpoint: a reader in another
-    process (here, this one) gets in between checkpoints, every time, and the ingest is exact."""
+    """The ingest holds the file only while it commits checkpoints (at most about a second at a
+    time): a reader in another process (here, this one) gets in between, every time, and the
+    ingest is exact."""
     sim, url = served
     db = tmp_path / "s.duckdb"
     proc, _ = _start_slow_ingest(sim, url, db, until_items=3)
@@ -265,7 +266,7 @@ def test_readers_succeed_throughout_a_long_ingest_which_stays_exact(
     _out, err = proc.communicate(timeout=60)
     assert proc.returncode == 0, err
     assert failures == []
-    assert len(counts) >= 20  # the reader ran all along the ingest
+    assert len(counts) >= 8  # the reader got in again and again (each wait: about a second)
     assert counts == sorted(counts) and counts[-1] > counts[0]  # and saw it progress
     assert_db_equals_truth(sim, db)
 

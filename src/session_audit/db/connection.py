@@ -257,10 +257,11 @@ class WriterLock:
     ``with WriterLock(path, lock_timeout=0) as lock:`` takes an exclusive ``flock`` on
     ``<db>.lock`` for the whole run (a second writer stops at once, naming this one from the
     sidecar ``<db>.writer.json``; or waits ``lock_timeout`` seconds) and writes the sidecar.
-    ``with lock.connection() as conn:`` opens the database for one checkpoint (open, write,
-    commit, close), so that readers in other processes (`query`, `export`, `report`, the DuckDB
-    CLI) wait at most one commit; the open itself waits up to ``open_timeout`` seconds for
-    readers that hold the file. The kernel releases the lock when the process dies (kill -9).
+    ``with lock.connection() as conn:`` gives the database for one checkpoint; it is closed again
+    once it has been open ``hold_seconds`` (1 s), so that readers in other processes (`query`,
+    `export`, `report`, the DuckDB CLI) wait about that long and one commit; the open itself
+    waits up to ``open_timeout`` seconds for readers that hold the file. The kernel releases the
+    lock when the process dies (kill -9).
     """
 
     def __init__(
@@ -270,12 +271,16 @@ class WriterLock:
         lock_timeout: float = 0,
         command: str | None = None,
         open_timeout: float = 120.0,
+        hold_seconds: float = 1.0,
     ) -> None:
         self.path = Path(path)
         self.lock_timeout = lock_timeout
         self.open_timeout = open_timeout
+        self.hold_seconds = hold_seconds
         self.command = command if command is not None else redacted_command()
         self._fd: int | None = None
+        self._conn: duckdb.DuckDBPyConnection | None = None
+        self._opened = 0.0
 
     def __enter__(self) -> WriterLock:
         import fcntl
@@ -308,13 +313,27 @@ class WriterLock:
 
     @contextlib.contextmanager
     def connection(self) -> Iterator[duckdb.DuckDBPyConnection]:
-        """The database, open for one unit of work (closed after, whatever happened)."""
+        """The database for one unit of work. It stays open for the units that follow within
+        ``hold_seconds`` of opening it (opening and closing, which writes the WAL back into the
+        file, costs more than a small checkpoint), and is closed after the first unit past that
+        (or after a failed one), so a reader waits about ``hold_seconds`` and one commit."""
         if self._fd is None:
             raise StorageError(f"the writer lock of {self.path} is not held")
-        conn = connect(self.path, lock_timeout=self.open_timeout)
+        if self._conn is None:
+            self._conn = connect(self.path, lock_timeout=self.open_timeout)
+            self._opened = time.monotonic()
+        ok = False
         try:
-            yield conn
+            yield self._conn
+            ok = True
         finally:
+            if not ok or time.monotonic() - self._opened >= self.hold_seconds:
+                self.release()
+
+    def release(self) -> None:
+        """Close the database now (the lock stays held)."""
+        conn, self._conn = self._conn, None
+        if conn is not None:
             conn.close()
 
     def __exit__(
@@ -326,6 +345,7 @@ class WriterLock:
         if self._fd is None:
             return
         try:
+            self.release()
             _remove_sidecar(self.path)
         finally:
             os.close(self._fd)  # releases the flock
