@@ -346,3 +346,18 @@ def test_missing_credentials_fail_before_the_database_is_touched(tmp_path: Path)
     with pytest.raises(ConfigError, match="SESSION_AUDIT_USERNAME"):
         asyncio.run(ingest(settings, _scan(sim), transport=sim.transport()))
     assert not db.exists()
+
+
+def test_a_backfill_above_the_limit_leaves_the_rules_to_the_explicit_command(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    sim = _sim(sessions=600)
+    db = tmp_path / "s.duckdb"
+    big = _run(sim, db, _scan(sim), findings_after_ingest_max=100)
+    assert big.status == "completed" and big.inserted > 100
+    assert big.findings is None
+    assert "findings not evaluated" in caplog.text and "findings evaluate --since-id" in caplog.text
+    sim.advance(2 * 86_400)
+    small = _run(sim, db, findings_after_ingest_max=100)  # an ordinary incremental run
+    assert 0 < small.inserted <= 100
+    assert small.findings is not None and small.findings.since_session_id == big.next_id

@@ -154,6 +154,13 @@ class Settings(BaseSettings):
     findings_failed_password_jump: int = Field(
         3, ge=1, le=1_000_000, description="failed-password increase between two observations"
     )
+    findings_after_ingest_max: int = Field(
+        100_000,
+        ge=0,
+        le=1_000_000_000,
+        description="an ingest that stored at most this many new sessions evaluates the rules "
+        "itself; a larger backfill leaves it to `session-audit findings evaluate`",
+    )
 
     @field_validator("base_url")
     @classmethod
