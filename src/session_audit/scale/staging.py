@@ -35,6 +35,7 @@ from session_audit.ingest.scan_plan import ChunkSpec, StepKind
 
 __all__ = ["ChunkSpec", "StagedChunk", "StagingArea", "StepKind"]
 
+
 @dataclass(frozen=True)
 class StagedChunk:
     """What a worker returns: where the frames are and what the API answered."""
