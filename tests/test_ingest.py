@@ -308,7 +308,8 @@ def test_a_run_starts_with_the_requests_earlier_runs_spent_in_the_hour(tmp_path:
     async def budget_at_start() -> int:
         run = IngestRun(sim_settings(sim, db), IdSource("scan"), transport=sim.transport())
         async with run:
-            return int(run.client.budget.sent_last_hour)
+            sent = int(run.client.budget.sent_last_hour)
+        return sent
 
     # Tradovate counts a user's requests over a trailing hour, across runs
     assert asyncio.run(budget_at_start()) == spent
