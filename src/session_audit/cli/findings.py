@@ -45,7 +45,8 @@ def findings(
     if ctx.invoked_subcommand is not None:
         return
     from session_audit.analysis.findings import list_findings
-    from session_audit.analysis.query import QUERY_FORMATS, to_csv, to_json
+    from session_audit.analysis.query import QUERY_FORMATS
+    from session_audit.cli.query import echo_result
     from session_audit.db.connection import connect
     from session_audit.settings import load_settings
 
@@ -58,31 +59,13 @@ def findings(
         since = since.replace(tzinfo=UTC)
     with connect(settings.db, read_only=True) as conn:
         result = list_findings(conn, org=org, since=since, severity=severity, rule=rule, user=user)
-    if fmt == "csv":
-        typer.echo(to_csv(result), nl=False)
-    elif fmt == "json":
-        typer.echo(to_json(result))
-    else:
-        _print_table(result)
-
-
-def _print_table(result: object) -> None:
-    from rich.console import Console
-    from rich.table import Table
-
-    from session_audit.analysis.query import QueryResult, plain_text
-
-    assert isinstance(result, QueryResult)
-    shown = ("id", "rule", "severity", "user_ids", "last_seen", "summary", "acknowledged_by")
-    index = [result.columns.index(c) for c in shown if c in result.columns]
-    table = Table(show_lines=False, header_style="bold")
-    for i in index:
-        table.add_column(result.columns[i], overflow="fold")
-    for row in result.rows:
-        table.add_row(*(("" if row[i] is None else plain_text(row[i])) for i in index))
-    console = Console()
-    console.print(table)
-    console.print(f"{len(result.rows)} finding(s)", style="dim")
+    echo_result(
+        result,
+        fmt,
+        columns=("id", "rule", "severity", "user_ids", "last_seen", "summary", "acknowledged_by"),
+        null="",
+        noun="finding(s)",
+    )
 
 
 @findings_app.command("ack")

@@ -102,24 +102,23 @@ CURRENT_VERSION = STEPS[-1].version
 
 def view_names() -> tuple[str, ...]:
     """The views to (re)create, in order; none while ``session_audit.db.views`` is absent."""
-    try:
-        module = importlib.import_module("session_audit.db.views")
-    except ModuleNotFoundError as exc:
-        if exc.name == "session_audit.db.views":
-            return ()
-        raise
-    return tuple(getattr(module, "VIEWS", ()))
+    return _declared("VIEWS")
 
 
 def macro_names() -> tuple[str, ...]:
     """The macros the views use (``sql/macros/<name>.sql``), created before the views."""
+    return _declared("MACROS")
+
+
+def _declared(name: str) -> tuple[str, ...]:
+    """A tuple of names declared in ``session_audit.db.views`` (empty while it is absent)."""
     try:
         module = importlib.import_module("session_audit.db.views")
     except ModuleNotFoundError as exc:
         if exc.name == "session_audit.db.views":
             return ()
         raise
-    return tuple(getattr(module, "MACROS", ()))
+    return tuple(getattr(module, name, ()))
 
 
 def schema_version(conn: duckdb.DuckDBPyConnection) -> int:
