@@ -7,6 +7,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import httpx
+
+from session_audit.api.client import TradovateClient
 from session_audit.db.connection import connect
 from session_audit.settings import Settings
 from session_audit.simulator import Simulator, SimulatorConfig
@@ -62,6 +65,31 @@ class FakeTime:
         self.sleeps.append(seconds)
         self.now += max(seconds, 0.0)
         await asyncio.sleep(0)
+
+
+def fake_time_sim(time: FakeTime, **config: Any) -> Simulator:
+    """A pinned simulator whose tokens and limits run on ``time`` (see :func:`sim_config`)."""
+    return Simulator(sim_config(**config), clock=time.clock, sleep=time.sleep)
+
+
+def fake_time_client(
+    sim: Simulator,
+    time: FakeTime,
+    transport: httpx.AsyncBaseTransport | None = None,
+    *,
+    start_batch: int | None = None,
+    **settings: Any,
+) -> TradovateClient:
+    """A client of ``sim`` on ``time`` (its sleeps advance it): the simulator's credentials,
+    then ``settings``; ``start_batch`` is the client's starting ids per call (a remembered
+    size; None: ``settings.batch_size``)."""
+    return TradovateClient(
+        Settings(**{**sim.settings_overrides(), **settings}),
+        transport=transport or sim.transport(),
+        sleep=time.sleep,
+        clock=time.clock,
+        batch_size=start_batch,
+    )
 
 
 def sim_settings(

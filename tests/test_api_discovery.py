@@ -15,7 +15,7 @@ import pytest
 from session_audit.api import BatchSizeFinding, TradovateClient
 from session_audit.settings import Settings
 from session_audit.simulator import Simulator
-from support import FakeTime, sim_config
+from support import FakeTime, fake_time_client, fake_time_sim
 
 ITEMS = "/userSession/items"
 
@@ -37,9 +37,7 @@ class CallSizes(httpx.AsyncBaseTransport):
 
 def setup(**config: Any) -> tuple[FakeTime, Simulator, CallSizes]:
     time = FakeTime()
-    base: dict[str, Any] = {"users": 30, "sessions": 600, "seed": 6}
-    base.update(config)
-    sim = Simulator(sim_config(**base), clock=time.clock, sleep=time.sleep)
+    sim = fake_time_sim(time, **{"users": 30, "sessions": 600, "seed": 6, **config})
     return time, sim, CallSizes(sim.transport())
 
 
@@ -51,20 +49,8 @@ def client(
     remembered: int | None = None,
     **changes: Any,
 ) -> TradovateClient:
-    values: dict[str, Any] = {
-        **sim.settings_overrides(),
-        "requests_per_second": 100_000,
-        "batch_size": 100,
-        "concurrency": 2,
-    }
-    values.update(changes)
-    return TradovateClient(
-        Settings(**values),
-        transport=transport,
-        sleep=time.sleep,
-        clock=time.clock,
-        batch_size=remembered,
-    )
+    defaults = {"requests_per_second": 100_000, "batch_size": 100, "concurrency": 2}
+    return fake_time_client(sim, time, transport, start_batch=remembered, **{**defaults, **changes})
 
 
 def first_id(sim: Simulator) -> int:

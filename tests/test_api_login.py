@@ -16,16 +16,14 @@ from session_audit.api import LoginInfo, TradovateClient
 from session_audit.errors import ApiError, AuthError
 from session_audit.settings import Settings
 from session_audit.simulator import Fault, Simulator
-from support import PINNED_NOW, FakeTime, sim_config
+from support import PINNED_NOW, FakeTime, fake_time_client, fake_time_sim
 
 ITEMS = "/userSession/items"
 START = 1_772_000_000.0
 
 
 def simulator(time: FakeTime, **config: Any) -> Simulator:
-    base: dict[str, Any] = {"users": 30, "sessions": 300, "seed": 4}
-    base.update(config)
-    return Simulator(sim_config(**base), clock=time.clock, sleep=time.sleep)
+    return fake_time_sim(time, **{"users": 30, "sessions": 300, "seed": 4, **config})
 
 
 def client(
@@ -34,20 +32,8 @@ def client(
     transport: httpx.AsyncBaseTransport | None = None,
     **changes: Any,
 ) -> TradovateClient:
-    values: dict[str, Any] = {
-        **sim.settings_overrides(),
-        "requests_per_second": 100_000,
-        "batch_size": 10,
-        "concurrency": 4,
-        "backoff_base": 0.1,
-    }
-    values.update(changes)
-    return TradovateClient(
-        Settings(**values),
-        transport=transport or sim.transport(),
-        sleep=time.sleep,
-        clock=time.clock,
-    )
+    defaults = {"requests_per_second": 100_000, "batch_size": 10, "concurrency": 4}
+    return fake_time_client(sim, time, transport, **{**defaults, "backoff_base": 0.1, **changes})
 
 
 def session_ids(sim: Simulator) -> list[int]:

@@ -11,31 +11,19 @@ from typing import Any
 import httpx
 
 from session_audit.api import TradovateClient
-from session_audit.settings import Settings
 from session_audit.simulator import Simulator
-from support import FakeTime, sim_config
+from support import FakeTime, fake_time_client, fake_time_sim
 
 ITEMS = "/userSession/items"
 
 
 def simulator(time: FakeTime, **config: Any) -> Simulator:
-    base: dict[str, Any] = {"users": 30, "sessions": 300, "seed": 9}
-    base.update(config)
-    return Simulator(sim_config(**base), clock=time.clock, sleep=time.sleep)
+    return fake_time_sim(time, **{"users": 30, "sessions": 300, "seed": 9, **config})
 
 
 def client(sim: Simulator, time: FakeTime, **changes: Any) -> TradovateClient:
-    values: dict[str, Any] = {
-        **sim.settings_overrides(),
-        "requests_per_second": 5,
-        "batch_size": 10,
-        "concurrency": 4,
-        "backoff_base": 1.0,
-    }
-    values.update(changes)
-    return TradovateClient(
-        Settings(**values), transport=sim.transport(), sleep=time.sleep, clock=time.clock
-    )
+    defaults = {"requests_per_second": 5, "batch_size": 10, "concurrency": 4, "backoff_base": 1.0}
+    return fake_time_client(sim, time, **{**defaults, **changes})
 
 
 async def test_simulator_answers_429_with_retry_after_above_its_per_second_limit() -> None:

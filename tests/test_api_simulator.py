@@ -5,7 +5,6 @@ Assertions about what reached the API use the simulator's own counters (``sim.st
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time as real_time
 from typing import Any
@@ -17,25 +16,9 @@ from session_audit.api import TradovateClient
 from session_audit.errors import AuthError, CaptchaRequiredError, RateLimitedError
 from session_audit.settings import Settings
 from session_audit.simulator import Fault, Simulator
-from support import sim_config
+from support import FakeTime, fake_time_client, fake_time_sim, sim_config
 
 ITEMS = "/userSession/items"
-
-
-class FakeTime:
-    """One clock for simulator and client; it moves only when someone sleeps."""
-
-    def __init__(self) -> None:
-        self.now = 1_772_000_000.0
-        self.sleeps: list[float] = []
-
-    def clock(self) -> float:
-        return self.now
-
-    async def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.now += seconds
-        await asyncio.sleep(0)
 
 
 class Recording(httpx.AsyncBaseTransport):
@@ -53,9 +36,7 @@ class Recording(httpx.AsyncBaseTransport):
 
 
 def simulator(time: FakeTime, **config: Any) -> Simulator:
-    base: dict[str, Any] = {"users": 40, "sessions": 400, "seed": 5}
-    base.update(config)
-    return Simulator(sim_config(**base), clock=time.clock, sleep=time.sleep)
+    return fake_time_sim(time, **{"users": 40, "sessions": 400, "seed": 5, **config})
 
 
 def client(
@@ -64,19 +45,8 @@ def client(
     transport: httpx.AsyncBaseTransport | None = None,
     **changes: Any,
 ) -> TradovateClient:
-    values: dict[str, Any] = {
-        **sim.settings_overrides(),
-        "requests_per_second": 100_000,
-        "batch_size": 100,
-        "concurrency": 4,
-    }
-    values.update(changes)
-    return TradovateClient(
-        Settings(**values),
-        transport=transport or sim.transport(),
-        sleep=time.sleep,
-        clock=time.clock,
-    )
+    defaults = {"requests_per_second": 100_000, "batch_size": 100, "concurrency": 4}
+    return fake_time_client(sim, time, transport, **{**defaults, **changes})
 
 
 def id_range(sim: Simulator, extra: int = 30) -> list[int]:
