@@ -165,13 +165,6 @@ def test_windows_stop_at_the_tail_once_the_end_is_observed() -> None:
     assert plan.next_window() is None
 
 
-def test_stop_marks_a_scanning_plan_incomplete_only() -> None:
-    plan = ScanPlan(1, window=10, gap_limit=100, end=None)
-    plan.stop("the request budget of the run is spent")
-    assert (plan.status, plan.reason) == ("incomplete", "the request budget of the run is spent")
-    assert plan.next_window() is None
-
-
 # --- StartSearch (--since) ---------------------------------------------------------------------
 
 

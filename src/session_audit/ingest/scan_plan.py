@@ -241,12 +241,6 @@ class ScanPlan:
             self.status = "incomplete"
             self.reason = self._incomplete_reason()
 
-    def stop(self, reason: str) -> None:
-        """End the scan early (a budget spent, a signal): ``incomplete`` unless already done."""
-        if self.status == "scanning":
-            self.status = "incomplete"
-            self.reason = reason
-
     def _incomplete_reason(self) -> str:
         last = self._observed - 1
         if self.end is None:
