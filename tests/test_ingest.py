@@ -132,8 +132,8 @@ def test_faults_and_token_expiry_mid_run_still_give_truth(tmp_path: Path) -> Non
     )
     assert summary.status == "completed"
     assert sum(sim.stats.faults.values()) > 0
-    assert summary.counters["renewals"] + summary.counters["logins"] > 1
-    assert summary.counters["batch_size_changes"] >= 1  # 100 ids hit the 30-id ceiling
+    assert summary.counters.renewals + summary.counters.logins > 1
+    assert summary.counters.batch_size_changes >= 1  # 100 ids hit the 30-id ceiling
     assert_db_equals_truth(sim, db)
 
 
@@ -301,7 +301,7 @@ def test_a_run_starts_with_the_requests_earlier_runs_spent_in_the_hour(tmp_path:
     sim = _sim()
     db = tmp_path / "s.duckdb"
     first = _run(sim, db, _scan(sim))
-    spent = first.counters["requests"]
+    spent = first.counts.requests
     with connect(db, read_only=True) as conn:
         assert conn.execute("SELECT requests FROM ingest_runs").fetchall() == [(spent,)]
 

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from session_audit.api.counters import RunCounters
 from session_audit.errors import (
     ApiError,
     ConfigError,
@@ -17,6 +18,7 @@ from session_audit.errors import (
     SessionAuditError,
     StorageError,
 )
+from session_audit.ingest.counts import LedgerCounts
 from session_audit.ingest.runner import IdSource, IngestSummary
 from session_audit.orchestration import prepare_prefect_env, should_use_prefect
 from session_audit.orchestration.artifacts import artifact_key, count_rows, summary_markdown
@@ -132,18 +134,23 @@ def _summary() -> IngestSummary:
         status="completed",
         first_id=100,
         last_id=900,
-        fetched=800,
-        inserted=790,
-        updated=3,
-        unchanged=7,
-        rejected=4,
+        counts=LedgerCounts(
+            requests=42,
+            fetched=800,
+            inserted=790,
+            updated=3,
+            unchanged=7,
+            rejected=4,
+            retries=3,
+            bytes=1000,
+        ),
         users=12,
         open_refetched=5,
         next_id=901,
         open_sessions=2,
         chunks=3,
         seconds=1.5,
-        counters={"requests": 42, "retries": {"server": 2, "timeout": 1}, "bytes": 1000},
+        counters=RunCounters(requests=42, retries={"server": 2, "timeout": 1}, bytes_received=1000),
     )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -14,9 +15,11 @@ import pytest
 from session_audit.db.checks import run_checks
 from session_audit.db.connection import connect, writer
 from session_audit.db.migrations import migrate
+from session_audit.db.sqlfiles import load_sql
 from session_audit.errors import StorageError
+from session_audit.ingest.counts import LedgerCounts
 from session_audit.ingest.normalize import normalize_pages
-from session_audit.ingest.store import MergeCounts, SessionStore
+from session_audit.ingest.store import SessionStore
 
 
 def session(sid: int, **fields: Any) -> dict[str, Any]:
@@ -59,7 +62,7 @@ def test_merge_counts_inserted_updated_unchanged(
 ) -> None:
     run = store.start_run("scan")
     first = batch_of(session(1), session(2), session(3))
-    assert store.write_checkpoint(run, first, cursor=4) == MergeCounts(3, 0, 0, 0)
+    assert store.write_checkpoint(run, first, cursor=4).added == merged(3, 0, 0, 0)
 
     run2 = store.start_run("scan")
     second = batch_of(
@@ -68,7 +71,7 @@ def test_merge_counts_inserted_updated_unchanged(
         session(4),  # new
         {"id": 5, "userId": 1},  # rejected
     )
-    assert store.write_checkpoint(run2, second, cursor=6) == MergeCounts(1, 1, 1, 1)
+    assert store.write_checkpoint(run2, second, cursor=6).added == merged(1, 1, 1, 1)
 
     rows = table(conn, "SELECT id, first_run_id, last_run_id FROM user_sessions ORDER BY id")
     assert rows == [(1, run, run), (2, run, run2), (3, run, run), (4, run2, run2)]
@@ -90,7 +93,7 @@ def test_an_identical_refetch_changes_nothing(
     store.write_checkpoint(run, batch, cursor=3)
     before = table(conn, "SELECT * FROM user_sessions ORDER BY id")
     run2 = store.start_run("scan")
-    assert store.write_checkpoint(run2, batch, cursor=3) == MergeCounts(0, 0, 2, 0)
+    assert store.write_checkpoint(run2, batch, cursor=3).added == merged(0, 0, 2, 0)
     assert table(conn, "SELECT * FROM user_sessions ORDER BY id") == before
 
 
@@ -145,7 +148,7 @@ def test_a_failure_between_merge_and_cursor_writes_nothing(
     assert store.last_run() == ledger_before
 
     monkeypatch.undo()  # the same checkpoint, retried, now lands whole
-    assert store.write_checkpoint(run, batch, cursor=4) == MergeCounts(1, 1, 0, 1)
+    assert store.write_checkpoint(run, batch, cursor=4).added == merged(1, 1, 0, 1)
     assert store.next_id() == 4
 
 
@@ -170,26 +173,58 @@ def test_earlier_running_runs_are_marked_interrupted(store: SessionStore) -> Non
     assert foreign not in (first, second)
 
 
-def test_ledger_counts_add_per_checkpoint_and_finish_replaces(store: SessionStore) -> None:
+def merged(inserted: int, updated: int, unchanged: int, rejected: int) -> LedgerCounts:
+    """What a checkpoint of distinct objects adds: each object fetched once."""
+    fetched = inserted + updated + unchanged + rejected
+    return LedgerCounts(
+        fetched=fetched, inserted=inserted, updated=updated, unchanged=unchanged, rejected=rejected
+    )
+
+
+def test_the_ledger_row_is_the_only_total_and_finish_adds_without_replacing(
+    store: SessionStore,
+) -> None:
     run = store.start_run("scan")
-    store.write_checkpoint(run, batch_of(session(4), session(6), {"id": 9}), cursor=10)
-    store.add_run_counts(run, requests=3, retries=1)
-    store.add_run_counts(run, requests=2)
+    spent = LedgerCounts(requests=3, retries=1, bytes=100)
+    checkpoint = store.write_checkpoint(
+        run, batch_of(session(4), session(6), {"id": 9}), cursor=10, client=spent
+    )
+    assert checkpoint.added == spent + merged(2, 0, 0, 1)
+    assert checkpoint.totals == checkpoint.added == store.run_counts(run)
+    totals = store.add_run_counts(run, LedgerCounts(requests=2, penalty_waits=1))
+    assert totals == checkpoint.totals + LedgerCounts(requests=2, penalty_waits=1)
+    assert totals == store.run_counts(run)
     row = store.last_run()
     assert row is not None
-    assert (row["fetched"], row["inserted"], row["rejected"], row["requests"]) == (3, 2, 1, 5)
+    assert LedgerCounts.from_row(row) == totals
     assert (row["first_id"], row["last_id"]) == (4, 9)
-    store.finish_run(run, "completed", {"requests": 7, "bytes": 1234}, None)
+
+    final = store.finish_run(run, "completed", added=LedgerCounts(requests=1, renewals=1))
+    assert final == totals + LedgerCounts(requests=1, renewals=1) == store.run_counts(run)
     row = store.last_run()
     assert row is not None
-    assert (row["status"], row["requests"], row["bytes"], row["inserted"]) == (
-        "completed", 7, 1234, 2,
-    )  # fmt: skip
+    assert (row["status"], LedgerCounts.from_row(row)) == ("completed", final)
     assert row["finished_at"] is not None
     with pytest.raises(StorageError, match="unknown run status"):
         store.finish_run(run, "done")
-    with pytest.raises(StorageError, match="unknown run counters: nope"):
-        store.add_run_counts(run, nope=1)
+    with pytest.raises(StorageError, match="no ledger row for run 999"):
+        store.add_run_counts(999, LedgerCounts(requests=1))
+
+
+def test_the_counter_sql_adds_and_returns_exactly_the_ledger_counts(
+    conn: duckdb.DuckDBPyConnection,
+) -> None:
+    names = list(LedgerCounts.names())
+    add = load_sql("queries/add_run_counts")
+    assert re.findall(r"(\w+) = \1 \+ \$\1", add) == names
+    returning = add.split("RETURNING", 1)[1].rstrip().rstrip(";")
+    assert [n.strip() for n in returning.split(",")] == names
+    select = load_sql("queries/run_counts").split("SELECT", 1)[1].split("FROM", 1)[0]
+    assert [n.strip() for n in select.split(",")] == names
+    assert "fetched" not in load_sql("queries/finish_run")  # closing a run adds, never replaces
+    columns = dict(table(conn, "SELECT column_name, data_type FROM duckdb_columns() "
+                               "WHERE table_name = 'ingest_runs'"))  # fmt: skip
+    assert {n: columns.get(n) for n in names} == dict.fromkeys(names, "BIGINT")
 
 
 def test_users_are_upserted_and_stats_kept_per_observation(

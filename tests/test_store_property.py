@@ -83,7 +83,7 @@ def test_merging_batches_equals_last_write_wins(sequence: list[list[list[dict[st
         truth.update(in_batch)
 
         batch = normalize_pages([orjson.dumps(p) for p in pages_of_batch], org="default")
-        counts = store.write_checkpoint(run, batch, cursor=(batch.max_id or 0) + 1)
+        counts = store.write_checkpoint(run, batch, cursor=(batch.max_id or 0) + 1).added
 
         assert counts.inserted == sum(1 for i in in_batch if i not in before)
         assert counts.updated == sum(

@@ -234,9 +234,9 @@ def run_demo(
         stop()
     step(
         f"ingest run {summary.run_id} {summary.status}: {summary.fetched:,} sessions fetched "
-        f"in {summary.counters.get('requests', 0):,} requests "
+        f"in {summary.counts.requests:,} requests "
         f"({summary.discovery_requests} to find where {since.date().isoformat()} starts, "
-        f"{summary.ledger_counts()['retries']} retried after faults), "
+        f"{summary.counts.retries} retried after faults), "
         f"{summary.rejected} malformed rows set aside; "
         f"scanned to id {summary.scanned_to}, {summary.note or 'no end marker'}"
     )

@@ -1,8 +1,10 @@
-"""Per-run counters of the API client, stored with each ingest run."""
+"""Per-run counters of the API client. Their ledger share (requests, retries, waits, renewals,
+bytes: ``session_audit.ingest.counts.LedgerCounts.of_client``) is added to the run's ledger row at
+each checkpoint; the rest (retry causes, logins, budget waits, ...) is detail for the summary."""
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 
@@ -33,7 +35,15 @@ class RunCounters:
 
     @property
     def total_retries(self) -> int:
-        return sum(self.retries.values())
+        return sum(list(self.retries.values()))  # a copy: may be read from the store's thread
+
+    def add(self, other: RunCounters) -> None:
+        """Add another client's counters (a pooled worker's) to these."""
+        for f in fields(self):
+            if f.name != "retries":
+                setattr(self, f.name, getattr(self, f.name) + getattr(other, f.name))
+        for cause, n in other.retries.items():
+            self.retries[cause] = self.retries.get(cause, 0) + n
 
     def add_retry(self, cause: str) -> None:
         self.retries[cause] = self.retries.get(cause, 0) + 1

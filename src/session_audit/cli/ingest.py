@@ -271,21 +271,21 @@ def _run(
 
 
 def _print_summary(summary: IngestSummary) -> None:
-    counters = summary.counters
-    retries = counters.get("retries", {}) or {}
-    retry_text = ", ".join(f"{k} {v}" for k, v in sorted(retries.items())) or "none"
+    """The run's counts as its ledger row holds them (``summary.counts``, read back), with the
+    retry causes of the client's detail."""
+    counts = summary.counts
+    causes = ", ".join(f"{k} {v}" for k, v in sorted(summary.counters.retries.items()))
     lines = [
         f"ingest run {summary.run_id} ({summary.org}): {summary.status} in {summary.seconds:.1f} s",
         f"  source        {summary.source}, ids {summary.first_id} .. {summary.last_id}",
         f"  users         {summary.users:,}",
-        f"  fetched       {summary.fetched:,} sessions "
-        f"({summary.open_refetched:,} open re-fetched)",
-        f"  stored        {summary.inserted:,} new, {summary.updated:,} changed, "
-        f"{summary.unchanged:,} unchanged, {summary.rejected:,} rejected",
-        f"  requests      {counters.get('requests', 0):,} "
-        f"({counters.get('bytes_received', 0) / 1e6:.1f} MB), retries: {retry_text}",
-        f"  penalties     {counters.get('penalty_waits', 0)} rate-limit waits, "
-        f"{counters.get('renewals', 0)} token renewals",
+        f"  fetched       {counts.fetched:,} sessions ({summary.open_refetched:,} open re-fetched)",
+        f"  stored        {counts.inserted:,} new, {counts.updated:,} changed, "
+        f"{counts.unchanged:,} unchanged, {counts.rejected:,} rejected",
+        f"  requests      {counts.requests:,} ({counts.bytes:,} bytes received), "
+        f"{counts.retries:,} retries{f' ({causes})' if causes else ''}",
+        f"  penalties     {counts.penalty_waits:,} rate-limit waits, "
+        f"{counts.renewals:,} token renewals",
         f"  cursor        next id {summary.next_id}, {summary.open_sessions:,} sessions still open",
     ]
     if summary.scanned_to is not None or summary.note:

@@ -1,4 +1,5 @@
-"""The ingest progress bar shared by `ingest` and `demo`: a rich bar fed by each stored chunk."""
+"""The ingest progress bar shared by `ingest` and `demo`: a rich bar fed by each stored chunk,
+showing the run's ledger row as that chunk's checkpoint left it (``IngestSummary.counts``)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,16 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from session_audit.ingest.counts import LedgerCounts
     from session_audit.ingest.runner import ChunkResult, IngestSummary, ProgressSink
+
+
+def progress_stats(counts: LedgerCounts) -> str:
+    """The counts of the progress line."""
+    return (
+        f"fetched {counts.fetched:,}  new {counts.inserted:,}  changed {counts.updated:,}  "
+        f"rejected {counts.rejected:,}  requests {counts.requests:,}  retries {counts.retries:,}"
+    )
 
 
 @contextmanager
@@ -35,10 +45,7 @@ def ingest_progress(
             bar.update(
                 task,
                 description=f"{result.step} ids {result.first_id}..{result.last_id}",
-                stats=(
-                    f"fetched {summary.fetched:,}  new {summary.inserted:,}  "
-                    f"changed {summary.updated:,}  rejected {summary.rejected:,}"
-                ),
+                stats=progress_stats(summary.counts),
             )
 
         yield on_chunk

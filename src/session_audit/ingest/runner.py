@@ -31,10 +31,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import threading
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime, timedelta
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeVar
@@ -42,7 +43,9 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeVar
 import httpx
 
 from session_audit import logs
+from session_audit.api.counters import RunCounters
 from session_audit.errors import ConfigError, Interrupted, RateLimitedError, SessionAuditError
+from session_audit.ingest.counts import LedgerCounts
 from session_audit.ingest.scan_plan import (
     ChunkSpec,
     ListPlan,
@@ -55,7 +58,14 @@ from session_audit.ingest.scan_plan import (
 from session_audit.settings import Settings
 
 if TYPE_CHECKING:
+    from contextvars import Token
+
+    from session_audit.analysis.findings import FindingsSummary
+    from session_audit.api.auth import LoginInfo
+    from session_audit.api.client import TradovateClient
+    from session_audit.db.connection import WriterLock
     from session_audit.ingest.normalize import NormalizedBatch
+    from session_audit.ingest.store import SessionStore
 
 T = TypeVar("T")
 _log = logging.getLogger("session_audit.ingest")
@@ -96,23 +106,22 @@ class IdSource:
 
 @dataclass
 class ChunkResult:
-    """What one step fetched and stored."""
+    """What one step fetched and stored: ``counts`` is what its checkpoint added to the ledger
+    row (the merge's counts and the client's since the previous checkpoint)."""
 
     step: str
     first_id: int | None
     last_id: int | None
     requested: int = 0
-    fetched: int = 0
-    inserted: int = 0
-    updated: int = 0
-    unchanged: int = 0
-    rejected: int = 0
+    counts: LedgerCounts = field(default_factory=LedgerCounts)
     max_id: int | None = None
 
 
 @dataclass
 class IngestSummary:
-    """The outcome of one run, as printed at the end and stored in ``ingest_runs``."""
+    """The outcome of one run, as printed at the end. ``counts`` is the run's ledger row as read
+    back (after each checkpoint and when the run is closed), never a sum kept here;
+    ``counters`` is the API client's detail (retry causes, logins, ...)."""
 
     run_id: int
     org: str
@@ -120,33 +129,57 @@ class IngestSummary:
     status: str = "running"
     first_id: int | None = None
     last_id: int | None = None
-    fetched: int = 0
-    inserted: int = 0
-    updated: int = 0
-    unchanged: int = 0
-    rejected: int = 0
+    counts: LedgerCounts = field(default_factory=LedgerCounts)
     users: int = 0
     open_refetched: int = 0
     next_id: int | None = None
     open_sessions: int = 0
     chunks: int = 0
     seconds: float = 0.0
-    counters: dict[str, Any] = field(default_factory=dict)
+    counters: RunCounters = field(default_factory=RunCounters)
     error: str | None = None
     scanned_to: int | None = None  # the highest id the scan observed
     end_session_id: int | None = None  # this run's own login session, which ended the scan
     resume_at: datetime | None = None  # rate_limited: when the next run may send requests
     note: str | None = None  # how the scan ended, in words
     discovery_requests: int = 0  # item requests --since spent finding where to start
-    findings: Any = field(default=None, repr=False)  # the rules' FindingsSummary over new rows
+    findings: FindingsSummary | None = field(default=None, repr=False)  # the rules, new rows
 
-    def add(self, result: ChunkResult) -> None:
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> IngestSummary:
+        """The summary from ``dataclasses.asdict`` of one (the Prefect flow's result)."""
+        names = {f.name for f in fields(cls)}
+        values = {k: v for k, v in data.items() if k in names}
+        if isinstance(values.get("counts"), Mapping):
+            values["counts"] = LedgerCounts.from_row(values["counts"])
+        if isinstance(values.get("counters"), Mapping):
+            values["counters"] = RunCounters(**values["counters"])
+        return cls(**values)
+
+    # the store's counters, as the ledger row holds them
+    @property
+    def fetched(self) -> int:
+        return self.counts.fetched
+
+    @property
+    def inserted(self) -> int:
+        return self.counts.inserted
+
+    @property
+    def updated(self) -> int:
+        return self.counts.updated
+
+    @property
+    def unchanged(self) -> int:
+        return self.counts.unchanged
+
+    @property
+    def rejected(self) -> int:
+        return self.counts.rejected
+
+    def note_chunk(self, result: ChunkResult) -> None:
+        """Count a stored chunk and widen the run's id range (not for open re-fetches)."""
         self.chunks += 1
-        self.fetched += result.fetched
-        self.inserted += result.inserted
-        self.updated += result.updated
-        self.unchanged += result.unchanged
-        self.rejected += result.rejected
         if result.step == "open":  # the id range of a run is that of its source, not re-fetches
             return
         if result.first_id is not None:
@@ -159,20 +192,8 @@ class IngestSummary:
             )
 
     def ledger_counts(self) -> dict[str, int]:
-        """The counts stored in ``ingest_runs``."""
-        retries = self.counters.get("retries", {})
-        return {
-            "requests": int(self.counters.get("requests", 0)),
-            "fetched": self.fetched,
-            "inserted": self.inserted,
-            "updated": self.updated,
-            "unchanged": self.unchanged,
-            "rejected": self.rejected,
-            "retries": int(sum(retries.values())) if isinstance(retries, Mapping) else 0,
-            "penalty_waits": int(self.counters.get("penalty_waits", 0)),
-            "renewals": int(self.counters.get("renewals", 0)),
-            "bytes": int(self.counters.get("bytes_received", 0)),
-        }
+        """The counts of the run's ledger row, by column."""
+        return self.counts.as_dict()
 
 
 ProgressSink = Callable[[ChunkResult, IngestSummary], None]
@@ -220,10 +241,15 @@ class IngestRun:
         self._flow_run_id = flow_run_id
         self._sleep = sleep
         self._started = time.monotonic()
-        self._writer: Any = None
-        self._log_token: Any = None
-        self._client: Any = None
-        self.store: Any = None
+        self._writer: WriterLock | None = None
+        self._log_token: Token[Mapping[str, Any] | None] | None = None
+        self._client: TradovateClient | None = None
+        self._store: SessionStore | None = None
+        # the client's counters already added to the ledger row (by the last checkpoint)
+        self._recorded = LedgerCounts()
+        # held while a delta of the client's counters is added (a checkpoint still written in
+        # its thread when the run is cancelled, or the run's end): nothing is added twice
+        self._ledger_lock = threading.Lock()
         self.summary: IngestSummary | None = None
         self._seq = 0
         self._scan: ScanPlan | None = None
@@ -245,13 +271,15 @@ class IngestRun:
         build_login_request(self.settings)
         # The writer lock is held for the whole run; the file itself is open only while a
         # checkpoint is written (readers wait at most one commit).
-        self._writer = WriterLock(self.settings.db, lock_timeout=self.settings.lock_timeout)
-        self._writer.__enter__()
+        writer = self._writer = WriterLock(
+            self.settings.db, lock_timeout=self.settings.lock_timeout
+        )
+        writer.__enter__()
         try:
-            with self._writer.connection() as conn:
+            with writer.connection() as conn:
                 migrate(conn)
-            self.store = SessionStore(self._writer.connection, self.settings.org)
-            run_id = self.store.start_run(
+            store = self._store = SessionStore(writer.connection, self.settings.org)
+            run_id = store.start_run(
                 self.source.kind, flow_run_id=self._flow_run_id, first_id=self.source.start_id
             )
             self.summary = IngestSummary(
@@ -265,17 +293,17 @@ class IngestRun:
             # ids per items call: what an earlier run learned about this API root (none yet:
             # discover it before the first scan), unless discovery is off (batch_size as set)
             if self.settings.batch_discovery:
-                known = self.store.batch_size_for(self.settings.base_url)
+                known = store.batch_size_for(self.settings.base_url)
                 self._known_batch = known
                 if known is not None:
                     kwargs["batch_size"] = known[0]
-            self._client = TradovateClient(self.settings, **kwargs)
+            client = self._client = TradovateClient(self.settings, **kwargs)
             # The API's budget is per user over a trailing hour, across runs: start with what
             # the previous runs of this org spent in that hour.
-            self._client.budget.preload(self.store.recent_requests())
-            await self._client.__aenter__()
+            client.budget.preload(store.recent_requests())
+            await client.__aenter__()
         except BaseException:
-            self._writer.__exit__(None, None, None)
+            writer.__exit__(None, None, None)
             raise
         return self
 
@@ -291,7 +319,8 @@ class IngestRun:
             if self._client is not None:
                 await self._client.__aexit__(exc_type, exc, tb)
             if summary is not None:
-                summary.counters = self._client.counters.as_dict() if self._client else {}
+                if self._client is not None:
+                    summary.counters = self._client.counters
                 summary.seconds = time.monotonic() - self._started
                 self._scan_outcome(summary)
                 if isinstance(exc, RateLimitedError) and exc.lockout:
@@ -316,7 +345,8 @@ class IngestRun:
                     summary.error = _one_line(exc)
                 self._finish(summary)
         finally:
-            self._writer.__exit__(exc_type, exc, tb)
+            if self._writer is not None:
+                self._writer.__exit__(exc_type, exc, tb)
             if self._log_token is not None:
                 logs.unbind(self._log_token)
         return handled
@@ -333,26 +363,32 @@ class IngestRun:
     def _finish(self, summary: IngestSummary) -> None:
         """Close the ledger row. A failure here must not hide the error that ended the run: the
         next run marks a row left 'running' as 'interrupted'."""
+        client = self._client
         try:
-            login = self._client.login_info if self._client is not None else None
-            forced = self._client.forced_batch_size if self._client is not None else None
+            login = client.login_info if client is not None else None
+            forced = client.forced_batch_size if client is not None else None
             known = self._known_batch
             if forced is not None and known is not None and forced < known[0]:
                 # the API rejected the remembered size: the next runs start lower
                 self.store.remember_batch_size(self.settings.base_url, forced, known[0])
             summary.next_id = self.store.next_id()
             summary.open_sessions = len(self.store.open_session_ids())
-            self.store.finish_run(
-                summary.run_id,
-                summary.status,
-                summary.ledger_counts(),
-                summary.error,
-                scanned_to=summary.scanned_to,
-                end_session_id=summary.end_session_id,
-                resume_at=summary.resume_at,
-                api_user_id=login.user_id if login is not None else None,
-                login_at=login.server_date if login is not None else None,
-            )
+            spent = LedgerCounts.of_client(client.counters) if client is not None else None
+            with self._ledger_lock:
+                # adds what the client did after the last checkpoint; the totals are the row's
+                summary.counts = self.store.finish_run(
+                    summary.run_id,
+                    summary.status,
+                    summary.error,
+                    added=spent - self._recorded if spent is not None else None,
+                    scanned_to=summary.scanned_to,
+                    end_session_id=summary.end_session_id,
+                    resume_at=summary.resume_at,
+                    api_user_id=login.user_id if login is not None else None,
+                    login_at=login.server_date if login is not None else None,
+                )
+                if spent is not None:
+                    self._recorded = spent
         except SessionAuditError as exc:
             if summary.status == "completed":
                 raise
@@ -367,25 +403,32 @@ class IngestRun:
         return self.summary.run_id
 
     @property
-    def client(self) -> Any:
-        """The run's :class:`~session_audit.api.client.TradovateClient` (logged in lazily): the
-        pooled fetcher lends its token to workers and charges its request budget."""
+    def client(self) -> TradovateClient:
+        """The run's API client (logged in lazily): the pooled fetcher lends its token to
+        workers and charges its request budget."""
+        if self._client is None:
+            raise RuntimeError("IngestRun.client is used outside 'async with IngestRun(...)'")
         return self._client
+
+    @property
+    def store(self) -> SessionStore:
+        """The run's store (ledger row, checkpoints, cursor) on the writer's connection."""
+        if self._store is None:
+            raise RuntimeError("IngestRun.store is used outside 'async with IngestRun(...)'")
+        return self._store
 
     # -- queries of the stored state --------------------------------------------------------------
 
     def open_ids(self) -> list[int]:
-        ids: list[int] = self.store.open_session_ids()
-        return ids
+        return self.store.open_session_ids()
 
     def next_id(self) -> int | None:
-        value: int | None = self.store.next_id()
-        return value
+        return self.store.next_id()
 
     def check_lockout(self) -> None:
         """A run that starts while an earlier run's lockout lasts sends no request at all (each
         request during a lockout extends it)."""
-        resume_at: datetime | None = self.store.lockout_until()
+        resume_at = self.store.lockout_until()
         if resume_at is not None and resume_at > self._now():
             raise RateLimitedError(
                 "the API locked this user out (a bare 429 in an earlier run); no request sent "
@@ -397,10 +440,10 @@ class IngestRun:
 
     async def refresh_users(self) -> int:
         """Page through users and their stats; store both. Returns the number of users."""
-        users = await self._client.users()
+        users = await self.client.users()
         self.store.write_users(self.run_id, users)
         ids = sorted({int(u["id"]) for u in users if isinstance(u.get("id"), int)})
-        stats = await self._client.user_session_stats(ids) if ids else []
+        stats = await self.client.user_session_stats(ids) if ids else []
         self.store.write_user_stats(self.run_id, stats)
         assert self.summary is not None
         self.summary.users = len(users)
@@ -418,32 +461,33 @@ class IngestRun:
         self, spec: ChunkSpec, batch: NormalizedBatch
     ) -> tuple[ChunkResult, WindowOutcome]:
         """Store one fetched chunk in ONE transaction with the cursor (in a worker thread: the
-        event loop stays free to fetch ahead); return the result and what it tells the plan."""
-        return await asyncio.to_thread(self._store_chunk, spec, batch)
+        event loop stays free to fetch ahead); return the result and what it tells the plan.
+        The client's counters are read here, on the event loop that changes them."""
+        spent = LedgerCounts.of_client(self.client.counters)
+        return await asyncio.to_thread(self._store_chunk, spec, batch, spent)
 
     def _store_chunk(
-        self, spec: ChunkSpec, batch: NormalizedBatch
+        self, spec: ChunkSpec, batch: NormalizedBatch, spent: LedgerCounts
     ) -> tuple[ChunkResult, WindowOutcome]:
         outcome = self._outcome(spec, batch) if spec.advances_cursor else WindowOutcome()
         cursor = outcome.returned_max + 1 if outcome.returned_max is not None else None
-        counts = self.store.write_checkpoint(
-            self.run_id, batch, cursor=cursor, requests=self._client.counters.requests
-        )
+        with self._ledger_lock:
+            checkpoint = self.store.write_checkpoint(
+                self.run_id, batch, cursor=cursor, client=spent - self._recorded
+            )
+            self._recorded = spent
         ids = spec.ids
         result = ChunkResult(
             step=spec.step,
             first_id=min(ids) if ids else None,
             last_id=max(ids) if ids else None,
             requested=len(ids),
-            fetched=batch.fetched,
-            inserted=counts.inserted,
-            updated=counts.updated,
-            unchanged=counts.unchanged,
-            rejected=counts.rejected,
+            counts=checkpoint.added,
             max_id=batch.max_id,
         )
         assert self.summary is not None
-        self.summary.add(result)
+        self.summary.counts = checkpoint.totals  # the ledger row, as this checkpoint left it
+        self.summary.note_chunk(result)
         if spec.step == "open":
             self.summary.open_refetched += len(ids)
         return result, outcome
@@ -487,8 +531,8 @@ class IngestRun:
         """The scan of this run, or None when the stats vouch that nothing is new."""
         settings, source = self.settings, self.source
         stored = self.next_id()
-        await self._client.login()
-        login = self._client.login_info
+        await self.client.login()
+        login = self.client.login_info
         end = None
         if login is not None and login.server_date is not None:
             end = ScanEnd(login.user_id, login.server_date - timedelta(seconds=settings.end_margin))
@@ -537,7 +581,7 @@ class IngestRun:
         size is the scan's throughput."""
         if not self.settings.batch_discovery or self._known_batch is not None:
             return
-        finding = await self._client.discover_batch_size(probe_from)
+        finding = await self.client.discover_batch_size(probe_from)
         self.store.remember_batch_size(self.settings.base_url, finding.size, finding.rejected_at)
         self._known_batch = (finding.size, finding.rejected_at)
         _log.info(
@@ -551,7 +595,7 @@ class IngestRun:
         """Where this run's new sessions begin (the rules look at sessions from there)."""
         self._first_new_id = first
 
-    async def evaluate_findings(self) -> Any:
+    async def evaluate_findings(self) -> FindingsSummary | None:
         """The detection rules over the sessions this run stored (``sql/rules``): new findings
         are upserted into ``findings``. A failure is logged, never fails the stored ingest."""
         from session_audit.analysis.findings import evaluate_new_findings
@@ -574,8 +618,11 @@ class IngestRun:
             )
             return None
 
-        def work() -> Any:
-            with self._writer.connection() as conn:
+        writer = self._writer
+        assert writer is not None
+
+        def work() -> FindingsSummary:
+            with writer.connection() as conn:
                 return evaluate_new_findings(conn, self.settings.org, since, settings=self.settings)
 
         try:
@@ -585,18 +632,18 @@ class IngestRun:
             return None
         return self.summary.findings
 
-    def _stats_vouch_nothing_new(self, login: Any) -> bool:
+    def _stats_vouch_nothing_new(self, login: LoginInfo | None) -> bool:
         api_user = login.user_id if login is not None else None
-        unseen: int = self.store.users_with_unseen_sessions(
+        unseen = self.store.users_with_unseen_sessions(
             self.run_id, api_user, margin_seconds=self.settings.end_margin
         )
         return unseen == 0
 
     async def _find_start(self, since: datetime) -> int:
         """The first scan id for ``--since``: probes of the id space (see ``StartSearch``)."""
-        search = StartSearch(since, probe_ids=self._client.batch_size)
+        search = StartSearch(since, probe_ids=self.client.batch_size)
         while (probe := search.next_probe()) is not None:
-            found = await self._client.session_items(probe.window)
+            found = await self.client.session_items(probe.window)
             search.observe(probe, _id_start_pairs(found))
         assert self.summary is not None
         self.summary.discovery_requests = search.probes

@@ -2,8 +2,9 @@
 
 Every write is ONE DuckDB transaction. :meth:`SessionStore.write_checkpoint` stages the batch's
 polars frames through Arrow (no per-row inserts), merges the sessions by (org, id) — counting
-inserted / updated / unchanged rows —, records the rejected objects, adds the counts to the
-run's ledger row and moves the scan cursor forward (never back), then commits. Any failure rolls
+inserted / updated / unchanged rows —, records the rejected objects, adds the checkpoint's
+:class:`~session_audit.ingest.counts.LedgerCounts` to the run's ledger row (the only total of a
+run) and moves the scan cursor forward (never back), then commits. Any failure rolls
 the whole checkpoint back, so a crash (even kill -9) leaves the database at the previous
 checkpoint and a rerun starts from the last committed cursor: nothing lost, nothing duplicated.
 
@@ -15,7 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -26,6 +27,7 @@ import polars as pl
 
 from session_audit.db.sqlfiles import load_sql
 from session_audit.errors import StorageError
+from session_audit.ingest.counts import LedgerCounts
 from session_audit.ingest.normalize import (
     NormalizedBatch,
     normalize_user_stats,
@@ -35,36 +37,14 @@ from session_audit.ingest.normalize import (
 T = TypeVar("T")
 
 RUN_STATUSES = ("running", "completed", "incomplete", "rate_limited", "failed", "interrupted")
-COUNTERS = (
-    "requests",
-    "fetched",
-    "inserted",
-    "updated",
-    "unchanged",
-    "rejected",
-    "retries",
-    "penalty_waits",
-    "renewals",
-    "bytes",
-)
 
 
 @dataclass(frozen=True)
-class MergeCounts:
-    """What one checkpoint did to user_sessions (and rejected_sessions)."""
+class Checkpoint:
+    """What one checkpoint added to its run's ledger row, and the row's totals after it."""
 
-    inserted: int = 0
-    updated: int = 0
-    unchanged: int = 0
-    rejected: int = 0
-
-    def __add__(self, other: MergeCounts) -> MergeCounts:
-        return MergeCounts(
-            self.inserted + other.inserted,
-            self.updated + other.updated,
-            self.unchanged + other.unchanged,
-            self.rejected + other.rejected,
-        )
+    added: LedgerCounts
+    totals: LedgerCounts
 
 
 Opener = Callable[[], AbstractContextManager[duckdb.DuckDBPyConnection]]
@@ -149,34 +129,41 @@ class SessionStore:
 
         return self._transaction("start the run", work)
 
-    def add_run_counts(self, run_id: int, **counts: int) -> None:
-        """Add counters (names from :data:`COUNTERS`) to a run's ledger row."""
-        values = self._counter_params(counts, default=0)
-        self._transaction(
-            "update the run counts", lambda: self._run("add_run_counts", run_id=run_id, **values)
+    def add_run_counts(self, run_id: int, counts: LedgerCounts) -> LedgerCounts:
+        """Add ``counts`` to a run's ledger row (one transaction); return the row's totals."""
+        return self._transaction(
+            "update the run counts", lambda: self._add_counts(run_id, counts, None, None)
         )
+
+    def run_counts(self, run_id: int) -> LedgerCounts:
+        """The counters of a run's ledger row as stored (the run's totals)."""
+        row = self._query("queries/run_counts", run_id=run_id).fetchone()
+        if row is None:
+            raise StorageError(f"no ledger row for run {run_id}")
+        return LedgerCounts.from_values(row)
 
     def finish_run(
         self,
         run_id: int,
         status: str,
-        counts: Mapping[str, int] | None = None,
         error: str | None = None,
         *,
+        added: LedgerCounts | None = None,
         scanned_to: int | None = None,
         end_session_id: int | None = None,
         resume_at: datetime | None = None,
         api_user_id: int | None = None,
         login_at: datetime | None = None,
-    ) -> None:
+    ) -> LedgerCounts:
         """Close a run: status, finish time, error, how its scan ended, what its login
-        answered; counters given replace the stored sums."""
+        answered; ``added`` (what the run did after its last checkpoint) is added to the
+        counters in the same transaction. Returns the run's totals, as stored."""
         if status not in RUN_STATUSES:
             raise StorageError(f"unknown run status {status!r} (one of {', '.join(RUN_STATUSES)})")
-        values = self._counter_params(counts or {}, default=None)
-        self._transaction(
-            "finish the run",
-            lambda: self._run(
+
+        def work() -> LedgerCounts:
+            totals = self._add_counts(run_id, added or LedgerCounts(), None, None)
+            self._run(
                 "finish_run",
                 run_id=run_id,
                 status=status,
@@ -186,9 +173,10 @@ class SessionStore:
                 resume_at=resume_at,
                 api_user_id=api_user_id,
                 login_at=login_at,
-                **values,
-            ),
-        )
+            )
+            return totals
+
+        return self._transaction("finish the run", work)
 
     def batch_size_for(self, base_url: str) -> tuple[int, int | None] | None:
         """``(batch_size, rejected_at)`` learned about ``base_url`` by earlier runs, or None."""
@@ -281,21 +269,28 @@ class SessionStore:
         batch: NormalizedBatch,
         *,
         cursor: int | None,
-        requests: int | None = None,
-    ) -> MergeCounts:
+        client: LedgerCounts | None = None,
+    ) -> Checkpoint:
         """Merge ``batch`` and move the cursor to max(stored, ``cursor``) in ONE transaction;
-        ``requests`` (the run's API requests so far) is recorded in the same transaction."""
+        the checkpoint's counts (the merge's, plus ``client``: what the API client did since
+        the previous checkpoint) are added to the ledger row in the same transaction."""
         if batch.org != self.org:
             raise StorageError(f"batch of org {batch.org!r} given to the store of {self.org!r}")
 
-        def work() -> MergeCounts:
-            counts = self._merge_sessions(run_id, batch.sessions)
+        def work() -> Checkpoint:
+            merged = self._merge_sessions(run_id, batch.sessions)
             rejected = self._insert_rejected(run_id, batch.rejected)
-            counts = MergeCounts(counts.inserted, counts.updated, counts.unchanged, rejected)
-            self._add_checkpoint_counts(run_id, batch, counts, requests)
+            added = (client or LedgerCounts()) + LedgerCounts(
+                fetched=batch.fetched,
+                inserted=merged.inserted,
+                updated=merged.updated,
+                unchanged=merged.unchanged,
+                rejected=rejected,
+            )
+            totals = self._add_checkpoint_counts(run_id, batch, added)
             if cursor is not None:
                 self._advance_cursor(run_id, cursor)
-            return counts
+            return Checkpoint(added, totals)
 
         return self._transaction("store a checkpoint", work)
 
@@ -325,9 +320,9 @@ class SessionStore:
 
     # -- the steps of a checkpoint (separate so that tests can fail one) ---------------------------
 
-    def _merge_sessions(self, run_id: int, sessions: pl.DataFrame) -> MergeCounts:
+    def _merge_sessions(self, run_id: int, sessions: pl.DataFrame) -> LedgerCounts:
         if sessions.height == 0:
-            return MergeCounts()
+            return LedgerCounts()
         with self._staged("staged_sessions", sessions):
             actions = self._run(
                 "merge_sessions",
@@ -337,7 +332,8 @@ class SessionStore:
             ).fetchall()
         inserted = sum(1 for (action,) in actions if action == "INSERT")
         updated = sum(1 for (action,) in actions if action == "UPDATE")
-        return MergeCounts(inserted, updated, sessions.height - inserted - updated)
+        unchanged = sessions.height - inserted - updated
+        return LedgerCounts(inserted=inserted, updated=updated, unchanged=unchanged)
 
     def _insert_rejected(self, run_id: int, rejected: pl.DataFrame) -> int:
         if rejected.height == 0:
@@ -347,25 +343,25 @@ class SessionStore:
         return rejected.height
 
     def _add_checkpoint_counts(
-        self, run_id: int, batch: NormalizedBatch, counts: MergeCounts, requests: int | None
-    ) -> None:
+        self, run_id: int, batch: NormalizedBatch, counts: LedgerCounts
+    ) -> LedgerCounts:
         ids = [
             v
             for v in (batch.sessions["id"].min(), batch.rejected["session_id"].min())
             if isinstance(v, int)
         ]
-        self._run(
-            "add_checkpoint_counts",
-            run_id=run_id,
-            fetched=batch.fetched,
-            inserted=counts.inserted,
-            updated=counts.updated,
-            unchanged=counts.unchanged,
-            rejected=counts.rejected,
-            min_id=min(ids) if ids else None,
-            max_id=batch.max_id,
-            requests=requests,
-        )
+        return self._add_counts(run_id, counts, min(ids) if ids else None, batch.max_id)
+
+    def _add_counts(
+        self, run_id: int, counts: LedgerCounts, min_id: int | None, max_id: int | None
+    ) -> LedgerCounts:
+        """Add ``counts`` to the ledger row (inside the caller's transaction); its totals."""
+        row = self._run(
+            "add_run_counts", run_id=run_id, min_id=min_id, max_id=max_id, **counts.as_dict()
+        ).fetchone()
+        if row is None:
+            raise StorageError(f"no ledger row for run {run_id}")
+        return LedgerCounts.from_values(row)
 
     def _advance_cursor(self, run_id: int, cursor: int) -> None:
         self._run("advance_cursor", org=self.org, next_id=cursor, run_id=run_id)
@@ -417,10 +413,3 @@ class SessionStore:
                 raise StorageError(f"cannot {what}: {type(exc).__name__}: {exc}") from exc
             raise
         return result
-
-    @staticmethod
-    def _counter_params(counts: Mapping[str, int], *, default: int | None) -> dict[str, Any]:
-        unknown = sorted(set(counts) - set(COUNTERS))
-        if unknown:
-            raise StorageError(f"unknown run counters: {', '.join(unknown)}")
-        return {name: int(counts[name]) if name in counts else default for name in COUNTERS}

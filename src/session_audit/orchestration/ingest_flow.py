@@ -70,8 +70,7 @@ def summary_to_dict(summary: IngestSummary) -> dict[str, Any]:
 
 
 def summary_from_dict(data: dict[str, Any]) -> IngestSummary:
-    names = {f.name for f in dataclasses.fields(IngestSummary)}
-    return IngestSummary(**{k: v for k, v in data.items() if k in names})
+    return IngestSummary.from_dict(data)
 
 
 def current_flow_run_id() -> str | None:
