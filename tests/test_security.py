@@ -24,7 +24,7 @@ from session_audit.analysis.query import csv_safe_text, needs_neutralising, run_
 from session_audit.cli import run_app
 from session_audit.db.connection import connect, writer
 from session_audit.db.migrations import migrate
-from session_audit.db.sqlfiles import load_sql
+from session_audit.db.sqlfiles import load_sql, query_sql
 from session_audit.db.views import VIEWS
 from session_audit.errors import ConfigError, StorageError
 from session_audit.ingest.runner import IdSource, ingest
@@ -801,7 +801,7 @@ def test_sql_and_python_rules_agree_on_every_prefix() -> None:
     cells = [ch + tail for ch in alphabet for tail in ("", "=", "x")]
     cells = [c for c in cells if "\x00" not in c]
     conn = connect(":memory:")
-    conn.execute(load_sql("queries/csv_safe_macro"))
+    conn.execute(query_sql("export", "csv_safe_macro"))
     row = conn.execute(
         "SELECT list_transform(?::VARCHAR[], lambda c: csv_safe(c))", [cells]
     ).fetchone()
@@ -811,7 +811,7 @@ def test_sql_and_python_rules_agree_on_every_prefix() -> None:
 
 def _sql_csv_safe(cell: str) -> str:
     conn = connect(":memory:")
-    conn.execute(load_sql("queries/csv_safe_macro"))
+    conn.execute(query_sql("export", "csv_safe_macro"))
     row = conn.execute("SELECT csv_safe(?::VARCHAR)", [cell]).fetchone()
     assert row is not None
     return str(row[0])

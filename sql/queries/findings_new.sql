@@ -1,5 +1,6 @@
--- findings_new: the staged findings (finding_staged) not yet in findings, i.e. new ones.
-SELECT id, org, rule, severity, user_ids, session_ids, first_seen, last_seen, summary, evidence
+-- findings_new: remember which staged findings (temp table finding_staged) are not yet in
+-- findings, i.e. new, in the temp table finding_new_ids (run before findings_upsert).
+INSERT INTO finding_new_ids
+SELECT s.id, s.rule, s.severity
 FROM finding_staged AS s
-WHERE NOT EXISTS (SELECT 1 FROM findings AS f WHERE f.id = s.id)
-ORDER BY id
+ANTI JOIN findings AS f ON f.id = s.id

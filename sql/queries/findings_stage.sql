@@ -1,6 +1,8 @@
--- findings_stage: the rows of one rule (temp table finding_candidates, the rule's columns) with
--- their deterministic id (first 24 hex digits of sha256(rule, org, finding_key) joined by
--- U+001F), org and rule, into the temp table finding_staged.
+-- findings_stage: the rows of one rule with their deterministic id (first 24 hex digits of
+-- sha256(rule, org, finding_key) joined by U+001F), org and rule, into the temp table
+-- finding_staged. finding_candidates stands for the rule's SELECT (sql/rules/<rule>.sql): the
+-- evaluator puts it in its place as a subquery, so a rule's rows are materialised once, in
+-- DuckDB, never in Python.
 CREATE OR REPLACE TEMP TABLE finding_staged AS
 SELECT
     substr(sha256($rule || chr(31) || $org || chr(31) || finding_key), 1, 24) AS id,

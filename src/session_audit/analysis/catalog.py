@@ -1,7 +1,7 @@
 """The database catalog as export sees it: which datasets exist and what their columns are.
 
 Dataset names given by a user are only ever used after they matched a name read from the
-database's own catalog (``sql/queries/catalog_datasets.sql``): that list is the whitelist.
+database's own catalog (``sql/queries/catalog.sql``, ``datasets``): that list is the whitelist.
 Every table is a dataset, so schema 5's ``findings`` (time column ``first_seen``) and
 ``ip_geo`` (time column ``looked_up_at``) are exported like the others.
 """
@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import duckdb
 
-from session_audit.db.sqlfiles import load_sql
+from session_audit.db.sqlfiles import query_sql
 from session_audit.errors import ConfigError, StorageError
 
 # Columns that name a dataset's main timestamp, most specific first; else the first temporal one.
@@ -71,7 +71,7 @@ class Dataset:
 def list_datasets(conn: duckdb.DuckDBPyConnection) -> dict[str, str]:
     """Every exportable dataset name with its kind ('table' or 'view')."""
     try:
-        found = conn.execute(load_sql("queries/catalog_datasets")).fetchall()
+        found = conn.execute(query_sql("catalog", "datasets")).fetchall()
     except duckdb.Error as exc:
         raise StorageError(f"cannot read the database catalog: {exc}") from exc
     return {str(name): str(kind) for name, kind in found if _SIMPLE_NAME.match(str(name))}
@@ -87,7 +87,7 @@ def get_dataset(conn: duckdb.DuckDBPyConnection, name: str) -> Dataset:
             f"unknown dataset {name!r}{hint} (tables and views: {', '.join(sorted(known))})"
         )
     try:
-        columns = conn.execute(load_sql("queries/catalog_columns"), {"name": name}).fetchall()
+        columns = conn.execute(query_sql("catalog", "columns"), {"name": name}).fetchall()
     except duckdb.Error as exc:
         raise StorageError(f"cannot read the columns of {name}: {exc}") from exc
     return Dataset(name, known[name], tuple((str(c), str(t)) for c, t in columns))

@@ -19,7 +19,7 @@ from typing import Any
 
 import duckdb
 
-from session_audit.db.sqlfiles import load_sql
+from session_audit.db.sqlfiles import query_sql
 from session_audit.errors import StorageError
 
 SHOW = 5
@@ -44,8 +44,8 @@ def read_coverage(
 ) -> Coverage:
     """Query ``user_coverage``/``coverage_gaps`` (read-only)."""
     try:
-        row = conn.execute(load_sql("queries/coverage_summary"), {"org": org}).fetchone()
-        cursor = conn.execute(load_sql("queries/coverage_gap_users"), {"org": org, "limit": show})
+        row = conn.execute(query_sql("coverage", "summary"), {"org": org}).fetchone()
+        cursor = conn.execute(query_sql("coverage", "gap_users"), {"org": org, "limit": show})
         names = [d[0] for d in cursor.description or []]
         gap_users = tuple(dict(zip(names, r, strict=True)) for r in cursor.fetchall())
     except duckdb.Error as exc:

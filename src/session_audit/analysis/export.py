@@ -2,10 +2,12 @@
 
 * The dataset name must be in the database catalog (the whitelist); column names reach SQL only
   as anchored ``COLUMNS(...)`` patterns built from that catalog, values only as bound parameters.
-* Rows come in a deterministic order (the whole typed row, ``sql/queries/export_order.sql``).
+* Every statement is a named query of ``sql/queries/export.sql``; filters are bound parameters
+  (NULL = off), never SQL assembled from pieces.
+* Rows come in a deterministic order (the whole typed row).
 * More rows than ``partition_rows`` (and a timestamp column): one file per UTC month.
 * CSV text cells that a spreadsheet could read as a formula get a leading ``'`` (``csv_safe``,
-  ``sql/queries/csv_safe_macro.sql``); Parquet keeps every value exactly.
+  ``csv_safe_macro`` in ``sql/queries/export.sql``); Parquet keeps every value exactly.
 * The files are written into a fresh hidden folder beside DIR (created, never reused) and
   renamed into place at the end, so a failed export never leaves a half-written DIR.
 * DIR must not be the working directory, one of its parents, or a folder holding the database
@@ -53,7 +55,7 @@ from session_audit.analysis.period import (
     period_mode,
     period_name,
 )
-from session_audit.db.sqlfiles import load_sql
+from session_audit.db.sqlfiles import query_sql
 from session_audit.errors import ConfigError, ExportError, VerificationError
 
 if TYPE_CHECKING:
@@ -86,16 +88,14 @@ class ExportResult:
 
 @dataclass(frozen=True)
 class _Query:
-    """Filter fragments and their bound parameters, shared by every query of one export."""
+    """The bound parameters of every statement of one export (the filters, NULL when off)."""
 
-    fragments: tuple[str, ...]
     params: dict[str, Any]
 
-    def build(self, head: str, *extra: str, tail: str | None = None) -> str:
-        parts = [load_sql(head), *(load_sql(f) for f in (*self.fragments, *extra))]
-        if tail is not None:
-            parts.append(load_sql(tail))
-        return "\n".join(parts)
+    def rows(
+        self, conn: duckdb.DuckDBPyConnection, name: str, **extra: Any
+    ) -> duckdb.DuckDBPyRelation:
+        return conn.sql(query_sql("export", name), params={**self.params, **extra})
 
 
 def export_dataset(
@@ -148,8 +148,17 @@ def export_dataset(
 
 
 def _filters(conn: duckdb.DuckDBPyConnection, ds: Dataset, filters: ExportFilters) -> _Query:
-    fragments: list[str] = []
-    params: dict[str, Any] = {"dataset": ds.name}
+    any_column = column_pattern(ds.column_names[0])  # bound by filters that are off
+    params: dict[str, Any] = {
+        "dataset": ds.name,
+        "since": None,
+        "until": None,
+        "user_id": None,
+        "org": None,
+        "time_column": column_pattern(ds.time_column) if ds.time_column else any_column,
+        "user_column": column_pattern(ds.user_column) if ds.user_column else any_column,
+        "org_column": column_pattern(ds.org_column) if ds.org_column else any_column,
+    }
     has_period = filters.since is not None or filters.until is not None
     if has_period and period_mode(ds.name) == COMPUTED:
         bind_period(conn, filters.since, filters.until)
@@ -157,32 +166,23 @@ def _filters(conn: duckdb.DuckDBPyConnection, ds: Dataset, filters: ExportFilter
     elif has_period:
         if ds.time_column is None:
             raise ConfigError(f"dataset {ds.name} has no timestamp column: drop --since/--until")
-        params["time_column"] = column_pattern(ds.time_column)
-        if filters.since is not None:
-            fragments.append("queries/export_filter_since")
-            params["since"] = filters.since
-        if filters.until is not None:
-            fragments.append("queries/export_filter_until")
-            params["until"] = filters.until
+        params["since"] = filters.since
+        params["until"] = filters.until
     if filters.user_id is not None:
         if ds.user_column is None:
             raise ConfigError(f"dataset {ds.name} has no user column: drop --user")
-        fragments.append("queries/export_filter_user")
-        params["user_column"] = column_pattern(ds.user_column)
         params["user_id"] = filters.user_id
     if filters.org is not None:
         if ds.org_column is None:
             raise ConfigError(f"dataset {ds.name} has no org column: drop --org")
-        fragments.append("queries/export_filter_org")
-        params["org_column"] = column_pattern(ds.org_column)
         params["org"] = filters.org
-    return _Query(tuple(fragments), params)
+    return _Query(params)
 
 
 def _database_paths(conn: duckdb.DuckDBPyConnection, source: Path | None) -> list[Path]:
     """The files of the databases the export reads (attached to ``conn``, and ``source``)."""
     try:
-        found = conn.execute(load_sql("queries/database_paths")).fetchall()
+        found = conn.execute(query_sql("export", "database_paths")).fetchall()
     except duckdb.Error as exc:
         raise ExportError(f"cannot read the database list: {_first_line(exc)}") from exc
     paths = [Path(str(path)) for (path,) in found if path]
@@ -255,40 +255,26 @@ def _write_files(
     directory: Path,
     partition_rows: int,
 ) -> list[dict[str, Any]]:
-    total = conn.sql(query.build("queries/export_count"), params=query.params).fetchall()
-    count = int(total[0][0])
-    head = "queries/export_select_csv" if fmt == "csv" else "queries/export_select"
+    count = int(query.rows(conn, "count").fetchall()[0][0])
+    csv = "_csv" if fmt == "csv" else ""
     if fmt == "csv":
-        conn.execute(load_sql("queries/csv_safe_macro"))
+        conn.execute(query_sql("export", "csv_safe_macro"))
     if count <= partition_rows or ds.time_column is None:
         path = directory / f"{ds.name}.{fmt}"
-        _write(conn, query.build(head, tail="queries/export_order"), query.params, path, fmt)
+        _write(query.rows(conn, f"select{csv}"), path, fmt)
         return [file_entry(path, fmt, None)]
 
-    params = {**query.params, "time_column": column_pattern(ds.time_column)}
-    months = conn.sql(
-        query.build("queries/export_months", tail="queries/export_months_tail"), params=params
-    ).fetchall()
     entries = []
-    for month, _rows in months:
-        if month is None:
-            sql = query.build(head, "queries/export_filter_no_month", tail="queries/export_order")
-            bound = params
-            label = UNDATED
-        else:
-            sql = query.build(head, "queries/export_filter_month", tail="queries/export_order")
-            bound = {**params, "month": month}
-            label = str(month)
+    for month, _rows in query.rows(conn, "months").fetchall():
+        label = UNDATED if month is None else str(month)
         path = directory / f"{ds.name}-{label}.{fmt}"
-        _write(conn, sql, bound, path, fmt)
+        part = query.rows(conn, f"select_month{csv}", month=month, undated=month is None)
+        _write(part, path, fmt)
         entries.append(file_entry(path, fmt, label))
     return entries
 
 
-def _write(
-    conn: duckdb.DuckDBPyConnection, sql: str, params: dict[str, Any], path: Path, fmt: str
-) -> None:
-    relation = conn.sql(sql, params=params)
+def _write(relation: duckdb.DuckDBPyRelation, path: Path, fmt: str) -> None:
     if fmt == "csv":
         relation.write_csv(str(path), header=True)
     else:

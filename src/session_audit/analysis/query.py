@@ -8,7 +8,7 @@ database itself work as usual. On top of that only reading statements are accept
 COPY, SET, CREATE... are refused before they run. Anything refused fails like any bad SQL: one
 :class:`ConfigError` line naming the reason. CSV output neutralises formula-like text
 cells with the same rule as exports (:func:`needs_neutralising`, twin of
-``sql/queries/csv_safe_macro.sql``).
+``csv_safe_macro`` in ``sql/queries/export.sql``).
 """
 
 from __future__ import annotations

@@ -9,8 +9,8 @@ is printed with the user's name ("alice (#1)"). Text longer than its column allo
 the full value in a ``title`` tooltip. A print stylesheet (``@media print``) lays it out for
 "Save as PDF".
 
-Data comes from the analysis views through ``sql/queries/report_*.sql``; charts are drawn in
-Python (:mod:`.charts`). The page is rendered from the Jinja2 template
+Data comes from the analysis views through the named queries of ``sql/queries/report.sql``;
+charts are drawn in Python (:mod:`.charts`). The page is rendered from the Jinja2 template
 ``session_audit/templates/report.html.j2`` (autoescaped, sandboxed). ``template`` (CLI
 ``--template FILE``) names a firm's own template, which normally ``{% extends
 "report.html.j2" %}`` and overrides blocks such as ``letterhead``, ``extra_styles`` or
@@ -45,7 +45,7 @@ from session_audit import __version__
 from session_audit.analysis import charts
 from session_audit.analysis.coverage import coverage_line, read_coverage
 from session_audit.analysis.period import bind_period, period_sql
-from session_audit.db.sqlfiles import load_sql
+from session_audit.db.sqlfiles import query_sql
 from session_audit.db.views import use_open_session_hours
 from session_audit.errors import ConfigError, ExportError, StorageError
 
@@ -80,7 +80,7 @@ class ReportData:
 
 
 def _rows(conn: duckdb.DuckDBPyConnection, name: str, period: bool = False, **params: Any) -> Rows:
-    sql = load_sql(f"queries/{name}")
+    sql = query_sql("report", name)
     try:
         cursor = conn.execute(period_sql(sql) if period else sql, params)
         columns = [d[0] for d in cursor.description or []]
@@ -110,29 +110,25 @@ def collect(
     if period:
         bind_period(conn, since, until)
     bounds = {"since": since, "until": until}
-    summary = _rows(conn, "report_summary", period, org=org)
+    summary = _rows(conn, "summary", period, org=org)
     return ReportData(
         generated_at=clock(),
         source=source,
         org=org,
         summary=summary[0] if summary else {},
-        logins=_rows(conn, "report_logins_per_day", period, org=org, **bounds),
-        adoption=_rows(
-            conn, "report_version_adoption", period, org=org, apps=ADOPTION_APPS, **bounds
-        ),
-        shared_ips=_rows(conn, "report_top_shared_ips", period, org=org, limit=TOP_ROWS),
-        concurrency_days=_rows(conn, "report_concurrency_per_day", period, org=org, since=since),
-        concurrency_latest=_rows(
-            conn, "report_concurrency_latest", period, org=org, limit=TOP_ROWS
-        ),
-        users_at_risk=_rows(conn, "report_users_at_risk", period, org=org, limit=25),
+        logins=_rows(conn, "logins_per_day", period, org=org, **bounds),
+        adoption=_rows(conn, "version_adoption", period, org=org, apps=ADOPTION_APPS, **bounds),
+        shared_ips=_rows(conn, "top_shared_ips", period, org=org, limit=TOP_ROWS),
+        concurrency_days=_rows(conn, "concurrency_per_day", period, org=org, since=since),
+        concurrency_latest=_rows(conn, "concurrency_latest", period, org=org, limit=TOP_ROWS),
+        users_at_risk=_rows(conn, "users_at_risk", period, org=org, limit=25),
         coverage=coverage_line(read_coverage(conn, org=org)),
         findings=_findings(conn, org, bounds),
         since=since,
         until=until,
         user_names={
             (str(r["org"]), int(r["id"])): str(r["name"])
-            for r in _rows(conn, "report_user_names", org=org)
+            for r in _rows(conn, "user_names", org=org)
         },
     )
 
@@ -147,7 +143,7 @@ def _findings(
         return []
     return _rows(
         conn,
-        "report_findings",
+        "findings",
         org=org,
         limit=TOP_ROWS,
         since=bounds["since"],

@@ -6,7 +6,12 @@ Every SQL statement the package runs lives in a file: ``load_sql("schema/user_se
 * the repository (editable install): ``<repo>/sql``, i.e. ``Path(__file__).parents[3] / "sql"``;
 * a wheel: hatch force-includes ``sql/`` as ``session_audit/sql`` inside the package.
 
-Reads are cached: each file is read once per process.
+Queries are grouped one file per consumer (aiosql's convention): ``sql/queries/export.sql``
+holds every statement ``analysis/export.py`` runs, each a block opened by ``-- name: <name>``
+and its comment lines; ``query_sql("export", "count")`` returns one block's text. Views,
+schema, checks and rules stay one object per file (``load_sql``).
+
+Reads are cached: each file is read and split once per process.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ from pathlib import Path
 from session_audit.errors import StorageError
 
 _NAME = re.compile(r"^[a-z0-9_]+(/[a-z0-9_]+)*$")
+_BLOCK = re.compile(r"^-- name: ([a-z0-9_]+)[ \t]*$", re.MULTILINE)
 
 
 def _candidates() -> tuple[Path, ...]:
@@ -53,3 +59,41 @@ def load_sql(name: str) -> str:
 def sql_names(folder: str) -> list[str]:
     """Names (``folder/stem``) of every SQL file in ``folder``, sorted."""
     return sorted(f"{folder}/{p.stem}" for p in (sql_dir() / folder).glob("*.sql"))
+
+
+@cache
+def named_queries(consumer: str) -> dict[str, str]:
+    """Every ``-- name:`` block of ``sql/queries/<consumer>.sql``, by name, in file order.
+
+    A block's text runs from its ``-- name:`` line (excluded) to the next one; its leading
+    comment lines document it and are kept (DuckDB ignores them). A file must open with a
+    header comment and hold at least one block; names are unique within a file.
+    """
+    text = load_sql(f"queries/{consumer}")
+    marks = list(_BLOCK.finditer(text))
+    if not marks:
+        raise StorageError(f"sql/queries/{consumer}.sql holds no '-- name: ...' block")
+    blocks: dict[str, str] = {}
+    for mark, following in zip(marks, [*marks[1:], None], strict=True):
+        end = following.start() if following is not None else len(text)
+        name = mark.group(1)
+        if name in blocks:
+            raise StorageError(f"sql/queries/{consumer}.sql names {name!r} twice")
+        body = text[mark.end() : end].strip()
+        if not _statement(body):
+            raise StorageError(f"sql/queries/{consumer}.sql: block {name!r} has no statement")
+        blocks[name] = body + "\n"
+    return blocks
+
+
+def query_sql(consumer: str, name: str) -> str:
+    """One named statement: ``query_sql("export", "count")`` (see ``named_queries``)."""
+    blocks = named_queries(consumer)
+    try:
+        return blocks[name]
+    except KeyError:
+        raise StorageError(f"sql/queries/{consumer}.sql has no query named {name!r}") from None
+
+
+def _statement(body: str) -> bool:
+    return any(line.strip() and not line.lstrip().startswith("--") for line in body.splitlines())

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import duckdb
 
-from session_audit.db.sqlfiles import load_sql
+from session_audit.db.sqlfiles import query_sql
 from session_audit.errors import StorageError
 
 MACROS: tuple[str, ...] = ("open_session_hours", "version_key")
@@ -45,6 +45,6 @@ def use_open_session_hours(conn: duckdb.DuckDBPyConnection, hours: float) -> Non
     if not hours > 0:
         raise StorageError(f"open_session_hours must be > 0, not {hours!r}")
     try:
-        conn.execute(load_sql("queries/set_open_session_hours"), {"hours": float(hours)})
+        conn.execute(query_sql("views", "set_open_session_hours"), {"hours": float(hours)})
     except duckdb.Error as exc:
         raise StorageError(f"cannot apply open_session_hours: {exc}") from exc
