@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import math
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -18,8 +19,9 @@ import pytest
 from session_audit.db.connection import connect, writer
 from session_audit.db.migrations import migrate
 from session_audit.errors import ConfigError, SessionAuditError
+from session_audit.ingest.counts import LedgerCounts
 from session_audit.ingest.runner import ChunkResult, IdSource, IngestRun, IngestSummary, ingest
-from session_audit.simulator import Simulator
+from session_audit.simulator import Fault, Simulator
 from session_audit.simulator.server import start_background_server
 from support import assert_db_equals_truth, sim_config, sim_env, sim_settings
 
@@ -201,15 +203,40 @@ def _start_slow_ingest(
     return proc, env
 
 
+def _ledger(db: Path) -> list[dict[str, Any]]:
+    with connect(db, read_only=True) as conn:
+        cursor = conn.execute("SELECT * FROM ingest_runs ORDER BY run_id")
+        names = [d[0] for d in cursor.description or ()]
+        return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+
+
 @pytest.mark.slow
 def test_kill_9_mid_run_then_rerun_gives_truth_and_the_ledger_shows_it(
     served: tuple[Simulator, str], tmp_path: Path
 ) -> None:
     sim, url = served
     db = tmp_path / "s.duckdb"
+    sim.inject(Fault.SERVER_ERROR, times=2)  # the run's first data requests: retried at once
     proc, _ = _start_slow_ingest(sim, url, db, until_items=40)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
+
+    # The killed run's ledger row holds exactly what its committed checkpoints stored: the
+    # client's counters (requests, retries, bytes) go in with each checkpoint, not at the end.
+    (killed,) = _ledger(db)
+    counts = LedgerCounts.from_row(killed)
+    with connect(db, read_only=True) as conn:
+        stored = conn.execute(
+            "SELECT count(*) FILTER (WHERE first_run_id = $run), "
+            "(SELECT count(*) FROM rejected_sessions WHERE run_id = $run) FROM user_sessions",
+            {"run": killed["run_id"]},
+        ).fetchone()
+    assert killed["status"] == "running" and killed["finished_at"] is None
+    assert stored is not None and (counts.inserted, counts.rejected) == stored
+    assert counts.inserted > 0 and counts.rejected > 0  # it had committed checkpoints
+    assert counts.fetched == counts.inserted + counts.updated + counts.unchanged + counts.rejected
+    assert counts.retries == 2  # both injected faults came before the first checkpoint
+    assert 0 < counts.requests <= sim.stats.total and counts.bytes > 0
 
     rerun = subprocess.run(_ingest_cmd(), env=_env(sim, url, db), capture_output=True, text=True)
     assert rerun.returncode == 0, rerun.stderr
@@ -269,6 +296,48 @@ def test_readers_succeed_throughout_a_long_ingest_which_stays_exact(
     assert len(counts) >= 8  # the reader got in again and again (each wait: about a second)
     assert counts == sorted(counts) and counts[-1] > counts[0]  # and saw it progress
     assert_db_equals_truth(sim, db)
+
+
+def test_the_printed_summary_is_the_ledger_row_field_for_field(tmp_path: Path) -> None:
+    """After a run with retried faults, a rate-limit wait and rejected rows, every count the
+    CLI prints is the one its ledger row holds."""
+    sim = _sim(sessions=1500, slow_seconds=0.0)
+    sim.inject(Fault.SERVER_ERROR, times=2)
+    sim.inject(Fault.RATE_LIMITED, retry_after="1")
+    db = tmp_path / "s.duckdb"
+    url, stop = start_background_server(sim)
+    try:
+        done = subprocess.run(
+            _ingest_cmd("--start-id", str(sim.table.ids[0])),
+            env=_env(sim, url, db, checkpoint_ids=300, batch_size=50),
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+    finally:
+        stop()
+    assert done.returncode == 0, done.stderr
+    number = r"([\d,]+)"
+    patterns = {
+        ("fetched",): rf"fetched +{number} sessions",
+        ("inserted", "updated", "unchanged", "rejected"): (
+            rf"stored +{number} new, {number} changed, {number} unchanged, {number} rejected"
+        ),
+        ("requests", "bytes", "retries"): (
+            rf"requests +{number} \({number} bytes received\), {number} retries"
+        ),
+        ("penalty_waits", "renewals"): rf"penalties +{number} rate-limit waits, {number} token",
+    }
+    printed: dict[str, int] = {}
+    for names, pattern in patterns.items():
+        found = re.search(pattern, done.stdout)
+        assert found is not None, (pattern, done.stdout)
+        printed.update(zip(names, (int(g.replace(",", "")) for g in found.groups()), strict=True))
+    (row,) = _ledger(db)
+    assert row["status"] == "completed"
+    assert printed == LedgerCounts.from_row(row).as_dict()
+    assert printed["retries"] >= 3 and printed["penalty_waits"] >= 1 and printed["rejected"] > 0
+    assert "retries (rate_limited 1, server 2)" in done.stdout
 
 
 def test_second_concurrent_ingest_exits_with_a_clear_message(
