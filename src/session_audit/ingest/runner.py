@@ -807,9 +807,18 @@ async def ingest(
     return run.summary
 
 
-def run_ingest(settings: Settings, source: IdSource, **kwargs: Any) -> IngestSummary:
+def run_ingest(
+    settings: Settings,
+    source: IdSource,
+    *,
+    transport: httpx.AsyncBaseTransport | None = None,
+    progress: ProgressSink | None = None,
+    sleep: Callable[[float], Awaitable[None]] | None = None,
+) -> IngestSummary:
     """Synchronous entry for the CLI: the plain path, no orchestration start-up."""
-    return run_until_signal(ingest(settings, source, **kwargs))
+    return run_until_signal(
+        ingest(settings, source, transport=transport, progress=progress, sleep=sleep)
+    )
 
 
 def run_until_signal(work: Awaitable[T]) -> T:
