@@ -5,7 +5,9 @@ Then the evaluation itself: idempotent, acknowledgement kept, incremental = full
 
 from __future__ import annotations
 
+import json
 import math
+import random
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -129,11 +131,114 @@ def test_concurrent_networks_graded_by_distance(geo: Settings) -> None:
         s(3, 2, 0, "10.1.1.2", 60), s(4, 2, 10, "10.1.1.3", 40),  # one /24: not different
         s(5, 3, 0, "172.16.0.1", 60), s(6, 3, 10, "172.17.0.1", 40),  # not placed: low
         s(7, 4, 0, "10.1.1.4", 60), s(8, 4, 70, "10.3.3.4", 40),  # no overlap
+        s(9, 5, 0, "10.1.1.5", 60), s(10, 5, 60, "10.3.3.5", 40),  # touching ends: none
     ])  # fmt: skip
     assert run(conn, geo, "concurrent_networks") == {
         ("concurrent_networks", "high", (1,), (1, 2)),
         ("concurrent_networks", "low", (3,), (5, 6)),
     }
+
+
+def _evidence(conn: duckdb.DuckDBPyConnection, rule: str) -> dict[str, dict[str, Any]]:
+    rows = conn.execute("SELECT finding_key, evidence FROM findings WHERE rule = ?", [rule])
+    return {str(key): json.loads(evidence) for key, evidence in rows.fetchall()}
+
+
+def test_concurrent_networks_one_finding_per_user_and_day(geo: Settings) -> None:
+    conn = make_db()
+    midnight = 15 * 60  # T0 is 09:00 UTC
+    add_sessions(conn, [
+        # day 1: three sessions from London, New York and an unplaced network, all at once
+        s(1, 1, 0, "10.1.1.1", 120), s(2, 1, 10, "10.3.3.1", 60), s(3, 1, 20, "172.16.0.1", 30),
+        s(4, 1, 30, "10.1.1.9", 10),  # London's /24 again: pairs only with New York and 172.16
+        # across midnight: the pair belongs to the day the later session starts (day 2)
+        s(5, 1, midnight - 30, "10.1.1.1", 60), s(6, 1, midnight + 5, "10.2.2.1", 10),
+        # user 2: 25 sessions at once, each from its own network
+        *[s(100 + k, 2, k, f"172.30.{k}.1", 60) for k in range(25)],
+    ])  # fmt: skip
+    assert run(conn, geo, "concurrent_networks") == {
+        ("concurrent_networks", "high", (1,), (1, 2, 3, 4)),
+        ("concurrent_networks", "medium", (1,), (5, 6)),  # London - Paris: 344 km
+        ("concurrent_networks", "low", (2,), tuple(range(100, 120))),  # the first 20
+    }
+    evidence = _evidence(conn, "concurrent_networks")
+    first = evidence["1:2024-03-01"]
+    # pairs: 1-2, 1-3, 2-3, 2-4, 3-4 (1-4: one /24)
+    assert (first["pairs"], first["sessions"], first["network_count"]) == (5, 4, 3)
+    assert first["countries"] == ["GB", "US"]
+    assert first["farthest_pair"]["session_id"] in (1, 2) and first["max_distance_km"] > 5000
+    assert evidence["1:2024-03-02"]["pairs"] == 1
+    crowd = evidence["2:2024-03-01"]
+    assert (crowd["pairs"], crowd["sessions"], crowd["network_count"]) == (300, 25, 25)
+    assert len(crowd["networks"]) == 10 and crowd["max_distance_km"] is None
+    summary = conn.execute(
+        "SELECT summary FROM findings WHERE finding_key = '1:2024-03-01'"
+    ).fetchone()
+    assert summary is not None
+    assert "5 pair(s) of sessions at once from 3 different networks on 2024-03-01" in summary[0]
+
+
+def test_concurrent_networks_a_new_session_joins_its_days_finding(geo: Settings) -> None:
+    rows = [s(1, 1, 0, "10.1.1.1", 120), s(2, 1, 10, "10.3.3.1", 60)]
+    later = [s(3, 1, 30, "10.2.2.1", 20)]  # the same day, a third network
+    conn = make_db()
+    add_sessions(conn, rows)
+    evaluate_findings(conn, geo, org="default")
+    query = "SELECT id FROM findings WHERE rule = 'concurrent_networks'"
+    (fid,) = [r[0] for r in conn.execute(query).fetchall()]
+    acknowledge(conn, fid, by="alice")
+    add_sessions(conn, later)
+    summary = evaluate_new_findings(conn, "default", 3, settings=geo)
+    assert not [f for f in summary.new if f.rule == "concurrent_networks"]
+    assert summary.per_rule["concurrent_networks"] == 1
+    row = conn.execute(
+        "SELECT id, session_ids, evidence, acknowledged_by FROM findings"
+        " WHERE rule = 'concurrent_networks'"
+    ).fetchall()
+    assert [(r[0], r[1], json.loads(r[2])["pairs"], r[3]) for r in row] == [
+        (fid, [1, 2, 3], 3, "alice")
+    ]
+    full = make_db()
+    add_sessions(full, rows + later)
+    evaluate_findings(full, geo, org="default")
+    query = (
+        "SELECT id, severity, session_ids, first_seen, last_seen, summary, evidence FROM findings"
+        " WHERE rule = 'concurrent_networks'"
+    )
+    assert conn.execute(query).fetchall() == full.execute(query).fetchall()
+
+
+def test_concurrent_networks_pairs_are_the_views_pairs() -> None:
+    """The rule finds its pairs with its own join (per user and day); they must be exactly the
+    pairs of the view concurrent_sessions (open sessions, ties, sessions over midnight and
+    ending before they start included) whose networks differ."""
+    rng = random.Random(13)
+    conn = make_db()
+    rows = []
+    for sid in range(1, 801):
+        start = rng.uniform(0, 6 * DAY)
+        length = rng.choice([rng.uniform(1, 600), rng.uniform(600, 3 * DAY), -30.0])
+        ip = f"10.0.{rng.randint(0, 5)}.{rng.randint(1, 3)}"
+        row = s(sid, rng.randint(1, 12), round(start), ip, length)
+        if rng.random() < 0.05:
+            row["end"] = None  # open: the open-session rule applies
+        rows.append(row)
+    add_sessions(conn, rows)
+    evaluate_findings(conn, Settings(), org="default", rules=["concurrent_networks"])
+    expected = conn.execute(
+        "SELECT c.user_id, strftime(timezone('UTC', c.overlap_start), '%Y-%m-%d') AS day,"
+        " count(*), list_sort(list_distinct(flatten(list([c.session_id, c.other_session_id]))))"
+        " FROM concurrent_sessions AS c"
+        " JOIN user_sessions AS a ON a.id = c.session_id"
+        " JOIN user_sessions AS b ON b.id = c.other_session_id"
+        " WHERE a.ip_network <> b.ip_network GROUP BY ALL"
+    ).fetchall()
+    assert len(expected) > 20
+    got = {
+        (int(key.split(":")[0]), key.split(":")[1]): (e["pairs"], e["sessions"])
+        for key, e in _evidence(conn, "concurrent_networks").items()
+    }
+    assert got == {(u, day): (n, len(sessions)) for u, day, n, sessions in expected}
 
 
 def test_shared_ip_counts_people_not_linked_accounts_and_skips_the_allowlist(
@@ -264,6 +369,25 @@ def test_reevaluation_never_duplicates_and_keeps_acknowledgements(geo: Settings)
         acknowledge(conn, "abcdef123456", by="alice")
     with pytest.raises(ConfigError, match="--by"):
         acknowledge(conn, fid, by=" ")
+
+
+def test_only_a_bounded_number_of_new_findings_comes_back(geo: Settings) -> None:
+    from session_audit.orchestration.artifacts import alert_text
+
+    conn = make_db()
+    _everything(conn)
+    summary = evaluate_findings(conn, geo, org="default", new_limit=2)
+    stored = conn.execute("SELECT severity FROM findings").fetchall()
+    order = ["high", "medium", "low", "info"]
+    severities = sorted((str(r[0]) for r in stored), key=order.index)
+    assert summary.new_count == len(stored) > 2 and len(summary.new) == 2
+    assert [f.severity for f in summary.new] == severities[:2]  # the most severe first
+    assert summary.alertable_count == sum(s in ("high", "medium") for s in severities) > 2
+    subject, body = alert_text(summary.alertable, org="default", total=summary.alertable_count)
+    assert subject.startswith(f"session-audit: {summary.alertable_count} new")
+    assert body.endswith(f"... and {summary.alertable_count - 2} more: `session-audit findings`")
+    again = evaluate_findings(conn, geo, org="default", new_limit=2)
+    assert again.new == () and again.new_count == 0 and again.updated == len(stored)
 
 
 def test_incremental_evaluation_equals_a_full_one(geo: Settings) -> None:

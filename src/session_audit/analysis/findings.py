@@ -7,12 +7,20 @@ Contract:
   finding_key, user_ids, session_ids, first_seen, last_seen, summary, evidence``. It may use
   the parameters ``$org``, ``$since_id`` (only findings that involve a session with id >= it;
   0 for a full evaluation), ``$full`` and the thresholds of :func:`rule_parameters`; each rule
-  receives exactly the parameters its SQL names. :data:`RULES` lists them with the GeoIP
-  databases they need.
+  receives exactly the parameters its SQL names. It may read the temp view
+  ``finding_recent_sessions`` (``user_sessions`` over the evaluation's window: the sessions
+  running at or after 00:00 UTC of the day of the earliest new session; all of them for a
+  full evaluation) and the variable ``session_audit_findings_window`` (``since``, ``newest``).
+  :data:`RULES` lists them with the GeoIP databases they need.
 * :func:`evaluate_findings` refreshes ``ip_geo`` from the configured MMDB files
-  (:mod:`.geo`), runs every rule whose databases are available and upserts its rows into
-  ``findings`` under a deterministic id (sha256 of rule, org and finding_key): re-evaluation
-  never duplicates; a finding keeps ``first_seen``, ``detected_at`` and its acknowledgement.
+  (:mod:`.geo`: only addresses not yet looked up), runs every rule whose databases are
+  available and upserts its rows into ``findings`` under a deterministic id (sha256 of rule,
+  org and finding_key): re-evaluation never duplicates; a finding keeps ``first_seen``,
+  ``detected_at`` and its acknowledgement. The evaluation is set-based: each rule's rows are
+  staged and upserted inside DuckDB (``sql/queries/findings_stage.sql``, ``findings_upsert``);
+  only the counts and at most ``new_limit`` of the NEW findings (most severe first) come back
+  to Python (:attr:`FindingsSummary.new`; :attr:`FindingsSummary.new_count` counts them all),
+  so the memory of an evaluation does not grow with the number of findings.
   Rules that need a missing database are skipped and the summary says so in one message
   ("... skipped: no GeoIP database"); nothing fails for lack of files.
 * :func:`evaluate_new_findings` is the cheap call after an ingest (only sessions with id >=
@@ -49,6 +57,8 @@ from session_audit.settings import Settings, allowlist_networks_text
 SEVERITIES = ("info", "low", "medium", "high")
 ALERT_SEVERITIES = frozenset({"medium", "high"})
 NO_GEOIP = "skipped: no GeoIP database"
+NEW_LIMIT = 100  # new findings an evaluation hands back to Python (the rest are counted)
+_CANDIDATES = "FROM finding_candidates"
 
 
 @dataclass(frozen=True)
@@ -101,16 +111,29 @@ class FindingsSummary:
     rules_run: tuple[str, ...]
     skipped: tuple[str, ...]
     messages: tuple[str, ...]
-    new: tuple[Finding, ...]
+    new: tuple[Finding, ...]  # at most new_limit new findings, most severe first
     updated: int
     ip_lookups: int = 0
     seconds: float = 0.0
-    per_rule: dict[str, int] = field(default_factory=dict)
+    per_rule: dict[str, int] = field(default_factory=dict)  # rows found per rule
+    new_counts: dict[tuple[str, str], int] = field(default_factory=dict)  # (rule, severity)
+
+    @property
+    def new_count(self) -> int:
+        """Every new finding of the evaluation (``new`` holds at most ``new_limit``)."""
+        return sum(self.new_counts.values()) if self.new_counts else len(self.new)
 
     @property
     def alertable(self) -> tuple[Finding, ...]:
-        """The new findings of severity medium or high."""
+        """The new findings of severity medium or high (of those in ``new``)."""
         return tuple(f for f in self.new if f.severity in ALERT_SEVERITIES)
+
+    @property
+    def alertable_count(self) -> int:
+        """Every new finding of severity medium or high."""
+        if not self.new_counts:
+            return len(self.alertable)
+        return sum(n for (_, sev), n in self.new_counts.items() if sev in ALERT_SEVERITIES)
 
 
 def rule_parameters(settings: Settings) -> dict[str, Any]:
@@ -217,6 +240,8 @@ def _unregister(conn: duckdb.DuckDBPyConnection) -> None:
     for name in ("finding_hosting_asns", "finding_allowlisted_ips"):
         with contextlib.suppress(duckdb.Error):  # never registered (an earlier step failed)
             conn.unregister(name)
+    with contextlib.suppress(duckdb.Error):
+        conn.execute("DROP TABLE IF EXISTS finding_new_ids")
 
 
 def evaluate_findings(
@@ -227,9 +252,11 @@ def evaluate_findings(
     since_session_id: int | None = None,
     rules: Iterable[str] | None = None,
     clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    new_limit: int = NEW_LIMIT,
 ) -> FindingsSummary:
     """Run the rules (``rules``: names, default all) over the sessions of ``org`` with id >=
-    ``since_session_id`` (None: all, a full evaluation) and upsert their findings."""
+    ``since_session_id`` (None: all, a full evaluation) and upsert their findings; at most
+    ``new_limit`` of the new ones are read back (most severe first), all are counted."""
     started = time.monotonic()
     full = since_session_id is None
     since_id = 0 if since_session_id is None else int(since_session_id)
@@ -240,13 +267,14 @@ def evaluate_findings(
     databases = GeoDatabases.from_settings(settings)
     available = databases.available()
     messages: list[str] = list(databases.missing_files())
+    selected = [rule for rule in RULES if rule.name in wanted]
+    skipped = tuple(rule.name for rule in selected if not rule.needs <= available)
+    run = [rule for rule in selected if rule.name not in skipped]
     lookups = 0
-    if available:
+    if available and run:
         lookups = refresh_ip_geo(
             conn, databases, since_session_id=None if full else since_id
         ).looked_up
-    selected = [rule for rule in RULES if rule.name in wanted]
-    skipped = tuple(rule.name for rule in selected if not rule.needs <= available)
     if skipped:
         messages.append(f"{', '.join(skipped)} {NO_GEOIP}")
     values: dict[str, Any] = {
@@ -256,20 +284,26 @@ def evaluate_findings(
         "now": clock(),
         **rule_parameters(settings),
     }
-    new: list[Finding] = []
     updated = 0
     per_rule: dict[str, int] = {}
-    run = [rule for rule in selected if rule.name not in skipped]
+    new_counts: dict[tuple[str, str], int] = {}
+    new: list[Finding] = []
     try:
-        conn.execute(load_sql("queries/findings_macros"))
-        _register_inputs(conn, settings, org, since_id)
+        _prepare(conn, settings, values)
         conn.execute("BEGIN TRANSACTION")
         try:
             for rule in run:
-                found, fresh = _evaluate_rule(conn, rule.name, values)
-                per_rule[rule.name] = found
-                new.extend(fresh)
-                updated += found - len(fresh)
+                per_rule[rule.name] = _evaluate_rule(conn, rule.name, values)
+            for rule_name, severity, count in conn.execute(
+                load_sql("queries/findings_new_counts")
+            ).fetchall():
+                new_counts[(str(rule_name), str(severity))] = int(count)
+            new = [
+                _finding(row)
+                for row in conn.execute(
+                    load_sql("queries/findings_new_rows"), {"limit": max(0, new_limit)}
+                ).fetchall()
+            ]
             conn.execute("COMMIT")
         except BaseException:
             conn.execute("ROLLBACK")
@@ -278,6 +312,7 @@ def evaluate_findings(
         raise StorageError(f"evaluating the findings rules failed: {exc}") from exc
     finally:
         _unregister(conn)
+    updated = sum(per_rule.values()) - sum(new_counts.values())
     return FindingsSummary(
         org=org,
         full=full,
@@ -290,27 +325,40 @@ def evaluate_findings(
         ip_lookups=lookups,
         seconds=time.monotonic() - started,
         per_rule=per_rule,
+        new_counts=new_counts,
     )
 
 
-def _evaluate_rule(
-    conn: duckdb.DuckDBPyConnection, name: str, values: dict[str, Any]
-) -> tuple[int, list[Finding]]:
-    """Stage one rule's rows, return (rows found, the new ones), upsert them."""
-    sql = load_sql(f"rules/{name}")
-    conn.execute(
-        "CREATE OR REPLACE TEMP TABLE finding_candidates AS " + sql.rstrip().rstrip(";"),
-        _bind(sql, values),
-    )
+def _prepare(conn: duckdb.DuckDBPyConnection, settings: Settings, values: dict[str, Any]) -> None:
+    """The evaluating connection's temp objects: macros, the inputs from settings, the window
+    (variable session_audit_findings_window, view finding_recent_sessions), and the empty
+    finding_new_ids."""
+    conn.execute(load_sql("queries/findings_macros"))
+    _register_inputs(conn, settings, str(values["org"]), int(values["since_id"]))
+    window = load_sql("queries/findings_window")
+    conn.execute(window, _bind(window, values))
+    conn.execute(load_sql("queries/findings_recent_sessions"))
+    conn.execute(load_sql("queries/findings_new_ids"))
+
+
+def _evaluate_rule(conn: duckdb.DuckDBPyConnection, name: str, values: dict[str, Any]) -> int:
+    """Stage one rule's rows (in DuckDB), note the new ones, upsert them; returns the rows
+    found."""
+    rule_sql = load_sql(f"rules/{name}").rstrip().rstrip(";")
+    stage_sql = load_sql("queries/findings_stage")
+    if stage_sql.count(_CANDIDATES) != 1:  # pragma: no cover - guards a changed stage file
+        raise StorageError("sql/queries/findings_stage.sql must read FROM finding_candidates once")
+    stage = stage_sql.replace(_CANDIDATES, f"FROM (\n{rule_sql}\n) AS finding_candidates")
     scoped = {**values, "rule": name}
-    stage = load_sql("queries/findings_stage")
     conn.execute(stage, _bind(stage, scoped))
     found_row = conn.execute("SELECT count(*) FROM finding_staged").fetchone()
     found = int(found_row[0]) if found_row else 0
-    fresh = [_finding(row) for row in conn.execute(load_sql("queries/findings_new")).fetchall()]
-    upsert = load_sql("queries/findings_upsert")
-    conn.execute(upsert, _bind(upsert, scoped))
-    return found, fresh
+    if found:
+        conn.execute(load_sql("queries/findings_new"))
+        upsert = load_sql("queries/findings_upsert")
+        conn.execute(upsert, _bind(upsert, scoped))
+    conn.execute("DROP TABLE finding_staged")
+    return found
 
 
 def _finding(row: tuple[Any, ...]) -> Finding:

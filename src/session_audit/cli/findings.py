@@ -118,8 +118,13 @@ def evaluate(
     for message in summary.messages:
         typer.echo(message)
     typer.echo(
-        f"{len(summary.rules_run)} rules run: {len(summary.new)} new finding(s), "
+        f"{len(summary.rules_run)} rules run: {summary.new_count} new finding(s), "
         f"{summary.updated} already known; {summary.ip_lookups} IP(s) looked up"
     )
     for finding in summary.new:
         typer.echo(f"  {finding.id}  {finding.severity:<6} {finding.rule}: {finding.summary}")
+    if summary.new_count > len(summary.new):
+        typer.echo(
+            f"  ... and {summary.new_count - len(summary.new)} more new finding(s) of lower "
+            "severity: `session-audit findings` lists them all"
+        )

@@ -1,6 +1,10 @@
 """What an ingest flow run publishes in Prefect: a markdown summary and a table of counts; the
 new findings of the run as a table; an alert listing the new high/medium findings.
 
+The evaluation hands back at most ``NEW_LIMIT`` new findings (most severe first) and counts them
+all (``FindingsSummary.new_count`` / ``alertable_count``): the artifact and the alert list
+those and say how many more there are.
+
 The texts are built by pure functions (tested without a server); :func:`publish_ingest_artifacts`
 and :func:`publish_findings_artifact` only hand them to Prefect. Nothing secret is in them:
 counts, ids, the org, the database path, the findings' sentences.
@@ -101,26 +105,39 @@ async def publish_findings_artifact(summary: FindingsSummary) -> None:
     from prefect.artifacts import acreate_table_artifact
 
     note = f"; {'; '.join(summary.messages)}" if summary.messages else ""
+    shown = (
+        f" (the {len(summary.new)} most severe listed)"
+        if summary.new_count > len(summary.new)
+        else ""
+    )
     await acreate_table_artifact(
         key=artifact_key("new-findings", summary.org),
         table=findings_rows(summary.new),
-        description=f"{len(summary.new)} new finding(s) in {summary.org}{note}",
+        description=f"{summary.new_count} new finding(s) in {summary.org}{shown}{note}",
     )
 
 
-def alert_text(findings: tuple[Finding, ...] | list[Finding], *, org: str) -> tuple[str, str]:
-    """(subject, body) of the alert message listing ``findings``."""
-    subject = f"session-audit: {len(findings)} new high/medium finding(s) in {org}"
+def alert_text(
+    findings: tuple[Finding, ...] | list[Finding], *, org: str, total: int | None = None
+) -> tuple[str, str]:
+    """(subject, body) of the alert message listing ``findings`` (of ``total`` new ones;
+    default: as many as listed)."""
+    total = len(findings) if total is None else max(total, len(findings))
+    subject = f"session-audit: {total} new high/medium finding(s) in {org}"
     lines = [
         f"[{row['severity']}] {row['rule']} {row['id']}: {row['summary']}"
         for row in findings_rows(findings)
     ]
+    if total > len(findings):
+        lines.append(f"... and {total - len(findings)} more: `session-audit findings`")
     return subject, "\n".join(lines)
 
 
-def alert_payload(findings: tuple[Finding, ...] | list[Finding], *, org: str) -> dict[str, Any]:
+def alert_payload(
+    findings: tuple[Finding, ...] | list[Finding], *, org: str, total: int | None = None
+) -> dict[str, Any]:
     """The JSON a generic webhook receives: subject, text, and the findings as rows."""
-    subject, body = alert_text(findings, org=org)
+    subject, body = alert_text(findings, org=org, total=total)
     return {"subject": subject, "text": body, "org": org, "findings": findings_rows(findings)}
 
 
@@ -149,13 +166,14 @@ async def alert_new_findings(block: Any, summary: FindingsSummary) -> int:
         return 0
     from prefect.blocks.abstract import NotificationBlock
 
+    total = summary.alertable_count
     if isinstance(block, NotificationBlock):
-        subject, body = alert_text(findings, org=summary.org)
+        subject, body = alert_text(findings, org=summary.org, total=total)
         result = block.notify(body, subject)
         if inspect.isawaitable(result):  # notify is async in some Prefect versions
             await result
     else:
-        response = await block.call(alert_payload(findings, org=summary.org))
+        response = await block.call(alert_payload(findings, org=summary.org, total=total))
         response.raise_for_status()
     return len(findings)
 
