@@ -1,7 +1,8 @@
 """Shared fixture helpers for the analysis tests (views, query, export, verify, report).
 
 Builds a real database with :func:`session_audit.db.migrations.migrate` (tables and views as
-shipped) and inserts hand-written rows. Holds no tests itself.
+shipped) and inserts hand-written rows (the app_version_daily rollup rebuilt after each insert,
+as the ingest keeps it). Holds no tests itself.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from typing import Any
 
 import duckdb
 
+from session_audit.db.app_version_rollup import rebuild
 from session_audit.db.connection import connect
 from session_audit.db.migrations import migrate
 from session_audit.ingest.normalize import canonical_ip
@@ -33,7 +35,8 @@ def make_db(path: Path | str = ":memory:") -> duckdb.DuckDBPyConnection:
 
 def add_sessions(conn: duckdb.DuckDBPyConnection, rows: list[dict[str, Any]]) -> None:
     """Insert sessions; keys: id, user_id, start, end, ip, app, version, org, client_app_id.
-    The canonical ip, ip_family and ip_network come from ``ip`` as ingest computes them."""
+    The canonical ip, ip_family and ip_network come from ``ip`` as ingest computes them; the
+    app_version_daily rollup is rebuilt, as the ingest keeps it in the same transaction."""
     conn.executemany(
         "INSERT INTO user_sessions (org, id, user_id, start_time, end_time, client_app_id,"
         " ip_address, app_id, app_version, anomalies, ip, ip_family, ip_network)"
@@ -55,6 +58,7 @@ def add_sessions(conn: duckdb.DuckDBPyConnection, rows: list[dict[str, Any]]) ->
             for r in rows
         ],
     )
+    rebuild(conn)
 
 
 def _canonical(ip: str | None) -> tuple[str | None, str | None, str | None]:

@@ -14,47 +14,43 @@
 --                           a version included
 --   user_share     DOUBLE   users / app_users
 --
--- Speed: one pass over user_sessions (materialized), then two distinct-count aggregates; the UTC
--- day is computed from the epoch (floor, so any date is right) rather than through a time-zone
--- conversion per row. 10M sessions: about 1.3 s warm on 2 cores, against 2 s for a per-user
--- group-by followed by re-aggregation.
+-- Reads the table app_version_daily_rollup (schema 6), which the ingest keeps exact in each
+-- checkpoint's transaction by recomputing the days it changes from user_sessions; the check
+-- app_version_rollup_inconsistent compares it with a recomputation. version_key and
+-- is_outdated are those of the view app_versions, computed here over the rollup's distinct
+-- (org, app, version) rows, which are exactly the distinct versions of user_sessions (every
+-- session with a version is counted in one rollup row): the same macros and the same latest
+-- rule (highest key of a non-pre-release version with a key), without reading every session.
+-- 10M sessions: about 10 ms (8,760 rows), against 1.3-2.8 s when computed from user_sessions.
 CREATE OR REPLACE VIEW app_version_daily AS
-WITH base AS MATERIALIZED (
+WITH keyed AS (
     SELECT
         org,
-        DATE '1970-01-01' + CAST(floor(epoch_us(start_time) / 86400000000) AS INTEGER) AS day,
         app_id,
         app_version,
-        user_id
-    FROM user_sessions
+        version_is_prerelease(app_version) AS is_prerelease,
+        version_key(app_version) AS version_key
+    FROM (SELECT DISTINCT org, app_id, app_version FROM app_version_daily_rollup)
 ),
-per_version AS (
-    SELECT
-        org, day, app_id, app_version,
-        count(*)::BIGINT AS sessions,
-        count(DISTINCT user_id)::BIGINT AS users
-    FROM base
-    WHERE app_version IS NOT NULL
-    GROUP BY org, day, app_id, app_version
-),
-per_app AS (
-    SELECT org, day, app_id, count(DISTINCT user_id)::BIGINT AS app_users
-    FROM base
-    GROUP BY org, day, app_id
+latest AS (
+    SELECT org, app_id, max(version_key) AS latest_key
+    FROM keyed
+    WHERE NOT is_prerelease AND version_key IS NOT NULL
+    GROUP BY org, app_id
 )
 SELECT
-    p.org,
-    p.day,
-    p.app_id,
-    p.app_version,
-    v.version_key,
-    v.is_outdated,
-    p.sessions,
-    p.users,
-    a.app_users,
-    p.users / a.app_users AS user_share
-FROM per_version AS p
-JOIN per_app AS a
-    ON a.org = p.org AND a.day = p.day AND a.app_id IS NOT DISTINCT FROM p.app_id
-JOIN app_versions AS v
-    ON v.org = p.org AND v.app_id IS NOT DISTINCT FROM p.app_id AND v.app_version = p.app_version
+    r.org,
+    r.day,
+    r.app_id,
+    r.app_version,
+    k.version_key,
+    k.version_key < l.latest_key AS is_outdated,
+    r.sessions,
+    r.users,
+    r.app_users,
+    r.users / r.app_users AS user_share
+FROM app_version_daily_rollup AS r
+JOIN keyed AS k
+    ON k.org = r.org AND k.app_id IS NOT DISTINCT FROM r.app_id AND k.app_version = r.app_version
+LEFT JOIN latest AS l
+    ON l.org = r.org AND l.app_id IS NOT DISTINCT FROM r.app_id

@@ -63,6 +63,14 @@ def backfill_canonical_ip(conn: duckdb.DuckDBPyConnection) -> None:
         conn.unregister("ip_backfill")
 
 
+def backfill_app_version_rollup(conn: duckdb.DuckDBPyConnection) -> None:
+    """Schema 6: fill app_version_daily_rollup from the stored sessions (the same recomputation
+    the ingest runs per changed day, :func:`session_audit.db.app_version_rollup.rebuild`)."""
+    from session_audit.db.app_version_rollup import rebuild
+
+    rebuild(conn)
+
+
 STEPS: tuple[Step, ...] = (
     Step(
         1,
@@ -94,6 +102,12 @@ STEPS: tuple[Step, ...] = (
         5,
         "findings of the detection rules; ip_geo enrichment and the GeoIP files it came from",
         ("schema/findings", "schema/ip_geo", "schema/geoip_sources"),
+    ),
+    Step(
+        6,
+        "app_version_daily_rollup: per-day app version counts kept at ingest (backfilled)",
+        ("schema/app_version_daily_rollup",),
+        backfill=backfill_app_version_rollup,
     ),
 )
 
