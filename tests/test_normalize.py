@@ -18,21 +18,12 @@ from session_audit.ingest.normalize import (
     normalize_user_stats,
     normalize_users,
 )
+from session_audit.session_row import SESSION_ROW
 
 
 def session(sid: Any = 1, **fields: Any) -> dict[str, Any]:
-    obj: dict[str, Any] = {
-        "id": sid,
-        "userId": 10,
-        "startTime": "2024-05-01T08:30:00.123Z",
-        "endTime": "2024-05-01T09:30:00.456Z",
-        "clientAppId": 7,
-        "ipAddress": "192.168.0.1",
-        "appId": "Tradovate",
-        "appVersion": "1.241.0",
-    }
-    obj.update(fields)
-    return {k: v for k, v in obj.items() if v is not ...}
+    """A valid UserSession from the field table's examples (``...`` drops a field)."""
+    return SESSION_ROW.example(**{"id": sid, **fields})
 
 
 def pages(*objs: Any) -> list[bytes]:

@@ -15,6 +15,7 @@ from polars.testing import assert_frame_equal
 
 from session_audit.ingest import normalize
 from session_audit.ingest.normalize import NormalizedBatch, normalize_pages
+from session_audit.session_row import SESSION_ROW
 from session_audit.simulator import Simulator, SimulatorConfig
 
 NOW = datetime(2026, 3, 7, 12, 0, tzinfo=UTC)
@@ -35,18 +36,10 @@ def _strict_ok(page: bytes) -> bool:
 
 
 def _session(i: int, **fields: Any) -> dict[str, Any]:
-    base: dict[str, Any] = {
-        "id": i,
-        "userId": 7,
-        "startTime": "2026-03-01T10:00:00.125Z",
-        "endTime": "2026-03-01T11:00:00Z",
-        "clientAppId": 3,
-        "ipAddress": "192.0.2.1",
-        "appId": "trader",
-        "appVersion": "1.2.3",
-    }
-    base.update(fields)
-    return {k: v for k, v in base.items() if v is not _DROP}
+    """A valid UserSession from the field table's examples (``_DROP`` drops a field)."""
+    return SESSION_ROW.example(
+        **{"id": i, **{k: ... if v is _DROP else v for k, v in fields.items()}}
+    )
 
 
 _DROP = object()

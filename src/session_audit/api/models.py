@@ -1,19 +1,19 @@
 """Pydantic models true to the OpenAPI subset (``/work/shared/tradovate-openapi``).
 
-Only what the client sends or reads is modelled. Field names follow the API (camelCase) through
-aliases; string length limits are those of the spec. Secrets (password, sec, accessToken) are
-:class:`~pydantic.SecretStr` so a ``repr`` or a validation error never shows them, and models that
-carry a secret hide their input in validation errors.
+Only what the client sends or reads at login is modelled: the session row is declared once, in
+:mod:`session_audit.session_row` (its msgspec struct decodes ``userSession/items`` pages), and
+users and their stats are typed value by value in :mod:`session_audit.ingest.normalize`. Field
+names follow the API (camelCase) through aliases; string length limits are those of the spec.
+Secrets (password, sec, accessToken) are :class:`~pydantic.SecretStr` so a ``repr`` or a validation
+error never shows them, and models that carry a secret hide their input in validation errors.
 """
 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
-
-UserStatus = Literal["Active", "Closed", "Initiated", "TemporaryLocked", "UnconfirmedEmail"]
 
 
 class _ApiModel(BaseModel):
@@ -73,40 +73,3 @@ class AccessTokenResponse(_ApiModel):
     p_ticket: str | None = Field(None, alias="p-ticket")
     p_time: float | None = Field(None, alias="p-time")
     p_captcha: bool | None = Field(None, alias="p-captcha")
-
-
-class UserSession(_ApiModel):
-    """One ``UserSession``; ``endTime`` is absent or null while the session is open."""
-
-    id: int | None = None
-    user_id: int = Field(alias="userId", gt=0)
-    start_time: datetime = Field(alias="startTime")
-    end_time: datetime | None = Field(None, alias="endTime")
-    client_app_id: int = Field(alias="clientAppId", gt=0)
-    ip_address: str | None = Field(None, alias="ipAddress", max_length=64)
-    app_id: str | None = Field(None, alias="appId", max_length=64)
-    app_version: str | None = Field(None, alias="appVersion", max_length=64)
-
-
-class User(_ApiModel):
-    """One ``User`` of ``/user/list``."""
-
-    id: int | None = None
-    name: str = Field(min_length=3, max_length=64)
-    timestamp: datetime
-    email: str = Field(max_length=64)
-    status: UserStatus
-    professional: bool
-    organization_id: int | None = Field(None, alias="organizationId", gt=0)
-    linked_user_id: int | None = Field(None, alias="linkedUserId", gt=0)
-    foreign_introducing_broker_id: int | None = Field(
-        None, alias="foreignIntroducingBrokerId", gt=0
-    )
-
-
-class UserSessionStats(_ApiModel):
-    """One ``UserSessionStats`` of ``/userSessionStats/ldeps``."""
-
-    id: int | None = None
-    last_session_time: datetime = Field(alias="lastSessionTime")
-    failed_passwords: int = Field(alias="failedPasswords")

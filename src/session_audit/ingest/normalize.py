@@ -31,6 +31,12 @@ are decoded strictly by msgspec, which checks the JSON types in C; a batch with 
 takes the per-value path (orjson, then each value's type checked in Python). Both give the same
 sessions, rejects, reasons and flags (``tests/test_normalize.py`` runs both).
 
+Every column, type, required/optional field, reject reason for a wrong type and the
+``string_over_64`` / ``missing_<column>`` flags derive from the field table
+(:data:`session_audit.session_row.SESSION_ROW`; ``row=`` takes another, e.g. a test's table with
+an added field). The derived columns this module computes are ``anomalies``, ``ip``,
+``ip_family`` and ``ip_network``.
+
 Timestamps are parsed vectorised (``%Y-%m-%dT%H:%M:%S%.f%#z``); the rare values that fail it go
 through :meth:`datetime.fromisoformat` one by one (naive values are read as UTC).
 """
@@ -41,39 +47,26 @@ import bisect
 import functools
 import ipaddress
 import json
+import types
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from operator import attrgetter
-from typing import Annotated, Any
+from typing import Any
 
 import msgspec
 import orjson
 import polars as pl
 
 from session_audit.errors import ApiError
+from session_audit.session_row import INT64_MAX as _INT64_MAX
+from session_audit.session_row import INT64_MIN as _INT64_MIN
+from session_audit.session_row import SESSION_ROW, TS, Field, Kind, SessionRow
 
-TS = pl.Datetime("us", "UTC")
 TS_FORMAT = "%Y-%m-%dT%H:%M:%S%.f%#z"
 MAX_STRING = 64
-_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
-_Int64 = Annotated[int, msgspec.Meta(ge=_INT64_MIN, le=_INT64_MAX)]
 
-SESSION_SCHEMA: dict[str, pl.DataType] = {
-    "org": pl.String(),
-    "id": pl.Int64(),
-    "user_id": pl.Int64(),
-    "start_time": TS,
-    "end_time": TS,
-    "client_app_id": pl.Int64(),
-    "ip_address": pl.String(),
-    "app_id": pl.String(),
-    "app_version": pl.String(),
-    "anomalies": pl.List(pl.String()),
-    "ip": pl.String(),
-    "ip_family": pl.String(),
-    "ip_network": pl.String(),
-}
+SESSION_SCHEMA: dict[str, pl.DataType] = SESSION_ROW.frame_schema
 REJECTED_SCHEMA: dict[str, pl.DataType] = {
     "org": pl.String(),
     "session_id": pl.Int64(),
@@ -85,9 +78,45 @@ REJECTED_SCHEMA: dict[str, pl.DataType] = {
 _IPV4_RE = r"^(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}$"
 
 ANOMALY_CODES = ("end_before_start", "string_over_64", "ip_not_parseable", "missing_client_app_id")
+# The derived columns this module computes (the field table's ``derived`` kind).
+DERIVED = ("anomalies", "ip", "ip_family", "ip_network")
 
-# API field -> our column, for the plain string fields.
-_STRINGS = (("ipAddress", "ip_address"), ("appId", "app_id"), ("appVersion", "app_version"))
+
+@dataclass(frozen=True)
+class _Plan:
+    """What normalising pages into the rows of one field table needs, built once per table."""
+
+    row: SessionRow
+    schema: dict[str, pl.DataType]
+    decoder: msgspec.json.Decoder[list[Any]]
+    fields: tuple[tuple[str, str, type], ...]  # (API name, frame column, JSON type)
+    times: tuple[Field, ...]  # timestamp fields: parsed from the text column "_<column>"
+    long_strings: tuple[str, ...]  # columns flagged string_over_64
+    flag_missing: tuple[str, ...]  # columns flagged missing_<column>
+
+
+@functools.cache
+def _plan(row: SessionRow) -> _Plan:
+    context = {f.column for f in row.fields if f.kind is Kind.CONTEXT}
+    if context != {"org"} or set(row.derived) != set(DERIVED):
+        raise ValueError(
+            f"normalize fills org and computes {', '.join(DERIVED)}; the field table declares "
+            f"context {sorted(context)} and derived {list(row.derived)}"
+        )
+    fields = tuple(
+        (f.api, f"_{f.column}" if f.is_time else f.column, f.json_type)
+        for f in row.api_fields
+        if f.api is not None
+    )
+    return _Plan(
+        row=row,
+        schema=row.frame_schema,
+        decoder=msgspec.json.Decoder(types.GenericAlias(list, (row.strict_struct(),))),
+        fields=fields,
+        times=tuple(f for f in row.api_fields if f.is_time),
+        long_strings=tuple(f.column for f in row.api_fields if f.spec_max_64),
+        flag_missing=tuple(f.column for f in row.api_fields if f.flag_missing),
+    )
 
 
 @dataclass(frozen=True)
@@ -102,62 +131,52 @@ class NormalizedBatch:
     duplicates: int = 0  # valid repeats of an id dropped by the last-wins rule
 
 
-def empty_batch(org: str) -> NormalizedBatch:
+def empty_batch(org: str, row: SessionRow = SESSION_ROW) -> NormalizedBatch:
     return NormalizedBatch(
         org=org,
-        sessions=pl.DataFrame(schema=SESSION_SCHEMA),
+        sessions=pl.DataFrame(schema=row.frame_schema),
         rejected=pl.DataFrame(schema=REJECTED_SCHEMA),
         max_id=None,
         fetched=0,
     )
 
 
-class _StrictSession(msgspec.Struct, forbid_unknown_fields=True, gc=False):
-    """A UserSession object exactly as the API documents it: every field of the right JSON type,
-    the required ones present and not null, integers within 64 bits, no other field. A page
-    whose every object decodes into this needs no per-value type check."""
-
-    id: _Int64
-    userId: _Int64
-    startTime: str
-    endTime: str | None = None
-    clientAppId: _Int64 | None = None
-    ipAddress: str | None = None
-    appId: str | None = None
-    appVersion: str | None = None
+_PLAN = _plan(SESSION_ROW)
+# Strict decoding of a page of the field table's rows (msgspec; see SessionRow.strict_struct).
+_STRICT_PAGE = _PLAN.decoder
 
 
-_STRICT_PAGE = msgspec.json.Decoder(list[_StrictSession])
-
-
-def normalize_pages(pages: Sequence[bytes], *, org: str) -> NormalizedBatch:
+def normalize_pages(
+    pages: Sequence[bytes], *, org: str, row: SessionRow = SESSION_ROW
+) -> NormalizedBatch:
     """Parse raw JSON pages into a :class:`NormalizedBatch` (see the module docstring).
 
-    Fast path: every page decodes strictly into :class:`_StrictSession` objects (msgspec checks
-    each value's JSON type in C). Any page that does not (a wrong type, a missing field, an
-    unknown field, not JSON at all) sends the whole batch through the exact per-value path, so
-    reasons, flags and errors are the same either way."""
-    strict: list[list[_StrictSession]] = []
+    Fast path: every page decodes strictly into the field table's struct (msgspec checks each
+    value's JSON type in C). Any page that does not (a wrong type, a missing field, an unknown
+    field, not JSON at all) sends the whole batch through the exact per-value path, so reasons,
+    flags and errors are the same either way."""
+    plan = _plan(row)
+    strict: list[list[Any]] = []
     for page in pages:
         try:
-            strict.append(_STRICT_PAGE.decode(page))
+            strict.append(plan.decoder.decode(page))
         except msgspec.DecodeError:  # ValidationError included
-            return _normalize_checked(pages, org)
-    return _normalize_strict(pages, strict, org)
+            return _normalize_checked(pages, org, plan)
+    return _normalize_strict(pages, strict, org, plan)
 
 
 def _normalize_strict(
-    pages: Sequence[bytes], strict: list[list[_StrictSession]], org: str
+    pages: Sequence[bytes], strict: list[list[Any]], org: str, plan: _Plan
 ) -> NormalizedBatch:
     starts: list[int] = []
-    rows: list[_StrictSession] = []
+    rows: list[Any] = []
     for decoded in strict:
         starts.append(len(rows))
         rows.extend(decoded)
     if not rows:
-        return empty_batch(org)
+        return empty_batch(org, plan.row)
     columns: dict[str, pl.Series] = {}
-    for key, (col, kind) in _FIELDS.items():
+    for key, col, kind in plan.fields:
         typed = pl.Series(
             list(map(attrgetter(key), rows)), dtype=pl.Int64 if kind is int else pl.String
         )
@@ -171,10 +190,10 @@ def _normalize_strict(
             _parse_page(pages[page], page + 1), index - starts[page], [pages[page]], [0]
         )
 
-    return _finish(org, n, pl.repeat(False, n, eager=True), columns, raw_json)
+    return _finish(org, n, pl.repeat(False, n, eager=True), columns, raw_json, plan)
 
 
-def _normalize_checked(pages: Sequence[bytes], org: str) -> NormalizedBatch:
+def _normalize_checked(pages: Sequence[bytes], org: str, plan: _Plan = _PLAN) -> NormalizedBatch:
     """The exact per-value path (orjson, then every value's JSON type checked in Python)."""
     objs: list[Any] = []
     starts: list[int] = []  # index in objs of each page's first object
@@ -182,7 +201,7 @@ def _normalize_checked(pages: Sequence[bytes], org: str) -> NormalizedBatch:
         starts.append(len(objs))
         objs.extend(_parse_page(page, number))
     if not objs:
-        return empty_batch(org)
+        return empty_batch(org, plan.row)
     n = len(objs)
     if set(map(type, objs)) != {dict}:
         rows: list[dict[str, Any]] = [o if type(o) is dict else {} for o in objs]
@@ -194,8 +213,9 @@ def _normalize_checked(pages: Sequence[bytes], org: str) -> NormalizedBatch:
         org,
         n,
         not_object,
-        _columns_checked(rows),
+        _columns_checked(rows, plan),
         lambda index: _raw_json(objs, index, pages, starts),
+        plan,
     )
 
 
@@ -205,16 +225,16 @@ def _finish(
     not_object: pl.Series,
     columns: dict[str, pl.Series],
     raw_json: Callable[[int], str],
+    plan: _Plan,
 ) -> NormalizedBatch:
     """Typed columns and presence flags of ``n`` objects -> the batch (checks, flags, dedup)."""
     frame = pl.DataFrame(
         {"_row": pl.int_range(0, n, eager=True), "_not_object": not_object, **columns}
     )
     frame = frame.with_columns(
-        start_time=_parse_times(frame["_start"]),
-        end_time=_parse_times(frame["_end"]),
+        **{f.column: _parse_times(frame[f"_{f.column}"]) for f in plan.times}
     )
-    checks = _checks()
+    checks = _checks(plan)
     bad_mask = frame.select(pl.any_horizontal([cond for cond, _ in checks])).to_series()
     max_id = frame["id"].max()
     if bad_mask.any():
@@ -223,7 +243,7 @@ def _finish(
     else:
         good, bad = frame, frame.clear().with_columns(_reason=pl.lit(None, dtype=pl.String))
 
-    sessions = _sessions_frame(good, org)
+    sessions = _sessions_frame(good, org, plan)
     if sessions["id"].n_unique() == sessions.height:
         deduped = sessions
     else:
@@ -247,23 +267,10 @@ def _finish(
     )
 
 
-# API field -> (frame column, JSON type it must have).
-_FIELDS: dict[str, tuple[str, type]] = {
-    "id": ("id", int),
-    "userId": ("user_id", int),
-    "startTime": ("_start", str),
-    "endTime": ("_end", str),
-    "clientAppId": ("client_app_id", int),
-    "ipAddress": ("ip_address", str),
-    "appId": ("app_id", str),
-    "appVersion": ("app_version", str),
-}
-
-
-def _columns_checked(rows: list[dict[str, Any]]) -> dict[str, pl.Series]:
+def _columns_checked(rows: list[dict[str, Any]], plan: _Plan) -> dict[str, pl.Series]:
     """Typed column and presence flag of every field, value by value (exact for any input)."""
     columns: dict[str, pl.Series] = {}
-    for key, (col, kind) in _FIELDS.items():
+    for key, col, kind in plan.fields:
         typed, has = _column([o.get(key) for o in rows], kind)
         columns[col] = typed
         columns[f"_has_{key}"] = has
@@ -348,26 +355,23 @@ def _parse_one(text: str) -> datetime | None:
     return value.astimezone(UTC)
 
 
-def _checks() -> list[tuple[pl.Expr, str]]:
-    """(condition that makes a row unstorable, reason text), in reporting order."""
+def _checks(plan: _Plan) -> list[tuple[pl.Expr, str]]:
+    """(condition that makes a row unstorable, reason text), in reporting order: not an object,
+    then per field in table order: missing (required fields), then its value's type (an integer
+    beyond 64 bits, not a string, an unparseable time)."""
     obj = ~pl.col("_not_object")
-    has = {key: pl.col(f"_has_{key}") for key in _FIELDS}
-    checks: list[tuple[pl.Expr, str]] = [
-        (pl.col("_not_object"), "not a JSON object"),
-        (obj & ~has["id"], "missing id"),
-        (has["id"] & pl.col("id").is_null(), "id is not a 64-bit integer"),
-        (obj & ~has["userId"], "missing userId"),
-        (has["userId"] & pl.col("user_id").is_null(), "userId is not a 64-bit integer"),
-        (obj & ~has["startTime"], "missing startTime"),
-        (has["startTime"] & pl.col("start_time").is_null(), "unparseable startTime"),
-        (has["endTime"] & pl.col("end_time").is_null(), "unparseable endTime"),
-        (
-            has["clientAppId"] & pl.col("client_app_id").is_null(),
-            "clientAppId is not a 64-bit integer",
-        ),
-    ]
-    for key, col in _STRINGS:
-        checks.append((has[key] & pl.col(col).is_null(), f"{key} is not a string"))
+    checks: list[tuple[pl.Expr, str]] = [(pl.col("_not_object"), "not a JSON object")]
+    for f in plan.row.api_fields:
+        has = pl.col(f"_has_{f.api}")
+        wrong = has & pl.col(f.column).is_null()
+        if f.required:
+            checks.append((obj & ~has, f"missing {f.api}"))
+        if f.is_time:
+            checks.append((wrong, f"unparseable {f.api}"))
+        elif f.json_type is int:
+            checks.append((wrong, f"{f.api} is not a 64-bit integer"))
+        else:
+            checks.append((wrong, f"{f.api} is not a string"))
     return checks
 
 
@@ -377,36 +381,34 @@ def _reason_expr(checks: list[tuple[pl.Expr, str]]) -> pl.Expr:
     return pl.concat_list(parts).list.drop_nulls().list.join("; ")
 
 
-def _sessions_frame(good: pl.DataFrame, org: str) -> pl.DataFrame:
+def _sessions_frame(good: pl.DataFrame, org: str, plan: _Plan) -> pl.DataFrame:
     if good.height == 0:
-        return pl.DataFrame(schema=SESSION_SCHEMA)
+        return pl.DataFrame(schema=plan.schema)
     ip = good["ip_address"]
     canon, family, network = _canonical_columns(ip)
     ip_bad = ip.is_not_null() & canon.is_null()
     over = pl.any_horizontal(
-        [pl.col(col).str.len_chars() > MAX_STRING for _, col in _STRINGS]
+        [pl.col(col).str.len_chars() > MAX_STRING for col in plan.long_strings]
     ).fill_null(False)
     flags = [
         pl.when(pl.col("end_time") < pl.col("start_time")).then(pl.lit("end_before_start")),
         pl.when(over).then(pl.lit("string_over_64")),
         pl.when(pl.Series(ip_bad)).then(pl.lit("ip_not_parseable")),
-        pl.when(pl.col("client_app_id").is_null()).then(pl.lit("missing_client_app_id")),
+        *(
+            pl.when(pl.col(col).is_null()).then(pl.lit(f"missing_{col}"))
+            for col in plan.flag_missing
+        ),
     ]
+    computed: dict[str, pl.Expr | pl.Series] = {
+        "org": pl.lit(org, dtype=pl.String),
+        "anomalies": pl.concat_list(flags).list.drop_nulls(),
+        "ip": pl.Series("ip", canon),
+        "ip_family": pl.Series("ip_family", family),
+        "ip_network": pl.Series("ip_network", network),
+    }
     return good.select(
-        pl.lit(org, dtype=pl.String).alias("org"),
-        "id",
-        "user_id",
-        "start_time",
-        "end_time",
-        "client_app_id",
-        "ip_address",
-        "app_id",
-        "app_version",
-        pl.concat_list(flags).list.drop_nulls().alias("anomalies"),
-        pl.Series("ip", canon),
-        pl.Series("ip_family", family),
-        pl.Series("ip_network", network),
-    ).cast(SESSION_SCHEMA)  # type: ignore[arg-type]
+        computed[col].alias(col) if col in computed else pl.col(col) for col in plan.schema
+    ).cast(plan.schema)  # type: ignore[arg-type]
 
 
 def _canonical_columns(ip: pl.Series) -> tuple[pl.Series, pl.Series, pl.Series]:

@@ -1,18 +1,22 @@
 """Columnar store of the simulated sessions: compact arrays, indexed by id, served as JSON dicts.
 
-Two million sessions as dicts would take gigabytes; as arrays they take about 100 MB, and one
-row is built only when a request asks for it. Ids are sparse (the platform's global sequence) and
-ascending, so finding a row is one bisect per id. Rows of ``hidden_users`` stay in the table (they
-count for ``userSessionStats``) but ``lookup`` leaves them out, as the API does.
+Two million sessions as dicts would take gigabytes; as arrays they take about 100 MB, and one row
+is built only when a request asks for it, field by field in the order of the field table
+(:data:`session_audit.session_row.SESSION_ROW`): the fields the simulator models come from its
+arrays, any other field of the table is served with the table's ``example`` value. Ids are sparse
+(the platform's global sequence) and ascending, so finding a row is one bisect per id. Rows of
+``hidden_users`` stay in the table (they count for ``userSessionStats``) but ``lookup`` leaves them
+out, as the API does.
 """
 
 from __future__ import annotations
 
 from array import array
 from bisect import bisect_left
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
+from session_audit.session_row import SESSION_ROW, SessionRow
 from session_audit.simulator.timefmt import iso_ms
 
 DROP: Any = object()  # an override value meaning "this field is absent from the row"
@@ -27,7 +31,7 @@ App = tuple[int | None, str | None, str | None]
 class SessionTable:
     """Sessions in ascending id order (ids follow start time, with gaps)."""
 
-    def __init__(self, ips: list[str], apps: list[App]) -> None:
+    def __init__(self, ips: list[str], apps: list[App], row: SessionRow = SESSION_ROW) -> None:
         self.ips = ips  # shared with the population: new IPs are appended there
         self.apps = apps
         self._app_rows = {app: n for n, app in enumerate(apps)}
@@ -42,6 +46,12 @@ class SessionTable:
         self.end_null = bytearray()  # open rows: 1 = "endTime": null, 0 = no endTime key
         self.overrides: dict[int, dict[str, Any]] = {}  # malformed rows: field -> value | DROP
         self.open_rows: set[int] = set()
+        modelled = self._modelled()
+        self._fields: tuple[tuple[str, Callable[[int], Any]], ...] = tuple(
+            (f.api, modelled.get(f.api, _constant(f.example)))
+            for f in row.api_fields
+            if f.api is not None
+        )
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -112,26 +122,48 @@ class SessionTable:
             return pos
         return None
 
-    def as_dict(self, row: int) -> dict[str, Any]:
-        """The session exactly as the API serves it (field order as the API writes it)."""
-        client_app_id, app_id, app_version = self.apps[self.app_index[row]]
-        item: dict[str, Any] = {
-            "id": self.ids[row],
-            "userId": self.user_ids[row],
-            "startTime": iso_ms(self.starts[row]),
+    def _modelled(self) -> dict[str, Callable[[int], Any]]:
+        """API field -> its value in row ``row`` (DROP: absent), for the fields modelled here."""
+        ids, users, starts, ends, end_null = (
+            self.ids,
+            self.user_ids,
+            self.starts,
+            self.ends,
+            self.end_null,
+        )
+        apps, app_index, ips, ip_index = self.apps, self.app_index, self.ips, self.ip_index
+
+        def end_time(row: int) -> Any:
+            end = ends[row]
+            if end != OPEN:
+                return iso_ms(end)
+            return None if end_null[row] else DROP
+
+        def app_part(part: int) -> Callable[[int], Any]:
+            def value(row: int) -> Any:
+                found = apps[app_index[row]][part]
+                return DROP if found is None else found
+
+            return value
+
+        return {
+            "id": ids.__getitem__,
+            "userId": users.__getitem__,
+            "startTime": lambda row: iso_ms(starts[row]),
+            "endTime": end_time,
+            "clientAppId": app_part(0),
+            "ipAddress": lambda row: ips[ip_index[row]],
+            "appId": app_part(1),
+            "appVersion": app_part(2),
         }
-        end = self.ends[row]
-        if end != OPEN:
-            item["endTime"] = iso_ms(end)
-        elif self.end_null[row]:
-            item["endTime"] = None
-        if client_app_id is not None:
-            item["clientAppId"] = client_app_id
-        item["ipAddress"] = self.ips[self.ip_index[row]]
-        if app_id is not None:
-            item["appId"] = app_id
-        if app_version is not None:
-            item["appVersion"] = app_version
+
+    def as_dict(self, row: int) -> dict[str, Any]:
+        """The session exactly as the API serves it (the field table's order)."""
+        item: dict[str, Any] = {}
+        for name, value in self._fields:
+            found = value(row)
+            if found is not DROP:
+                item[name] = found
         override = self.overrides.get(row)
         if override:
             for key, value in override.items():
@@ -163,3 +195,8 @@ class SessionTable:
             if start <= until_ms and start > get(user_id, -1):
                 latest[user_id] = start
         return latest
+
+
+def _constant(value: Any) -> Callable[[int], Any]:
+    """The value of a field the simulator does not model: the same in every row."""
+    return lambda row: value
