@@ -4,7 +4,7 @@ each checkpoint; the rest (retry causes, logins, budget waits, ...) is detail fo
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 
@@ -36,14 +36,6 @@ class RunCounters:
     @property
     def total_retries(self) -> int:
         return sum(list(self.retries.values()))  # a copy: may be read from the store's thread
-
-    def add(self, other: RunCounters) -> None:
-        """Add another client's counters (a pooled worker's) to these."""
-        for f in fields(self):
-            if f.name != "retries":
-                setattr(self, f.name, getattr(self, f.name) + getattr(other, f.name))
-        for cause, n in other.retries.items():
-            self.retries[cause] = self.retries.get(cause, 0) + n
 
     def add_retry(self, cause: str) -> None:
         self.retries[cause] = self.retries.get(cause, 0) + 1

@@ -130,19 +130,6 @@ class SessionStore:
 
         return self._transaction("start the run", work)
 
-    def add_run_counts(self, run_id: int, counts: LedgerCounts) -> LedgerCounts:
-        """Add ``counts`` to a run's ledger row (one transaction); return the row's totals."""
-        return self._transaction(
-            "update the run counts", lambda: self._add_counts(run_id, counts, None, None)
-        )
-
-    def run_counts(self, run_id: int) -> LedgerCounts:
-        """The counters of a run's ledger row as stored (the run's totals)."""
-        row = self._query("queries/run_counts", run_id=run_id).fetchone()
-        if row is None:
-            raise StorageError(f"no ledger row for run {run_id}")
-        return LedgerCounts.from_values(row)
-
     def finish_run(
         self,
         run_id: int,
