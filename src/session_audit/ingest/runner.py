@@ -813,12 +813,9 @@ def run_ingest(
     *,
     transport: httpx.AsyncBaseTransport | None = None,
     progress: ProgressSink | None = None,
-    sleep: Callable[[float], Awaitable[None]] | None = None,
 ) -> IngestSummary:
     """Synchronous entry for the CLI: the plain path, no orchestration start-up."""
-    return run_until_signal(
-        ingest(settings, source, transport=transport, progress=progress, sleep=sleep)
-    )
+    return run_until_signal(ingest(settings, source, transport=transport, progress=progress))
 
 
 def run_until_signal(work: Awaitable[T]) -> T:
