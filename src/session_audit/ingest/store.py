@@ -25,6 +25,7 @@ from typing import Any, TypeVar
 import duckdb
 import polars as pl
 
+from session_audit.db import app_version_rollup
 from session_audit.db.sqlfiles import load_sql
 from session_audit.errors import StorageError
 from session_audit.ingest.counts import LedgerCounts
@@ -311,7 +312,7 @@ class SessionStore:
     def _merge_sessions(self, run_id: int, sessions: pl.DataFrame) -> LedgerCounts:
         if sessions.height == 0:
             return LedgerCounts()
-        with self._staged("staged_sessions", sessions):
+        with self._rollup_maintained(sessions), self._staged("staged_sessions", sessions):
             actions = self.conn.execute(  # the MERGE rendered from the field table
                 SESSION_ROW.merge_sql(),
                 {"run_id": run_id, "lo": sessions["id"].min(), "hi": sessions["id"].max()},
@@ -320,6 +321,12 @@ class SessionStore:
         updated = sum(1 for (action,) in actions if action == "UPDATE")
         unchanged = sessions.height - inserted - updated
         return LedgerCounts(inserted=inserted, updated=updated, unchanged=unchanged)
+
+    def _rollup_maintained(self, sessions: pl.DataFrame) -> AbstractContextManager[None]:
+        """Keep app_version_daily_rollup exact across the merge of ``sessions``, in the same
+        transaction: the UTC days the merge changes are found before it and recomputed after
+        (see :mod:`session_audit.db.app_version_rollup`)."""
+        return app_version_rollup.maintained(self.conn, sessions)
 
     def _insert_rejected(self, run_id: int, rejected: pl.DataFrame) -> int:
         if rejected.height == 0:
