@@ -11,14 +11,25 @@ traffic) is not a flaky connection: it fails the same way on every attempt. It b
 /v1/auth/accesstokenrequest failed: TLS certificate of demo.example not trusted: certificate verify
 failed: self-signed certificate``. Other TLS errors (a handshake cut short) stay retried connection
 failures, their message naming the TLS reason.
+
+The client's own transport comes from :func:`build_transport`: httpx's connection pool on the
+asyncio network backend of :mod:`session_audit.api.netio` (same TLS context, limits and
+keep-alive as httpx's default). :func:`send` hands a request to the transport that serves its URL
+(the client's own, or a proxy's from the environment) and reads the body; the client-level
+layers of ``AsyncClient.send`` (auth flow, redirects, event hooks, a log call per request) are
+skipped because the API client uses none of them. Cookies still work as in httpx: a response's
+``Set-Cookie`` goes to the client's jar, and a client with cookies builds its requests through
+httpx (see ``TradovateClient._call``).
 """
 
 from __future__ import annotations
 
 import ssl
 
+import httpcore
 import httpx
 
+from session_audit.api.netio import AsyncioBackend
 from session_audit.api.retry import FailureKind
 from session_audit.errors import TransportError
 
@@ -54,12 +65,44 @@ def describe_tls_error(error: ssl.SSLError) -> str:
     return f"TLS handshake failed: {reason}"
 
 
-async def send(http: httpx.AsyncClient, request: httpx.Request) -> httpx.Response:
-    """Send ``request`` and read its body; translate httpx failures."""
+def build_transport(
+    *, verify: bool, limits: httpx.Limits | None = None
+) -> httpx.AsyncHTTPTransport:
+    """httpx's HTTP transport on the asyncio network backend (:mod:`session_audit.api.netio`).
+
+    ``verify``: check TLS certificates against certifi's roots (or ``SSL_CERT_FILE`` /
+    ``SSL_CERT_DIR``), exactly as ``httpx.AsyncHTTPTransport(verify=True)`` does."""
+    limits = limits or httpx.Limits(max_connections=100, max_keepalive_connections=20)
+    context = httpx.create_ssl_context(verify=verify)
+    transport = httpx.AsyncHTTPTransport(verify=context, limits=limits)
+    # The pool httpx builds, on another network backend (httpx has no parameter for it).
+    transport._pool = httpcore.AsyncConnectionPool(
+        ssl_context=context,
+        max_connections=limits.max_connections,
+        max_keepalive_connections=limits.max_keepalive_connections,
+        keepalive_expiry=limits.keepalive_expiry,
+        network_backend=AsyncioBackend(),
+    )
+    return transport
+
+
+def transport_of(http: httpx.AsyncClient, url: httpx.URL) -> httpx.AsyncBaseTransport:
+    """The transport ``http`` sends ``url`` through: a proxy's (``HTTPS_PROXY`` & co.) or its
+    own. The same for every URL of one scheme, host and port."""
+    return http._transport_for_url(url)
+
+
+async def send(
+    http: httpx.AsyncClient,
+    request: httpx.Request,
+    via: httpx.AsyncBaseTransport | None = None,
+) -> httpx.Response:
+    """Send ``request`` through ``via`` (default: :func:`transport_of` its URL) and read the
+    body; translate httpx failures."""
     path = request.url.path
     what = f"{request.method} {path}"
     try:
-        return await http.send(request)
+        return await _send(http, request, via or transport_of(http, request.url))
     except httpx.TimeoutException as exc:
         raise TransportFailure(
             f"{what} timed out ({type(exc).__name__})", kind=FailureKind.TIMEOUT, path=path
@@ -83,3 +126,17 @@ async def send(http: httpx.AsyncClient, request: httpx.Request) -> httpx.Respons
         raise TransportFailure(
             f"{what} failed: {type(exc).__name__}", kind=None, path=path
         ) from exc
+
+
+async def _send(
+    http: httpx.AsyncClient, request: httpx.Request, via: httpx.AsyncBaseTransport
+) -> httpx.Response:
+    response = await via.handle_async_request(request)
+    response.request = request
+    try:
+        await response.aread()
+    finally:
+        await response.aclose()
+    if "set-cookie" in response.headers:
+        http.cookies.extract_cookies(response)
+    return response
