@@ -287,17 +287,16 @@ class IngestRun:
             )
             # every log line of the run (JSON format included) names its run and org
             self._log_token = logs.bind(run_id=run_id, org=self.settings.org)
-            kwargs: dict[str, Any] = {"transport": self._transport}
-            if self._sleep is not None:
-                kwargs["sleep"] = self._sleep
             # ids per items call: what an earlier run learned about this API root (none yet:
             # discover it before the first scan), unless discovery is off (batch_size as set)
             if self.settings.batch_discovery:
-                known = store.batch_size_for(self.settings.base_url)
-                self._known_batch = known
-                if known is not None:
-                    kwargs["batch_size"] = known[0]
-            client = self._client = TradovateClient(self.settings, **kwargs)
+                self._known_batch = store.batch_size_for(self.settings.base_url)
+            client = self._client = TradovateClient(
+                self.settings,
+                transport=self._transport,
+                sleep=self._sleep or asyncio.sleep,
+                batch_size=self._known_batch[0] if self._known_batch is not None else None,
+            )
             # The API's budget is per user over a trailing hour, across runs: start with what
             # the previous runs of this org spent in that hour.
             client.budget.preload(store.recent_requests())
