@@ -309,3 +309,36 @@ def test_users_and_stats_are_typed_and_keep_values() -> None:
             "failed_passwords": 3,
         }
     ]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "2024-05-01T08:30:00Z",
+        "2024-05-01T08:30:00.1Z",
+        "2024-05-01T08:30:00.123Z",
+        "2024-05-01T08:30:00.123456Z",
+        "2024-05-01T08:30:00.123456789Z",
+        "2024-05-01T08:30:00.Z",
+        "2024-05-01T08:30:00.123z",
+        "2024-05-01 08:30:00.123Z",
+        "2024-05-01T08:30Z",
+        "2024-05-01T08:30:60Z",
+        "2024-02-30T08:30:00Z",
+        "2024-05-01T24:00:00Z",
+        "2024-5-1T8:30:00Z",
+        " 2024-05-01T08:30:00Z",
+        "2024-05-01T08:30:00ZZ",
+        "2024-05-01T08:30:00.123+00:00",
+        "",
+    ],
+)
+def test_the_zulu_fast_path_reads_times_as_the_general_path_does(text: str) -> None:
+    """Texts the cheap ``...Z`` format reads give what the offset-aware path gives: a batch
+    holding an offset (which the fast format misses) takes the general path for every value."""
+    from session_audit.ingest.normalize import _parse_times
+
+    alone = _parse_times(pl.Series([text, None], dtype=pl.String))
+    general = _parse_times(pl.Series([text, None, "2024-05-01T10:30:00+02:00"], dtype=pl.String))
+    assert general[2] == datetime(2024, 5, 1, 8, 30, tzinfo=UTC)
+    assert alone.to_list() == general[:2].to_list()

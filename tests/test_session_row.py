@@ -182,6 +182,12 @@ def test_adding_a_field_reaches_the_frame_the_merge_the_lake_and_the_simulator()
     assert merge(changed.cast(row.frame_schema), 3) == ["UPDATE"]  # type: ignore[arg-type]
     stored = conn.execute("SELECT id, device_id, last_run_id FROM user_sessions ORDER BY id")
     assert stored.fetchall() == [(1, "dev-2", 3), (2, "d" * 65, 1)]
+    fresh = clean.sessions.with_columns(id=pl.Series([8, 9]))  # the store's insert-only path
+    conn.register("staged_sessions", fresh.to_arrow())
+    conn.execute(load_sql("queries/insert_new_sessions"), {"run_id": 4}).fetchall()
+    conn.unregister("staged_sessions")
+    inserted = conn.execute("SELECT device_id FROM user_sessions WHERE id > 7 ORDER BY id")
+    assert inserted.fetchall() == [("dev-1",), ("d" * 65,)]
     lake = conn.execute(load_sql("queries/lake_month_rows"), {"org": "default", "month": "2024-05"})
     assert [d[0] for d in lake.description or ()][-1] == "device_id"
     conn.close()

@@ -312,10 +312,14 @@ class SessionStore:
     def _merge_sessions(self, run_id: int, sessions: pl.DataFrame) -> LedgerCounts:
         if sessions.height == 0:
             return LedgerCounts()
+        lo, hi = sessions["id"].min(), sessions["id"].max()
+        stored = self._run("sessions_in_id_range", org=self.org, lo=lo, hi=hi).fetchall()
         with self._rollup_maintained(sessions), self._staged("staged_sessions", sessions):
+            if stored[0][0] == 0:  # none of these ids is stored: a plain insert, no MERGE
+                self._run("insert_new_sessions", run_id=run_id).fetchall()
+                return LedgerCounts(inserted=sessions.height)
             actions = self.conn.execute(  # the MERGE rendered from the field table
-                SESSION_ROW.merge_sql(),
-                {"run_id": run_id, "lo": sessions["id"].min(), "hi": sessions["id"].max()},
+                SESSION_ROW.merge_sql(), {"run_id": run_id, "lo": lo, "hi": hi}
             ).fetchall()
         inserted = sum(1 for (action,) in actions if action == "INSERT")
         updated = sum(1 for (action,) in actions if action == "UPDATE")
