@@ -35,7 +35,7 @@ class RunCounters:
 
     @property
     def total_retries(self) -> int:
-        return sum(list(self.retries.values()))  # a copy: may be read from the store's thread
+        return sum(list(self.retries.values()))  # a copy: safe to read from another thread
 
     def add_retry(self, cause: str) -> None:
         self.retries[cause] = self.retries.get(cause, 0) + 1
