@@ -13,14 +13,14 @@ from prefect import flow
 
 from flows.export_compliance import export_compliance
 from flows.ingest_sessions import ingest_sessions
-from session_audit.orchestration.local import resolve_settings
+from session_audit.settings import load_settings
 
 
 @flow(name="daily_audit", log_prints=False, persist_result=False, validate_parameters=True)
 async def daily_audit(db: Path | None = None, export_dir: Path | None = None) -> dict[str, Any]:
     """Bring the database up to date, then write ``<export_dir>/<UTC date>/<dataset>-<format>``
     (replacing that day's earlier export, if any)."""
-    settings = resolve_settings(db=db, export_dir=export_dir)
+    settings = load_settings(db=db, export_dir=export_dir)
     ingested = await ingest_sessions(db=settings.db)
     day = datetime.now(UTC).strftime("%Y-%m-%d")
     exported = export_compliance(out_dir=settings.export_dir / day, db=settings.db, force=True)

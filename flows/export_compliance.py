@@ -1,6 +1,6 @@
 """Prefect flow ``export_compliance``: the compliance datasets as CSV and Parquet with manifests.
 
-Thin: the work is ``session_audit.orchestration.exports.export_compliance_set``. The database is
+Thin: the work is ``session_audit.analysis.compliance.export_compliance_set``. The database is
 opened read-only, so an export can run while no ingest writes.
 """
 
@@ -11,8 +11,8 @@ from typing import Any, Literal
 
 from prefect import flow
 
-from session_audit.orchestration.exports import COMPLIANCE_DATASETS, export_compliance_set
-from session_audit.orchestration.local import resolve_settings
+from session_audit.analysis.compliance import COMPLIANCE_DATASETS, export_compliance_set
+from session_audit.settings import load_settings
 
 
 @flow(name="export_compliance", log_prints=False, persist_result=False, validate_parameters=True)
@@ -25,7 +25,7 @@ def export_compliance(
 ) -> dict[str, Any]:
     """Export ``datasets`` (default: the compliance set) in ``formats`` (default: both) into
     ``out_dir`` (default: the export_dir setting), one directory with a manifest each."""
-    settings = resolve_settings(db=db)
+    settings = load_settings(db=db)
     done = export_compliance_set(
         settings.db,
         out_dir or settings.export_dir,

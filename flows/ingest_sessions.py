@@ -1,17 +1,15 @@
 """Prefect flow ``ingest_sessions``: fetch Tradovate login sessions into DuckDB.
 
-Thin on purpose: parameters are declared and validated here, the work is in
-``session_audit.orchestration.ingest_flow`` (the same ``drive`` loop as ``session-audit ingest``,
-each chunk of ids one task run). Credentials never are parameters: they come from the environment
-(``SESSION_AUDIT_USERNAME`` ...) or ``.env`` of the process running the flow.
+Thin on purpose, the entry point of deployments: parameters are declared and validated here, then
+turned ONCE into Settings (environment + ``.env`` + parameters: credentials never are
+parameters), an id source and an ``ExecutionPlan``, handed to
+``session_audit.orchestration.ingest_flow.ingest_in_flow`` (the same ``drive`` loop as
+``session-audit ingest``, each chunk of ids one task run).
 
 ``executor="threads"|"dask"`` runs the staged driver in this flow run: the flow process keeps the
-DuckDB writer and the login, and each extraction chunk is one task run of the flow's task runner,
-threads, or Dask workers via prefect-dask's ``DaskTaskRunner`` (``dask_address``, else a
-``distributed.LocalCluster`` of ``dask_workers`` processes). Pick the runner at call time with
-``ingest_sessions.with_options(task_runner=task_runner_for(...))``
-(``session_audit.orchestration.chunk_tasks``); a run whose task runner does not match (a
-deployment run with ``executor="dask"``) starts a matching one for the ingest.
+DuckDB writer and the login, and each extraction chunk is one task run of a task runner started
+for the ingest: threads, or Dask workers via prefect-dask (``dask_address``, else a local cluster
+of ``dask_workers`` processes).
 """
 
 from __future__ import annotations
@@ -23,7 +21,9 @@ from typing import Annotated, Any, Literal
 from prefect import flow
 from pydantic import AnyHttpUrl, Field
 
-from session_audit.orchestration.ingest_flow import ingest_flow_body
+from session_audit.orchestration.ingest_flow import flow_source, ingest_in_flow, summary_to_dict
+from session_audit.scale.executors import ExecutionPlan
+from session_audit.settings import load_settings
 
 PositiveId = Annotated[int, Field(ge=1)]
 
@@ -51,18 +51,15 @@ async def ingest_sessions(
 
     ``executor``: ``inline`` (one loop) or ``threads``/``dask`` (chunks extracted in parallel as
     task runs, staged as Parquet under ``staging_dir``, merged in order by this process)."""
-    return await ingest_flow_body(
+    plan = ExecutionPlan(
+        executor, workers=dask_workers, address=dask_address, staging_dir=staging_dir
+    )
+    settings = load_settings(
         base_url=str(base_url) if base_url is not None else None,
-        start_id=start_id,
-        since=since,
-        ids=ids,
-        ids_file=ids_file,
         batch_size=batch_size,
         concurrency=concurrency,
         db=db,
         org=org,
-        executor=executor,
-        dask_address=dask_address,
-        dask_workers=dask_workers,
-        staging_dir=staging_dir,
     )
+    source = flow_source(start_id=start_id, since=since, ids=ids, ids_file=ids_file)
+    return summary_to_dict(await ingest_in_flow(settings, source, plan))

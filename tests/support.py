@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -162,3 +164,17 @@ def assert_db_equals_truth(sim: Simulator, db: Path) -> None:
             want.get("appId"),
             want.get("appVersion"),
         ), sid
+
+
+@contextmanager
+def served(*sims: Simulator) -> Iterator[list[str]]:
+    """The simulators over HTTP on 127.0.0.1, for code that reads its base URL from settings or
+    the environment (the CLI, deployment flows, Dask workers): their base URLs, in order."""
+    from session_audit.simulator.server import start_background_server
+
+    started = [start_background_server(sim) for sim in sims]
+    try:
+        yield [url for url, _stop in started]
+    finally:
+        for _url, stop in started:
+            stop()

@@ -92,21 +92,16 @@ def test_a_bad_log_level_is_a_usage_error(capsys: pytest.CaptureFixture[str]) ->
 def test_log_format_json_gives_one_object_per_line_for_a_command(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from session_audit.ingest.runner import register_transport, unregister_transport
-    from support import make_sim, sim_env
+    from support import make_sim, served, sim_env
 
     sim = make_sim(users=10, sessions=120, seed=3)
-    url = "http://logs.sim/v1"
-    for key, value in sim_env(sim, url, tmp_path / "s.duckdb").items():
-        monkeypatch.setenv(key, value)
-    register_transport(url, sim.transport())
-    try:
+    with served(sim) as (url,):
+        for key, value in sim_env(sim, url, tmp_path / "s.duckdb").items():
+            monkeypatch.setenv(key, value)
         code = run_app(
             ["--log-level", "info", "--log-format", "json", "ingest", "--no-progress",
              "--start-id", str(sim.table.ids[0])]
         )  # fmt: skip
-    finally:
-        unregister_transport(url)
     assert code == 0
     err = capsys.readouterr().err
     records = [orjson.loads(line) for line in err.splitlines() if line.startswith("{")]

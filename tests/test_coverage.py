@@ -8,7 +8,7 @@ from typing import Any, cast
 
 from session_audit.analysis.coverage import coverage_line, read_coverage
 from session_audit.analysis.report import collect, render_html
-from session_audit.demo import DemoOptions, DemoOutcome, read_facts, summary_lines
+from session_audit.demo_pipeline import DemoOptions, DemoOutcome, read_facts, summary_lines
 from test_views_data import T0, add_last_sessions, add_sessions, at, make_db, rows
 
 

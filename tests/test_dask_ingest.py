@@ -25,11 +25,9 @@ from session_audit.ingest.runner import (
     ChunkResult,
     IdSource,
     IngestSummary,
-    register_transport,
-    unregister_transport,
 )
 from session_audit.scale.driver import ingest_staged, run_ingest_staged, worker_settings
-from session_audit.scale.executors import ChunkPool, open_pool
+from session_audit.scale.executors import ChunkPool, ExecutionPlan, open_pool
 from session_audit.scale.staging import ChunkSpec, StagedChunk, StagingArea
 from session_audit.scale.worker import extract_chunk
 from session_audit.settings import Settings
@@ -47,13 +45,13 @@ def _sim(**config: Any) -> Simulator:
 
 
 @pytest.fixture
-def in_process(request: pytest.FixtureRequest) -> Iterator[Simulator]:
-    sim = _sim(**getattr(request, "param", {}))
-    register_transport(sim.base_url, sim.transport())
-    try:
-        yield sim
-    finally:
-        unregister_transport(sim.base_url)
+def in_process(request: pytest.FixtureRequest) -> Simulator:
+    """A simulator reached through its in-process transport (passed in each run's plan)."""
+    return _sim(**getattr(request, "param", {}))
+
+
+def _threads(sim: Simulator, workers: int | None = None) -> ExecutionPlan:
+    return ExecutionPlan("threads", workers=workers, transport=sim.transport())
 
 
 def _cursor(db: Path) -> int | None:
@@ -74,7 +72,7 @@ def test_threads_executor_gets_truth_with_one_login_and_an_economic_rerun(
 ) -> None:
     sim, db = in_process, tmp_path / "s.duckdb"
     settings = sim_settings(sim, db, checkpoint_ids=400, batch_size=50, gap_tolerance=5)
-    first = run_ingest_staged(settings, _scan(sim), executor="threads", workers=3)
+    first = run_ingest_staged(settings, _scan(sim), _threads(sim, 3))
     assert first.status == "completed"
     assert_db_equals_truth(sim, db)
     assert sim.stats.logins == 1  # workers borrow the driver's token, they never log in
@@ -90,7 +88,7 @@ def test_threads_executor_gets_truth_with_one_login_and_an_economic_rerun(
         n_open = open_ids.fetchone()
     assert n_open is not None
     sim.reset_stats()
-    again = run_ingest_staged(settings, IdSource("scan"), executor="threads", workers=3)
+    again = run_ingest_staged(settings, IdSource("scan"), _threads(sim, 3))
     assert (again.inserted, again.updated) == (0, 0)
     # a rerun spends the open re-fetch only: the stats vouch that nothing is new
     open_calls = -(-n_open[0] // 50)
@@ -104,9 +102,9 @@ def test_threads_executor_after_the_api_advanced_brings_db_back_to_truth(
 ) -> None:
     sim, db = in_process, tmp_path / "s.duckdb"
     settings = sim_settings(sim, db, checkpoint_ids=300)
-    run_ingest_staged(settings, _scan(sim), executor="threads", workers=2)
+    run_ingest_staged(settings, _scan(sim), _threads(sim, 2))
     sim.advance(6 * 3600)  # sessions close, new ones arrive
-    summary = run_ingest_staged(settings, IdSource("scan"), executor="threads", workers=2)
+    summary = run_ingest_staged(settings, IdSource("scan"), _threads(sim, 2))
     assert summary.updated > 0 and summary.inserted > 0
     assert_db_equals_truth(sim, db)
 
@@ -115,7 +113,7 @@ def test_ids_source_is_fanned_out_and_stored(in_process: Simulator, tmp_path: Pa
     sim, db = in_process, tmp_path / "s.duckdb"
     ids = tuple(sim.table.ids[::3])
     settings = sim_settings(sim, db, checkpoint_ids=200)
-    summary = run_ingest_staged(settings, IdSource("ids", ids=ids), executor="threads")
+    summary = run_ingest_staged(settings, IdSource("ids", ids=ids), _threads(sim))
     assert summary.status == "completed"
     with connect(db, read_only=True) as conn:
         stored = {r[0] for r in conn.execute("SELECT id FROM user_sessions").fetchall()}
@@ -128,11 +126,16 @@ def test_ids_source_is_fanned_out_and_stored(in_process: Simulator, tmp_path: Pa
 
 
 def _slow_first_chunk(
-    spec: ChunkSpec, lease: TokenLease, settings: Settings, staging: StagingArea, batch: int
+    spec: ChunkSpec,
+    lease: TokenLease,
+    settings: Settings,
+    staging: StagingArea,
+    batch: int,
+    transport: Any = None,
 ) -> StagedChunk:
     if spec.seq == 1:
         time.sleep(0.3)  # finishes after its successors
-    return extract_chunk(spec, lease, settings, staging, batch)
+    return extract_chunk(spec, lease, settings, staging, batch, transport)
 
 
 def test_chunks_finishing_out_of_order_are_merged_in_order(
@@ -146,7 +149,7 @@ def test_chunks_finishing_out_of_order_are_merged_in_order(
         merged.append(result)
 
     async def main() -> IngestSummary:
-        with open_pool("threads", workers=4) as pool:
+        with open_pool(ExecutionPlan("threads", workers=4)) as pool:
             return await ingest_staged(
                 settings,
                 _scan(sim),
@@ -154,6 +157,7 @@ def test_chunks_finishing_out_of_order_are_merged_in_order(
                 staging_root=str(tmp_path / "staging"),
                 progress=progress,
                 extract=_slow_first_chunk,
+                transport=sim.transport(),
             )
 
     asyncio.run(main())
@@ -173,10 +177,11 @@ def _failing_at(
     settings: Settings,
     staging: StagingArea,
     batch: int,
+    transport: Any = None,
 ) -> StagedChunk:
     if spec.seq == seq:
         raise RuntimeError("worker lost its disk")
-    return extract_chunk(spec, lease, settings, staging, batch)
+    return extract_chunk(spec, lease, settings, staging, batch, transport)
 
 
 def test_a_failed_chunk_fails_the_run_keeps_committed_chunks_and_the_rerun_gets_truth(
@@ -187,7 +192,7 @@ def test_a_failed_chunk_fails_the_run_keeps_committed_chunks_and_the_rerun_gets_
     merged: list[ChunkResult] = []
 
     async def main() -> IngestSummary:
-        with open_pool("threads", workers=2) as pool:
+        with open_pool(ExecutionPlan("threads", workers=2)) as pool:
             return await ingest_staged(
                 settings,
                 _scan(sim),
@@ -195,6 +200,7 @@ def test_a_failed_chunk_fails_the_run_keeps_committed_chunks_and_the_rerun_gets_
                 staging_root=str(tmp_path / "staging"),
                 progress=lambda r, s: merged.append(r),
                 extract=functools.partial(_failing_at, 4),
+                transport=sim.transport(),
             )
 
     with pytest.raises(SessionAuditError, match=r"chunk 4 .* worker lost its disk"):
@@ -205,7 +211,7 @@ def test_a_failed_chunk_fails_the_run_keeps_committed_chunks_and_the_rerun_gets_
     with connect(db, read_only=True) as conn:
         status = conn.execute("SELECT status, error FROM ingest_runs").fetchone()
     assert status is not None and status[0] == "failed" and "chunk 4" in status[1]
-    summary = run_ingest_staged(settings, IdSource("scan"), executor="threads")
+    summary = run_ingest_staged(settings, IdSource("scan"), _threads(sim))
     assert summary.status == "completed"
     assert_db_equals_truth(sim, db)
 
@@ -222,9 +228,7 @@ def test_a_token_refused_on_a_worker_is_recovered_centrally_and_the_chunk_resent
             sim.expire_tokens()  # every token issued so far is refused from now on
             expired.append(True)
 
-    summary = run_ingest_staged(
-        settings, _scan(sim), executor="threads", workers=2, progress=progress
-    )
+    summary = run_ingest_staged(settings, _scan(sim), _threads(sim, 2), progress=progress)
     assert summary.status == "completed" and expired
     assert_db_equals_truth(sim, db)
     assert sim.stats.logins == 2  # the driver logged in again once; no worker ever did
@@ -257,12 +261,38 @@ def test_worker_settings_carry_no_credentials_and_a_share_of_the_budget(tmp_path
     assert "tok-789" not in repr(lease) and "pw-123" not in repr(shared)
 
 
-def test_bad_executor_options_are_config_errors() -> None:
-    with pytest.raises(ConfigError, match="unknown executor"), open_pool("spark"):
-        pass
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"executor": "spark"}, "unknown executor"),
+        ({"executor": "inline", "workers": 2}, "need --executor threads"),
+        ({"executor": "inline", "staging_dir": "/s"}, "need --executor threads"),
+        ({"executor": "threads", "workers": 0}, "at least 1"),
+        ({"executor": "threads", "address": "tcp://x:1"}, "needs --executor dask"),
+        ({"executor": "dask", "address": "tcp://x:1", "workers": 2}, "local cluster"),
+        ({"executor": "dask", "transport": object()}, "cannot reach Dask workers"),
+    ],
+)
+def test_an_execution_plan_is_valid_or_a_config_error(
+    options: dict[str, Any], message: str
+) -> None:
+    with pytest.raises(ConfigError, match=message):
+        ExecutionPlan(**options)
+
+
+def test_an_execution_plan_is_frozen_and_says_its_flow_parameters(tmp_path: Path) -> None:
+    plan = ExecutionPlan("dask", address="tcp://s:8786")
+    assert plan.parameters() == {"executor": "dask", "dask_address": "tcp://s:8786"}
+    assert ExecutionPlan().parameters() == {}
+    assert ExecutionPlan("threads").slots == 2 and ExecutionPlan("threads", workers=5).slots == 5
+    settings = Settings(db=tmp_path / "x.duckdb")
+    assert plan.staging_root(settings) == str((tmp_path / "staging").resolve())
+    assert ExecutionPlan("threads", staging_dir="s3://b/st").staging_root(settings) == "s3://b/st"
+    with pytest.raises(AttributeError):
+        plan.executor = "threads"  # type: ignore[misc]
     with (
-        pytest.raises(ConfigError, match="needs --executor dask"),
-        open_pool("threads", address="tcp://x:1"),
+        pytest.raises(ConfigError, match="inline executor runs no pool"),
+        open_pool(plan=ExecutionPlan()),
     ):
         pass
 
@@ -273,7 +303,7 @@ def test_bad_executor_options_are_config_errors() -> None:
 @pytest.fixture(scope="module")
 def dask_pool() -> Iterator[ChunkPool]:
     """One LocalCluster of 2 worker processes for the Dask tests (start-up costs seconds)."""
-    with open_pool("dask", workers=2) as pool:
+    with open_pool(ExecutionPlan("dask", workers=2)) as pool:
         yield pool
 
 

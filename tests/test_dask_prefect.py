@@ -27,16 +27,13 @@ from session_audit.ingest.runner import (
     ChunkResult,
     IdSource,
     IngestSummary,
-    register_transport,
-    unregister_transport,
 )
-from session_audit.scale.executors import FutureAdapter
+from session_audit.scale.executors import ExecutionPlan, FutureAdapter
 from session_audit.scale.staging import ChunkSpec, StagedChunk, StagingArea
 from session_audit.scale.worker import extract_chunk
 from session_audit.settings import Settings
 from session_audit.simulator import Simulator
-from session_audit.simulator.server import start_background_server
-from support import assert_db_equals_truth, sim_config, sim_settings
+from support import assert_db_equals_truth, served, sim_config, sim_settings
 
 # Dask worker processes cannot import this test module: ship its functions by value.
 cloudpickle.register_pickle_by_value(sys.modules[__name__])
@@ -76,37 +73,19 @@ def test_task_runner_for_builds_the_runner_of_each_executor() -> None:
     from prefect.task_runners import ThreadPoolTaskRunner
     from prefect_dask.task_runners import DaskTaskRunner
 
-    from session_audit.orchestration.chunk_tasks import task_runner_for
+    from session_audit.orchestration.tasks import task_runner_for
+    from session_audit.scale.executors import local_cluster
 
-    threads = task_runner_for("threads", workers=3)
+    threads = task_runner_for(ExecutionPlan("threads", workers=3))
     assert isinstance(threads, ThreadPoolTaskRunner) and threads._max_workers == 3
-    local = task_runner_for("dask", workers=4)
+    local = task_runner_for(ExecutionPlan("dask", workers=4))
     assert isinstance(local, DaskTaskRunner) and local.address is None
-    assert local.cluster_kwargs["n_workers"] == 4
-    assert local.cluster_kwargs["processes"] is True
-    assert local.cluster_kwargs["threads_per_worker"] == 1
-    remote = task_runner_for("dask", address="tcp://scheduler:8786")
+    # the one place that builds a Dask cluster, for the CLI's pool and Prefect's runner alike
+    assert local.cluster_class is local_cluster and local.cluster_kwargs == {"n_workers": 4}
+    remote = task_runner_for(ExecutionPlan("dask", address="tcp://scheduler:8786"))
     assert isinstance(remote, DaskTaskRunner) and remote.address == "tcp://scheduler:8786"
-
-    with pytest.raises(ConfigError, match="needs --executor dask"):
-        task_runner_for("threads", address="tcp://x:1")
-    with pytest.raises(ConfigError, match="local cluster"):
-        task_runner_for("dask", workers=2, address="tcp://x:1")
-    with pytest.raises(ConfigError, match="unknown executor"):
-        task_runner_for("inline")
-
-
-def test_executor_parameters_of_an_in_process_flow_call() -> None:
-    from session_audit.orchestration.run import executor_parameters
-
-    assert executor_parameters("inline") == {}
-    assert executor_parameters("dask", dask_workers=3) == {"executor": "dask", "dask_workers": 3}
-    assert executor_parameters("threads", staging_dir="/s") == {
-        "executor": "threads",
-        "staging_dir": "/s",
-    }
-    with pytest.raises(ConfigError, match="need --executor threads"):
-        executor_parameters("inline", dask_address="tcp://x:1")
+    with pytest.raises(ConfigError, match="inline"):
+        task_runner_for(ExecutionPlan())
 
 
 # --- flow runs under the Prefect test server ------------------------------------------------------
@@ -121,24 +100,17 @@ def _sim() -> Simulator:
 
 
 @pytest.fixture
-def served() -> Iterator[tuple[Simulator, str]]:
-    """The simulator over HTTP on 127.0.0.1: Dask worker processes reach it like a real API."""
+def served_sim() -> Iterator[tuple[Simulator, str]]:
+    """The simulator over HTTP on 127.0.0.1: Dask workers and the CLI reach it like a real API."""
     sim = _sim()
-    url, stop = start_background_server(sim)
-    try:
+    with served(sim) as (url,):
         yield sim, url
-    finally:
-        stop()
 
 
 @pytest.fixture
-def in_process() -> Iterator[Simulator]:
-    sim = _sim()
-    register_transport(sim.base_url, sim.transport())
-    try:
-        yield sim
-    finally:
-        unregister_transport(sim.base_url)
+def in_process() -> Simulator:
+    """A simulator reached through its in-process transport (passed in the run's plan)."""
+    return _sim()
 
 
 def _scan(sim: Simulator) -> IdSource:
@@ -199,14 +171,10 @@ def _pid_recording(
 def _run_dask_flow(
     sim: Simulator, url: str, tmp_path: Path, *, kill_seq: int = 0, expire_after: int = 0
 ) -> tuple[dict[str, Any], Path, Path, list[int]]:
-    """The ``ingest_sessions`` flow with executor="dask" on a DaskTaskRunner LocalCluster of 2
-    worker processes (set at call time with ``with_options``, as ``run_ingest_flow`` does).
-    ``kill_seq``: that chunk's first attempt kills its worker; ``expire_after``: every token
-    issued so far is refused once that many chunks are merged."""
-    from flows.ingest_sessions import ingest_sessions
-
-    from session_audit.orchestration.chunk_tasks import task_runner_for
-    from session_audit.orchestration.local import local_run
+    """An ``ingest_sessions`` flow run with executor="dask" on a local cluster of 2 worker
+    processes. ``kill_seq``: that chunk's first attempt kills its worker; ``expire_after``: every
+    token issued so far is refused once that many chunks are merged."""
+    from session_audit.orchestration.ingest_flow import run_ingest_flow, summary_to_dict
 
     db, marks = tmp_path / "dask.duckdb", tmp_path / "marks"
     marks.mkdir()
@@ -218,24 +186,21 @@ def _run_dask_flow(
         if len(merged) == expire_after:
             sim.expire_tokens()
 
-    flow = ingest_sessions.with_options(task_runner=task_runner_for("dask", workers=2))
-    with local_run(
-        settings=settings,
-        source=_scan(sim),
+    summary = run_ingest_flow(
+        settings,
+        _scan(sim),
+        ExecutionPlan("dask", workers=2, staging_dir=str(tmp_path / "staging")),
         progress=progress,
         extract=functools.partial(_pid_recording, str(marks), kill_seq),
-    ):
-        result = asyncio.run(
-            flow(executor="dask", dask_workers=2, staging_dir=str(tmp_path / "staging"))
-        )
-    return result, db, marks, merged
+    )
+    return summary_to_dict(summary), db, marks, merged
 
 
 @pytest.mark.slow
 def test_dask_flow_run_on_a_local_cluster_gets_truth_and_records_chunk_task_runs(
-    prefect_harness: None, served: tuple[Simulator, str], tmp_path: Path
+    prefect_harness: None, served_sim: tuple[Simulator, str], tmp_path: Path
 ) -> None:
-    sim, url = served
+    sim, url = served_sim
     result, db, marks, merged = _run_dask_flow(sim, url, tmp_path)
 
     assert result["status"] == "completed"
@@ -265,9 +230,9 @@ def test_dask_flow_run_on_a_local_cluster_gets_truth_and_records_chunk_task_runs
 
 @pytest.mark.slow
 def test_a_killed_dask_worker_and_a_refused_token_during_a_flow_run_lose_nothing(
-    prefect_harness: None, served: tuple[Simulator, str], tmp_path: Path
+    prefect_harness: None, served_sim: tuple[Simulator, str], tmp_path: Path
 ) -> None:
-    sim, url = served
+    sim, url = served_sim
     result, db, marks, _merged = _run_dask_flow(sim, url, tmp_path, kill_seq=3, expire_after=6)
 
     assert (marks / "killed").exists()  # a worker process really died mid-chunk
@@ -296,17 +261,14 @@ def test_a_killed_dask_worker_and_a_refused_token_during_a_flow_run_lose_nothing
 def test_threads_flow_run_via_run_ingest_flow_gets_truth(
     prefect_harness: None, in_process: Simulator, tmp_path: Path
 ) -> None:
-    from session_audit.orchestration import run_ingest_flow
+    from session_audit.orchestration.ingest_flow import run_ingest_flow
 
     sim, db = in_process, tmp_path / "threads.duckdb"
     settings = sim_settings(sim, db, batch_size=40, checkpoint_ids=300)
-    summary = run_ingest_flow(
-        settings,
-        _scan(sim),
-        executor="threads",
-        dask_workers=3,
-        staging_dir=str(tmp_path / "staging"),
+    plan = ExecutionPlan(
+        "threads", workers=3, staging_dir=str(tmp_path / "staging"), transport=sim.transport()
     )
+    summary = run_ingest_flow(settings, _scan(sim), plan)
 
     assert summary.status == "completed"
     assert_db_equals_truth(sim, db)
@@ -323,7 +285,7 @@ def test_threads_flow_run_via_run_ingest_flow_gets_truth(
 @pytest.mark.slow
 def test_cli_executor_threads_with_a_prefect_server_records_one_flow_run(
     prefect_harness: None,
-    in_process: Simulator,
+    served_sim: tuple[Simulator, str],
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
@@ -331,9 +293,10 @@ def test_cli_executor_threads_with_a_prefect_server_records_one_flow_run(
     """``session-audit ingest --executor threads`` with PREFECT_API_URL set runs the flow."""
     from prefect.settings import PREFECT_API_URL
 
-    sim, db = in_process, tmp_path / "cli.duckdb"
+    (sim, url), db = served_sim, tmp_path / "cli.duckdb"
     monkeypatch.setenv("PREFECT_API_URL", str(PREFECT_API_URL.value()))
-    for key, value in sim_settings(sim, db, batch_size=40, checkpoint_ids=300).redacted().items():
+    settings = sim_settings(sim, db, base_url=url, batch_size=40, checkpoint_ids=300)
+    for key, value in settings.redacted().items():
         if key not in ("password", "secret") and value is not None:
             monkeypatch.setenv(f"SESSION_AUDIT_{key.upper()}", str(value))
     monkeypatch.setenv("SESSION_AUDIT_PASSWORD", sim.credentials.password)
@@ -358,5 +321,5 @@ def test_flow_rejects_bad_executor_parameters(prefect_harness: None, tmp_path: P
     with pytest.raises(Exception, match="executor"):
         bad: Any = "spark"
         asyncio.run(ingest_sessions(executor=bad, db=tmp_path / "x.duckdb"))
-    with pytest.raises(ConfigError, match="need executor threads"):
+    with pytest.raises(ConfigError, match="need executor threads"):  # the plan, before settings
         asyncio.run(ingest_sessions(dask_workers=2, db=tmp_path / "x.duckdb"))

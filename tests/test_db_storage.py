@@ -18,12 +18,7 @@ from pathlib import Path
 import pytest
 
 from session_audit.db.connection import STORAGE_VERSION, connect
-from session_audit.ingest.runner import (
-    IdSource,
-    register_transport,
-    run_ingest,
-    unregister_transport,
-)
+from session_audit.ingest.runner import IdSource, run_ingest
 from support import make_sim, sim_settings
 
 #: Storage version numbers the DuckDB 1.5.x CLI reads ("between 64 and 68").
@@ -51,12 +46,9 @@ def _cli() -> str | None:
 
 def _ingested(tmp_path: Path) -> Path:
     sim = make_sim(users=20, sessions=300, seed=9)
-    register_transport(sim.base_url, sim.transport())
     db = tmp_path / "s.duckdb"
-    try:
-        summary = run_ingest(sim_settings(sim, db), IdSource("scan", start_id=sim.table.ids[0]))
-    finally:
-        unregister_transport(sim.base_url)
+    source = IdSource("scan", start_id=sim.table.ids[0])
+    summary = run_ingest(sim_settings(sim, db), source, transport=sim.transport())
     assert summary.status == "completed", summary.error
     return db
 

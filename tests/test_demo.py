@@ -11,7 +11,7 @@ import pytest
 
 from session_audit.db.connection import connect
 from session_audit.db.views import VIEWS
-from session_audit.demo import DemoOptions, reset_outputs
+from session_audit.demo_pipeline import DemoOptions, reset_outputs
 
 TABLES = {"user_sessions", "rejected_sessions", "users", "user_session_stats", "ingest_runs",
           "ingest_state"}  # fmt: skip

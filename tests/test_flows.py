@@ -1,6 +1,7 @@
 """The Prefect flows run for real, under ONE session-scoped ``prefect_test_harness`` (the
-``prefect_harness`` fixture of conftest.py), against the in-process simulator
-(``register_transport``: no sockets for the API)."""
+``prefect_harness`` fixture of conftest.py): the in-process flow run against the simulator's
+in-process transport (passed in its plan), the deployment entry points of ``flows/`` as a worker
+runs them, settings from the environment and the simulator over HTTP."""
 
 from __future__ import annotations
 
@@ -12,26 +13,29 @@ from typing import Any
 import pytest
 
 from session_audit.db.connection import connect
-from session_audit.ingest.runner import IdSource, register_transport, unregister_transport
+from session_audit.ingest.runner import IdSource
+from session_audit.scale.executors import ExecutionPlan
 from session_audit.settings import Settings
 from session_audit.simulator import Simulator
-from support import assert_db_equals_truth, sim_config, sim_settings
+from support import assert_db_equals_truth, served, sim_config, sim_settings
 
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture
-def sim() -> Iterator[Simulator]:
-    simulator = Simulator(
+def sim() -> Simulator:
+    return Simulator(
         sim_config(
             users=120, sessions=4000, seed=11, max_ids=40, fault_rate=0.02, slow_seconds=0.01
         )
     )
-    register_transport(simulator.base_url, simulator.transport())
-    try:
-        yield simulator
-    finally:
-        unregister_transport(simulator.base_url)
+
+
+@pytest.fixture
+def url(sim: Simulator) -> Iterator[str]:
+    """``sim`` over HTTP, for the deployment entry points (they read settings from the env)."""
+    with served(sim) as (base_url,):
+        yield base_url
 
 
 def _settings(sim: Simulator, db: Path) -> Settings:
@@ -43,13 +47,14 @@ def test_ingest_flow_run_equals_truth_and_is_recorded(
 ) -> None:
     from prefect.client.orchestration import get_client
 
-    from session_audit.orchestration import run_ingest_flow
+    from session_audit.orchestration.ingest_flow import run_ingest_flow
 
     db = tmp_path / "flow.duckdb"
     seen: list[str] = []
     summary = run_ingest_flow(
         _settings(sim, db),
         IdSource("scan", start_id=sim.table.ids[0]),
+        ExecutionPlan(transport=sim.transport()),
         progress=lambda result, _summary: seen.append(result.step),
     )
 
@@ -103,19 +108,29 @@ def _env_credentials(sim: Simulator, monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_flow_reads_settings_from_env_and_rerun_changes_nothing(
-    prefect_harness: None, sim: Simulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    prefect_harness: None,
+    sim: Simulator,
+    url: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """As a deployment runs it: parameters only, credentials from the environment."""
+    """As a deployment runs it: parameters only, credentials from the environment; the rerun
+    on two threads (the deployment entry builds its execution plan from its parameters)."""
     from flows.ingest_sessions import ingest_sessions
 
     _env_credentials(sim, monkeypatch)
     db = tmp_path / "env.duckdb"
-    params: dict[str, Any] = {"base_url": sim.base_url, "db": db, "batch_size": 40}
+    params: dict[str, Any] = {"base_url": url, "db": db, "batch_size": 40}
     first = asyncio.run(ingest_sessions(start_id=sim.table.ids[0], **params))
     assert first["status"] == "completed"
     assert_db_equals_truth(sim, db)
 
-    second = asyncio.run(ingest_sessions(**params))  # from the stored cursor
+    staged: dict[str, Any] = {
+        "executor": "threads",
+        "dask_workers": 2,
+        "staging_dir": str(tmp_path / "st"),
+    }
+    second = asyncio.run(ingest_sessions(**params, **staged))  # from the stored cursor
     assert second["status"] == "completed"
     assert (second["inserted"], second["updated"]) == (0, 0)
     assert_db_equals_truth(sim, db)
@@ -134,19 +149,24 @@ def test_flow_rejects_invalid_parameters(prefect_harness: None, tmp_path: Path) 
 
 
 def test_daily_audit_ingests_the_changes_then_exports(
-    prefect_harness: None, sim: Simulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    prefect_harness: None,
+    sim: Simulator,
+    url: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     from flows.daily_audit import daily_audit
 
+    from session_audit.analysis.compliance import COMPLIANCE_DATASETS
     from session_audit.analysis.verify import verify_export
     from session_audit.ingest.runner import run_ingest
-    from session_audit.orchestration.exports import COMPLIANCE_DATASETS
 
     db = tmp_path / "audit.duckdb"
-    run_ingest(_settings(sim, db), IdSource("scan", start_id=sim.table.ids[0]))
+    source = IdSource("scan", start_id=sim.table.ids[0])
+    run_ingest(_settings(sim, db), source, transport=sim.transport())
     sim.advance(6 * 3600)  # sessions close, new ones arrive
     _env_credentials(sim, monkeypatch)
-    monkeypatch.setenv("SESSION_AUDIT_BASE_URL", sim.base_url)
+    monkeypatch.setenv("SESSION_AUDIT_BASE_URL", url)
     monkeypatch.setenv("SESSION_AUDIT_BATCH_SIZE", "40")
 
     result = asyncio.run(daily_audit(db=db, export_dir=tmp_path / "exports"))

@@ -23,13 +23,20 @@ from session_audit.ingest.runner import (
     IdSource,
     IngestSummary,
     ingest,
-    register_transport,
-    unregister_transport,
 )
 from session_audit.scale.driver import run_ingest_staged
+from session_audit.scale.executors import ExecutionPlan, open_pool
 from session_audit.settings import Settings
 from session_audit.simulator import Fault, Simulator
-from support import assert_db_equals_truth, make_sim, rejected_ids, sim_env, sim_settings, ts
+from support import (
+    assert_db_equals_truth,
+    make_sim,
+    rejected_ids,
+    served,
+    sim_env,
+    sim_settings,
+    ts,
+)
 
 ITEMS = "/userSession/items"
 
@@ -77,11 +84,8 @@ def test_first_and_incremental_runs_with_default_settings_store_every_visible_se
     def run(source: IdSource) -> IngestSummary:
         if executor == "inline":
             return asyncio.run(ingest(settings, source, transport=sim.transport()))
-        register_transport(sim.base_url, sim.transport())
-        try:
-            return run_ingest_staged(settings, source, executor="threads", workers=2)
-        finally:
-            unregister_transport(sim.base_url)
+        plan = ExecutionPlan("threads", workers=2, transport=sim.transport())
+        return run_ingest_staged(settings, source, plan)
 
     first = run(IdSource("scan", start_id=_first(sim)))
     assert first.status == "completed", first.error
@@ -144,14 +148,10 @@ def test_an_api_that_hides_the_callers_own_sessions_ends_incomplete_and_exits_no
 ) -> None:
     sim = _sparse_sim(hide_own_sessions=True, sessions=400, span_days=7)
     db = tmp_path / "s.duckdb"
-    url = "http://hidden.sim/v1"
-    for key, value in sim_env(sim, url, db, batch_discovery=True, gap_tolerance=50).items():
-        monkeypatch.setenv(key, value)
-    register_transport(url, sim.transport())
-    try:
+    with served(sim) as (url,):
+        for key, value in sim_env(sim, url, db, batch_discovery=True, gap_tolerance=50).items():
+            monkeypatch.setenv(key, value)
         code = run_app(["ingest", "--start-id", str(_first(sim)), "--no-progress"])
-    finally:
-        unregister_transport(url)
     err = capsys.readouterr().err
     assert code == 3
     lines = [line for line in err.splitlines() if line.startswith("error:")]
@@ -263,19 +263,15 @@ def test_start_id_above_the_cursor_is_refused_with_one_line(
 ) -> None:
     sim = _sparse_sim(sessions=300, span_days=7)
     db = tmp_path / "s.duckdb"
-    url = "http://refuse.sim/v1"
-    for key, value in sim_env(sim, url, db, batch_discovery=True).items():
-        monkeypatch.setenv(key, value)
-    register_transport(url, sim.transport())
-    try:
+    with served(sim) as (url,):
+        for key, value in sim_env(sim, url, db, batch_discovery=True).items():
+            monkeypatch.setenv(key, value)
         assert run_app(["ingest", "--start-id", str(_first(sim)), "--no-progress"]) == 0
         with connect(db, read_only=True) as conn:
             row = conn.execute("SELECT next_id FROM ingest_state").fetchone()
         assert row is not None
         capsys.readouterr()
         code = run_app(["ingest", "--start-id", str(row[0] + 10), "--no-progress"])
-    finally:
-        unregister_transport(url)
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2
     assert len(err) == 1 and "above the stored cursor" in err[0]
@@ -285,14 +281,10 @@ def test_a_first_run_with_no_start_names_both_ways_in(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     sim = _sparse_sim(sessions=100, span_days=7)
-    url = "http://first.sim/v1"
-    for key, value in sim_env(sim, url, tmp_path / "s.duckdb", batch_discovery=True).items():
-        monkeypatch.setenv(key, value)
-    register_transport(url, sim.transport())
-    try:
+    with served(sim) as (url,):
+        for key, value in sim_env(sim, url, tmp_path / "s.duckdb", batch_discovery=True).items():
+            monkeypatch.setenv(key, value)
         code = run_app(["ingest", "--no-progress"])
-    finally:
-        unregister_transport(url)
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2
     assert len(err) == 1 and "--since" in err[0] and "--start-id" in err[0]
@@ -371,7 +363,6 @@ def test_dask_workers_cross_the_sparse_space_too(tmp_path: Path) -> None:
     import cloudpickle  # type: ignore[import-untyped]
 
     from session_audit.scale.driver import ingest_staged
-    from session_audit.scale.executors import open_pool
     from session_audit.simulator.server import start_background_server
 
     cloudpickle.register_pickle_by_value(sys.modules[__name__])
@@ -379,7 +370,7 @@ def test_dask_workers_cross_the_sparse_space_too(tmp_path: Path) -> None:
     url, stop = start_background_server(sim)
     db = tmp_path / "s.duckdb"
     try:
-        with open_pool("dask", workers=2) as pool:
+        with open_pool(ExecutionPlan("dask", workers=2)) as pool:
             summary = asyncio.run(
                 ingest_staged(
                     _settings(sim, db, base_url=url),
@@ -399,15 +390,13 @@ def test_dask_workers_cross_the_sparse_space_too(tmp_path: Path) -> None:
 def test_the_prefect_flow_crosses_the_sparse_space_too(
     prefect_harness: None, tmp_path: Path
 ) -> None:
-    from session_audit.orchestration import run_ingest_flow
+    from session_audit.orchestration.ingest_flow import run_ingest_flow
 
     sim = _sparse_sim(sessions=600, span_days=7)
     db = tmp_path / "s.duckdb"
-    register_transport(sim.base_url, sim.transport())
-    try:
-        summary = run_ingest_flow(_settings(sim, db), IdSource("scan", start_id=_first(sim)))
-    finally:
-        unregister_transport(sim.base_url)
+    source = IdSource("scan", start_id=_first(sim))
+    plan = ExecutionPlan(transport=sim.transport())
+    summary = run_ingest_flow(_settings(sim, db), source, plan)
     assert summary.status == "completed", summary.error
     assert summary.end_session_id is not None
     assert_db_equals_truth(sim, db)

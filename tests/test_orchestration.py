@@ -23,12 +23,12 @@ from session_audit.ingest.runner import IdSource, IngestSummary
 from session_audit.orchestration import prepare_prefect_env, should_use_prefect
 from session_audit.orchestration.artifacts import artifact_key, count_rows, summary_markdown
 from session_audit.orchestration.ingest_flow import (
-    resolve_source,
+    flow_parameters,
+    flow_source,
     summary_from_dict,
     summary_to_dict,
 )
-from session_audit.orchestration.local import local_run, resolve_settings
-from session_audit.orchestration.run import flow_parameters
+from session_audit.scale.executors import ExecutionPlan
 from session_audit.settings import Settings
 from support import sim_config
 
@@ -182,26 +182,33 @@ def test_summary_markdown_states_the_outcome_and_no_secret() -> None:
 
 def test_summary_round_trips_through_the_flow_result() -> None:
     summary = _summary()
-    assert summary_from_dict(summary_to_dict(summary)) == summary
+    result = summary_to_dict(summary)
+    assert summary_from_dict(result) == summary
+    # the flow's result keeps the ledger row's counts at the top, as it always returned them
+    assert (result["inserted"], result["rejected"], result["requests"]) == (790, 4, 42)
 
 
-def test_resolve_source() -> None:
-    assert resolve_source(start_id=5, ids=None, ids_file=None) == IdSource("scan", 5)
-    assert resolve_source(start_id=None, ids=[3, 1], ids_file=None) == IdSource("ids", ids=(3, 1))
-    assert resolve_source(start_id=None, ids=None, ids_file=None) == IdSource("scan", None)
+def test_flow_source() -> None:
+    assert flow_source(start_id=5, ids=None, ids_file=None) == IdSource("scan", 5)
+    assert flow_source(start_id=None, ids=[3, 1], ids_file=None) == IdSource("ids", ids=(3, 1))
+    assert flow_source(start_id=None, ids=None, ids_file=None) == IdSource("scan", None)
     with pytest.raises(ConfigError, match="at most one"):
-        resolve_source(start_id=5, ids=[1], ids_file=None)
+        flow_source(start_id=5, ids=[1], ids_file=None)
 
 
-def test_in_process_source_and_settings_reach_the_flow_entry() -> None:
-    base = Settings(username="u", password="p", db=Path("x.duckdb"))
-    source = IdSource("ids", ids=tuple(range(1, 20_000)))
-    with local_run(settings=base, source=source):
-        assert resolve_source(start_id=None, ids=None, ids_file=None) is source
-        settings = resolve_settings(batch_size=50, db=None)
-        assert settings.password.get_secret_value() == "p"
-        assert settings.batch_size == 50 and settings.db == Path("x.duckdb")
-    assert resolve_source(start_id=None, ids=None, ids_file=None) == IdSource("scan", None)
+def test_what_an_in_process_flow_run_is_handed_never_leaves_the_process() -> None:
+    """Prefect ships a flow run's context (the flow and its closure) to Dask workers: the
+    settings, credentials included, and the callbacks the caller handed over stay here."""
+    import pickle
+
+    from session_audit.orchestration.ingest_flow import _Handed
+
+    settings = Settings(username="alice", password="hunter2", db=Path("d.duckdb"))
+    handed = _Handed(settings, IdSource("scan"), ExecutionPlan(), progress=lambda r, s: None)
+    data = pickle.dumps(handed)
+    assert b"hunter2" not in data and b"alice" not in data
+    assert pickle.loads(data) == _Handed()  # noqa: S301  # the bytes pickled just above
+    assert handed.settings is settings  # in this process, everything is there
 
 
 def test_flow_parameters_are_small_and_never_secret() -> None:
@@ -214,10 +221,16 @@ def test_flow_parameters_are_small_and_never_secret() -> None:
         assert secret not in text
     assert "ids" not in params and "start_id" not in params
     assert flow_parameters(settings, IdSource("scan", start_id=11))["start_id"] == 11
+    staged = ExecutionPlan("dask", workers=3, staging_dir="/s")
+    shown = flow_parameters(settings, IdSource("scan"), staged)
+    assert (shown["executor"], shown["dask_workers"], shown["staging_dir"]) == ("dask", 3, "/s")
+    assert "dask_address" not in shown and "executor" not in flow_parameters(
+        settings, IdSource("scan")
+    )
 
 
 def test_serve_schedules_come_from_settings() -> None:
-    from session_audit.orchestration.serve import build_deployments, schedule_specs
+    from session_audit.orchestration.schedules import build_deployments, schedule_specs
 
     settings = Settings(ingest_cron="*/10 * * * *", daily_audit_cron="0 3 * * *")
     specs = schedule_specs(settings)
@@ -237,32 +250,29 @@ def test_serve_schedules_come_from_settings() -> None:
 
 
 def test_serve_rejects_a_bad_cron() -> None:
-    from session_audit.orchestration.serve import schedule_specs
+    from session_audit.orchestration.schedules import schedule_specs
 
     with pytest.raises(ConfigError, match="ingest_cron"):
         schedule_specs(Settings(ingest_cron="every ten minutes"))
 
 
 def test_compliance_exports_verify(tmp_path: Path) -> None:
-    from session_audit.analysis.verify import verify_export
-    from session_audit.ingest.runner import register_transport, run_ingest, unregister_transport
-    from session_audit.orchestration.exports import (
+    from session_audit.analysis.compliance import (
         COMPLIANCE_DATASETS,
         export_compliance_set,
         export_directory,
     )
+    from session_audit.analysis.verify import verify_export
+    from session_audit.ingest.runner import run_ingest
     from session_audit.simulator import Simulator
 
     sim = Simulator(sim_config(users=40, sessions=600, seed=5))
-    register_transport(sim.base_url, sim.transport())
     db = tmp_path / "s.duckdb"
-    try:
-        settings = Settings.model_validate(
-            {**sim.settings_overrides(), "db": db, "requests_per_second": 10_000}
-        )
-        summary = run_ingest(settings, IdSource("scan", start_id=sim.table.ids[0]))
-    finally:
-        unregister_transport(sim.base_url)
+    settings = Settings.model_validate(
+        {**sim.settings_overrides(), "db": db, "requests_per_second": 10_000}
+    )
+    source = IdSource("scan", start_id=sim.table.ids[0])
+    summary = run_ingest(settings, source, transport=sim.transport())
 
     seen: list[str] = []
     out = tmp_path / "exports"

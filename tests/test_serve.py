@@ -49,7 +49,7 @@ def _clean_env(**extra: str) -> dict[str, str]:
 
 
 def test_the_local_server_is_prefect_server_start_with_the_ui_pointing_at_it() -> None:
-    from session_audit.orchestration.server import local_server_command, local_server_env
+    from session_audit.orchestration.prefect_server import local_server_command, local_server_env
 
     command = local_server_command(4321)
     assert command[1:5] == ["-m", "prefect", "server", "start"]
@@ -61,7 +61,7 @@ def test_the_local_server_is_prefect_server_start_with_the_ui_pointing_at_it() -
 
 
 def test_a_port_in_use_is_one_line_naming_the_setting() -> None:
-    from session_audit.orchestration.server import check_port_free
+    from session_audit.orchestration.prefect_server import check_port_free
 
     with contextlib.closing(socket.socket()) as held:
         held.bind(("127.0.0.1", 0))

@@ -61,7 +61,7 @@ def _when(text: str) -> datetime:
 def test_writer_deployments_on_a_process_pool_take_turns(
     served_sim: tuple[Simulator, str], tmp_path: Path
 ) -> None:
-    from session_audit.orchestration.server import local_server_command, local_server_env
+    from session_audit.orchestration.prefect_server import local_server_command, local_server_env
 
     sim, url = served_sim
     db = tmp_path / "data" / "s.duckdb"

@@ -11,17 +11,16 @@ import pytest
 
 from session_audit.cli.app import run_app
 from session_audit.errors import ConfigError
-from session_audit.ingest.runner import register_transport, unregister_transport
 from session_audit.settings import Settings
 from session_audit.simulator import Simulator
 from session_audit.simulator.config import Credentials
 from session_audit.tenants import load_tenants, tenant_settings
-from support import FAST, assert_db_equals_truth, sim_config
+from support import FAST, assert_db_equals_truth, served, sim_config
 
 TOML = """
 [[tenant]]
 name = "acme"
-base_url = "http://acme.sim/v1"
+base_url = "{acme_url}"
 username_env = "ACME_USER"
 password_env = "ACME_PASSWORD"
 cid_env = "ACME_CID"
@@ -30,13 +29,20 @@ start_id = {acme_start}
 
 [[tenant]]
 name = "globex"
-base_url = "http://globex.sim/v1"
+base_url = "{globex_url}"
 username = "globex-ops"
 password_env = "GLOBEX_PASSWORD"
 cid = "77"
 secret_env = "GLOBEX_SECRET"
 start_id = {globex_start}
 """
+
+
+def _toml(acme_start: int, globex_start: int, urls: list[str] | None = None) -> str:
+    acme_url, globex_url = urls or ("http://acme.sim/v1", "http://globex.sim/v1")
+    return TOML.format(
+        acme_start=acme_start, globex_start=globex_start, acme_url=acme_url, globex_url=globex_url
+    )
 
 
 def _write(tmp_path: Path, text: str) -> Path:
@@ -46,7 +52,7 @@ def _write(tmp_path: Path, text: str) -> Path:
 
 
 def test_tenants_file_is_parsed_and_secrets_come_from_the_named_env_vars(tmp_path: Path) -> None:
-    path = _write(tmp_path, TOML.format(acme_start=1, globex_start=5))
+    path = _write(tmp_path, _toml(1, 5))
     acme, globex = load_tenants(path)
     base = Settings.model_validate(
         {"username": "someone-else", "password": "base-pw", "cid": "1", "secret": "base-sec"}
@@ -72,7 +78,7 @@ def test_tenants_file_is_parsed_and_secrets_come_from_the_named_env_vars(tmp_pat
 
 
 def test_a_missing_env_var_is_named_never_its_value(tmp_path: Path) -> None:
-    path = _write(tmp_path, TOML.format(acme_start=1, globex_start=5))
+    path = _write(tmp_path, _toml(1, 5))
     acme, _ = load_tenants(path)
     env = {"ACME_USER": "acme-u", "ACME_PASSWORD": "acme-pw", "ACME_CID": "5"}
     with pytest.raises(ConfigError, match="ACME_SECRET") as info:
@@ -123,7 +129,7 @@ def test_bad_tenants_files_are_one_line_config_errors(
 
 
 @pytest.fixture
-def two_apis() -> Iterator[tuple[Simulator, Simulator]]:
+def two_apis() -> Iterator[tuple[Simulator, Simulator, list[str]]]:
     acme = Simulator(
         sim_config(
             users=80,
@@ -142,13 +148,8 @@ def two_apis() -> Iterator[tuple[Simulator, Simulator]]:
             credentials=Credentials("globex-ops", "g-pw", "77", "g-sec"),
         )
     )
-    register_transport("http://acme.sim/v1", acme.transport())
-    register_transport("http://globex.sim/v1", globex.transport())
-    try:
-        yield acme, globex
-    finally:
-        unregister_transport("http://acme.sim/v1")
-        unregister_transport("http://globex.sim/v1")
+    with served(acme, globex) as urls:
+        yield acme, globex, urls
 
 
 def _env(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -179,17 +180,15 @@ def _org_only(db: Path, org: str, out: Path) -> Path:
 
 @pytest.mark.parametrize("executor", ["inline", "threads"])
 def test_two_tenants_get_truth_in_one_db_distinguished_by_org(
-    two_apis: tuple[Simulator, Simulator],
+    two_apis: tuple[Simulator, Simulator, list[str]],
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
     executor: str,
 ) -> None:
-    acme, globex = two_apis
+    acme, globex, urls = two_apis
     _env(monkeypatch)
-    tenants = _write(
-        tmp_path, TOML.format(acme_start=acme.table.ids[0], globex_start=globex.table.ids[0])
-    )
+    tenants = _write(tmp_path, _toml(acme.table.ids[0], globex.table.ids[0], urls))
     db = tmp_path / "all.duckdb"
     lake = tmp_path / "lake"
     argv = [
@@ -241,14 +240,14 @@ def test_two_tenants_get_truth_in_one_db_distinguished_by_org(
 
 
 def test_a_missing_tenant_env_var_fails_before_any_run(
-    two_apis: tuple[Simulator, Simulator],
+    two_apis: tuple[Simulator, Simulator, list[str]],
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     _env(monkeypatch)
     monkeypatch.delenv("GLOBEX_SECRET")
-    tenants = _write(tmp_path, TOML.format(acme_start=1, globex_start=1))
+    tenants = _write(tmp_path, _toml(1, 1))
     monkeypatch.setenv("SESSION_AUDIT_TENANTS", str(tenants))  # the setting works too
     db = tmp_path / "all.duckdb"
     assert run_app(["ingest", "--db", str(db), "--no-progress"]) == 2
@@ -261,7 +260,7 @@ def test_tenants_exclude_per_run_flags(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     _env(monkeypatch)
-    tenants = _write(tmp_path, TOML.format(acme_start=1, globex_start=1))
+    tenants = _write(tmp_path, _toml(1, 1))
     code = run_app(
         ["ingest", "--tenants", str(tenants), "--org", "x", "--db", str(tmp_path / "d.duckdb")]
     )
@@ -270,17 +269,15 @@ def test_tenants_exclude_per_run_flags(
 
 
 def test_a_failing_tenant_does_not_stop_the_others(
-    two_apis: tuple[Simulator, Simulator],
+    two_apis: tuple[Simulator, Simulator, list[str]],
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    acme, globex = two_apis
+    acme, globex, urls = two_apis
     _env(monkeypatch)
     monkeypatch.setenv("ACME_PASSWORD", "wrong-password")
-    tenants = _write(
-        tmp_path, TOML.format(acme_start=acme.table.ids[0], globex_start=globex.table.ids[0])
-    )
+    tenants = _write(tmp_path, _toml(acme.table.ids[0], globex.table.ids[0], urls))
     db = tmp_path / "all.duckdb"
     assert run_app(["ingest", "--tenants", str(tenants), "--db", str(db), "--no-progress"]) == 1
     captured = capsys.readouterr()

@@ -3,7 +3,7 @@
 ``python -m benchmarks.contenders.ingest_modes --mode plain|flow --db F --start-id N``
 
 Settings come from the ``SESSION_AUDIT_*`` environment. ``flow`` runs ``ingest_sessions`` through
-:func:`session_audit.orchestration.run_ingest_flow` (an ephemeral Prefect server unless
+:func:`session_audit.orchestration.ingest_flow.run_ingest_flow` (a local Prefect server unless
 ``PREFECT_API_URL`` is set). Prints one JSON line: the run's own seconds, the seconds from the
 first import of the run path to the end, and whether prefect was imported.
 """
@@ -35,9 +35,12 @@ def main(argv: list[str] | None = None) -> None:
     if args.mode == "plain":
         summary = run_ingest(settings, source)
     else:
-        from session_audit.orchestration import run_ingest_flow
+        from session_audit.orchestration import prepare_prefect_env
 
-        summary = run_ingest_flow(settings, source, env=os.environ)
+        prepare_prefect_env(os.environ, settings.db.parent, quiet=True)  # before prefect's import
+        from session_audit.orchestration.ingest_flow import run_ingest_flow
+
+        summary = run_ingest_flow(settings, source)
     total = time.perf_counter() - started
     print(
         orjson.dumps(

@@ -16,7 +16,7 @@ from session_audit.cli.progress import ingest_progress
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from session_audit.demo import DemoOptions, DemoOutcome
+    from session_audit.demo_pipeline import DemoOptions, DemoOutcome
     from session_audit.ingest.runner import ChunkResult, IngestSummary
 
 
@@ -44,7 +44,7 @@ def demo(
     # Before anything imports prefect: its home, start-up timeout, telemetry, console.
     prepare_prefect_env(os.environ, data_dir, quiet=True)
 
-    from session_audit.demo import DemoOptions, run_demo, summary_lines
+    from session_audit.demo_pipeline import DemoOptions, run_demo, summary_lines
 
     options = DemoOptions(
         data_dir=data_dir, users=users, sessions=sessions, seed=seed, fault_rate=fault_rate
@@ -75,7 +75,7 @@ def demo(
 
 def _with_bar(options: DemoOptions, step: Callable[[str], None]) -> DemoOutcome:
     """Run the demo under the ingest progress bar; step lines print above it."""
-    from session_audit.demo import run_demo
+    from session_audit.demo_pipeline import run_demo
 
     with ingest_progress(waiting="waiting for Prefect") as on_chunk:
         return run_demo(options, step=step, progress=on_chunk)

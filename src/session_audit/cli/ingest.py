@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import sys
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -17,6 +16,7 @@ from session_audit.errors import Interrupted, SessionAuditError
 
 if TYPE_CHECKING:
     from session_audit.ingest.runner import IdSource, IngestSummary
+    from session_audit.scale.executors import ExecutionPlan
     from session_audit.settings import Settings
 
 
@@ -102,10 +102,7 @@ def ingest(
     if len(sources) > 1:
         fail(f"{' and '.join(sources)} exclude each other: give one of them", 2)
     since_at = _parse_since(since) if since is not None else None
-    if executor not in EXECUTORS:
-        fail(f"--executor must be one of {', '.join(EXECUTORS)}, not {executor!r}", 2)
-    if executor == "inline" and (dask_address, dask_workers, staging_dir) != (None, None, None):
-        fail("--dask-address, --dask-workers and --staging-dir need --executor threads|dask", 2)
+    plan = _plan(executor, dask_workers, dask_address, staging_dir)
     settings = load_settings(
         db=db,
         base_url=base_url,
@@ -128,7 +125,6 @@ def ingest(
         runs = [(None, settings, IdSource(kind="scan", start_id=start_id, since=since_at))]
 
     show_progress = sys.stderr.isatty() if progress is None else progress
-    plan = _Plan(executor, dask_address, dask_workers, staging_dir)
     codes: list[int] = []
     for tenant, tenant_settings, source in runs:
         try:
@@ -152,7 +148,6 @@ def ingest(
         raise typer.Exit(code)
 
 
-EXECUTORS = ("inline", "threads", "dask")
 # The exit code of a run, by its status (the README lists them).
 EXIT_CODES = {
     "completed": 0,
@@ -172,14 +167,22 @@ def _parse_since(text: str) -> datetime:
     return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
 
 
-@dataclass(frozen=True)
-class _Plan:
-    """Where the chunks of a run are extracted (``inline``: the plain loop)."""
+def _plan(
+    executor: str, workers: int | None, address: str | None, staging_dir: str | None
+) -> ExecutionPlan:
+    """The run's execution plan, validated once here: a bad combination is a usage error."""
+    from session_audit.errors import ConfigError
+    from session_audit.scale.executors import ExecutionPlan
 
-    executor: str
-    dask_address: str | None
-    dask_workers: int | None
-    staging_dir: str | None
+    try:
+        return ExecutionPlan(
+            executor,  # type: ignore[arg-type]  # checked by ExecutionPlan itself
+            workers=workers,
+            address=address,
+            staging_dir=staging_dir,
+        )
+    except ConfigError as exc:
+        fail(str(exc), 2)
 
 
 def _tenant_runs(
@@ -226,47 +229,27 @@ def _sync_lake(settings: Settings, lake: str) -> None:
 
 
 def _run(
-    settings: Settings, source: IdSource, show_progress: bool, plan: _Plan | None = None
+    settings: Settings, source: IdSource, show_progress: bool, plan: ExecutionPlan
 ) -> IngestSummary:
     """One run: as a Prefect flow run when a Prefect server is configured (PREFECT_API_URL), else
     directly in this process with no prefect import (the inline loop, or the staged driver on
     threads or Dask)."""
-    from session_audit.orchestration import should_use_prefect
-
-    plan = plan or _Plan("inline", None, None, None)
-    if should_use_prefect(os.environ):
-        # Record the run as a flow run there; threads|dask chunks become its task runs.
-        from session_audit.orchestration import run_ingest_flow
-
-        with ingest_progress(show_progress) as sink:
-            return run_ingest_flow(
-                settings,
-                source,
-                progress=sink,
-                env=os.environ,
-                executor=plan.executor,
-                dask_address=plan.dask_address,
-                dask_workers=plan.dask_workers,
-                staging_dir=plan.staging_dir,
-            )
-
-    if plan.executor != "inline":
-        from session_audit.scale.driver import run_ingest_staged
-
-        with ingest_progress(show_progress) as sink:
-            return run_ingest_staged(
-                settings,
-                source,
-                executor=plan.executor,
-                workers=plan.dask_workers,
-                address=plan.dask_address,
-                staging_root=plan.staging_dir,
-                progress=sink,
-            )
-
-    from session_audit.ingest.runner import run_ingest
+    from session_audit.orchestration import prepare_prefect_env, should_use_prefect
 
     with ingest_progress(show_progress) as sink:
+        if should_use_prefect(os.environ):
+            # Recorded as a flow run there; threads|dask chunks become its task runs. Prefect
+            # reads its environment at import: prepare it first.
+            prepare_prefect_env(os.environ, settings.db.parent, quiet=True)
+            from session_audit.orchestration.ingest_flow import run_ingest_flow
+
+            return run_ingest_flow(settings, source, plan, progress=sink)
+        if plan.executor != "inline":
+            from session_audit.scale.driver import run_ingest_staged
+
+            return run_ingest_staged(settings, source, plan, progress=sink)
+        from session_audit.ingest.runner import run_ingest
+
         return run_ingest(settings, source, progress=sink)
 
 

@@ -55,7 +55,7 @@ def serve(
         os.environ["SESSION_AUDIT_DB"] = str(db)
     prepare_prefect_env(os.environ, settings.db.parent)
 
-    from session_audit.orchestration.serve import schedule_specs, serve_schedules
+    from session_audit.orchestration.schedules import schedule_specs, serve_schedules
 
     specs = schedule_specs(settings, daily_audit=daily_audit)
     for spec in specs:

@@ -198,25 +198,6 @@ class IngestSummary:
 
 ProgressSink = Callable[[ChunkResult, IngestSummary], None]
 
-# --- the in-process transport seam -------------------------------------------------------------
-
-_TRANSPORTS: dict[str, httpx.AsyncBaseTransport] = {}
-
-
-def register_transport(base_url: str, transport: httpx.AsyncBaseTransport) -> None:
-    """Route every client for ``base_url`` through ``transport`` (tests, benchmarks, Prefect runs
-    against the in-process simulator: no sockets)."""
-    _TRANSPORTS[base_url.rstrip("/")] = transport
-
-
-def unregister_transport(base_url: str) -> None:
-    _TRANSPORTS.pop(base_url.rstrip("/"), None)
-
-
-def transport_for(base_url: str) -> httpx.AsyncBaseTransport | None:
-    return _TRANSPORTS.get(base_url.rstrip("/"))
-
-
 # --- one run -----------------------------------------------------------------------------------
 
 
@@ -237,7 +218,7 @@ class IngestRun:
         self.settings = settings
         self.source = source
         self._clock = clock  # the local clock: only for the lockout (never against API times)
-        self._transport = transport or transport_for(settings.base_url)
+        self._transport = transport  # None: the network (tests pass the simulator's)
         self._flow_run_id = flow_run_id
         self._sleep = sleep
         self._started = time.monotonic()

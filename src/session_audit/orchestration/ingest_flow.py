@@ -1,41 +1,59 @@
-"""The body of the ``ingest_sessions`` flow (the flow itself, in ``flows/``, only declares its
-parameters and calls :func:`ingest_flow_body`).
+"""The ``ingest_sessions`` flow's work, and that flow run from this process.
 
-Two shapes, one flow run either way:
+:func:`ingest_in_flow` is what every ``ingest_sessions`` flow run does with the Settings, id
+source and :class:`~session_audit.scale.executors.ExecutionPlan` it is handed: the ``drive``
+loop (``inline``: each step one task run; ``threads``/``dask``: the staged driver, each
+extraction chunk one task run, see ``orchestration.tasks``), then the run's artifacts and
+findings alert. Two callers hand them over, nothing is looked up from globals:
 
-* ``executor="inline"``: the plain ``drive`` loop, each step (users, a chunk of ids) one task run
-  awaited in the flow's event loop;
-* ``executor="threads"|"dask"``: the staged driver (``scale.driver.ingest_staged``). The flow
-  process keeps the DuckDB writer and the login; each extraction chunk is one task run executed by
-  the flow's task runner (``orchestration.chunk_tasks``), staged as Parquet and merged in order.
+* the deployment entry ``flows/ingest_sessions.py`` (imported by nothing here) builds them from
+  its parameters and the environment (credentials never are parameters);
+* :func:`run_ingest_flow` (``session-audit ingest`` with ``PREFECT_API_URL`` set, the demo, tests)
+  already holds them, credentials and an in-process transport included, so it runs a flow of the
+  same name whose body closes over them; its parameters only show them (small, never secret).
 """
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
-from typing import Any, Literal
+from typing import Any
+
+from prefect import flow
+from prefect.logging import get_run_logger
+from prefect.runtime import flow_run
 
 from session_audit.errors import ConfigError
 from session_audit.ingest.runner import IdSource, IngestSummary, ProgressSink, ingest
-from session_audit.orchestration.artifacts import publish_ingest_artifacts
-from session_audit.orchestration.local import current_local_run, resolve_settings
-from session_audit.orchestration.tasks import prefect_step_call
+from session_audit.orchestration.artifacts import publish_findings, publish_ingest_artifacts
+from session_audit.orchestration.prefect_server import prefect_api
+from session_audit.orchestration.tasks import (
+    PrefectSteps,
+    TaskRunTally,
+    task_runner_for,
+    task_runner_pool,
+)
+from session_audit.scale.driver import ingest_staged
+from session_audit.scale.executors import ExecutionPlan
+from session_audit.scale.staging import StagedChunk
+from session_audit.scale.worker import extract_chunk
 from session_audit.settings import Settings
 
-Executor = Literal["inline", "threads", "dask"]
+FLOW_NAME = "ingest_sessions"
 
 
-def resolve_source(
+def flow_source(
     *,
     start_id: int | None,
     ids: list[int] | None,
     ids_file: str | None,
     since: datetime | None = None,
 ) -> IdSource:
-    """The id source of a flow run: ``ids``, ``ids_file``, the in-process caller's source, or a
-    range scan from ``start_id`` or ``since`` (neither: the stored cursor)."""
+    """The id source named by flow parameters: ``ids``, ``ids_file``, or a range scan from
+    ``start_id`` or ``since`` (neither: the stored cursor)."""
     given = [
         name
         for name, value in (
@@ -54,109 +72,134 @@ def resolve_source(
         from session_audit.ingest.sources import read_ids_file
 
         return IdSource(kind="ids", ids=tuple(read_ids_file(ids_file)))
-    if start_id is None and since is None:
-        local = current_local_run().source
-        if local is not None:
-            return local
     if since is not None and since.tzinfo is None:
         since = since.replace(tzinfo=UTC)
     return IdSource(kind="scan", start_id=start_id, since=since)
 
 
 def summary_to_dict(summary: IngestSummary) -> dict[str, Any]:
-    """The flow's return value: the run summary as plain data (the findings are published as
-    their own artifact, not returned)."""
-    return dataclasses.asdict(dataclasses.replace(summary, findings=None))
+    """The flow's return value: the run summary as plain data, the ledger row's counts also at
+    the top (``result["inserted"]``); the findings are published as their own artifact."""
+    data = dataclasses.asdict(dataclasses.replace(summary, findings=None))
+    return {**data, **summary.counts.as_dict()}
 
 
 def summary_from_dict(data: dict[str, Any]) -> IngestSummary:
     return IngestSummary.from_dict(data)
 
 
-def current_flow_run_id() -> str | None:
-    from prefect.runtime import flow_run
-
-    value = flow_run.id
-    return str(value) if value else None
-
-
-async def ingest_flow_body(
+async def ingest_in_flow(
+    settings: Settings,
+    source: IdSource,
+    plan: ExecutionPlan,
     *,
-    base_url: str | None = None,
-    start_id: int | None = None,
-    since: datetime | None = None,
-    ids: list[int] | None = None,
-    ids_file: str | None = None,
-    batch_size: int | None = None,
-    concurrency: int | None = None,
-    db: Path | None = None,
-    org: str | None = None,
-    executor: Executor = "inline",
-    dask_address: str | None = None,
-    dask_workers: int | None = None,
-    staging_dir: str | None = None,
-) -> dict[str, Any]:
-    """Read Settings once, run the ingest (inline steps, or staged chunks, as task runs),
-    publish artifacts."""
-    if executor == "inline" and (dask_address, dask_workers, staging_dir) != (None, None, None):
-        raise ConfigError("dask_address, dask_workers and staging_dir need executor threads|dask")
-    settings = resolve_settings(
-        base_url=base_url, batch_size=batch_size, concurrency=concurrency, db=db, org=org
-    )
-    source = resolve_source(start_id=start_id, ids=ids, ids_file=ids_file, since=since)
-    progress = current_local_run().progress
-    if executor == "inline":
+    progress: ProgressSink | None = None,
+    extract: Callable[..., StagedChunk] = extract_chunk,
+    tally: TaskRunTally | None = None,
+) -> IngestSummary:
+    """Run the ingest inside the current flow run (steps or chunks as task runs), then publish
+    its artifacts and alert its new findings. ``extract`` runs a staged chunk."""
+    flow_run_id = str(flow_run.id) if flow_run.id else None
+    tally = tally or TaskRunTally()
+    if plan.executor == "inline":
         summary = await ingest(
             settings,
             source,
-            call=prefect_step_call,
+            call=PrefectSteps(tally),
             progress=progress,
-            flow_run_id=current_flow_run_id(),
+            flow_run_id=flow_run_id,
+            transport=plan.transport,
         )
     else:
-        summary = await _ingest_staged(
-            settings,
-            source,
-            progress,
-            executor=executor,
-            address=dask_address,
-            workers=dask_workers,
-            staging_dir=staging_dir,
-        )
+        with task_runner_pool(plan, tally) as pool:
+            get_run_logger().info("extracting chunks as task runs on %s", pool.label)
+            summary = await ingest_staged(
+                settings,
+                source,
+                pool,
+                staging_root=plan.staging_root(settings),
+                progress=progress,
+                flow_run_id=flow_run_id,
+                transport=plan.transport,
+                extract=extract,
+            )
     await publish_ingest_artifacts(summary, db=str(settings.db))
     if summary.findings is not None:
-        from session_audit.orchestration.artifacts import publish_findings
-
         await publish_findings(summary.findings, alert_block=settings.alert_block)
-    return summary_to_dict(summary)
+    return summary
 
 
-async def _ingest_staged(
+def flow_parameters(
+    settings: Settings, source: IdSource, plan: ExecutionPlan | None = None
+) -> dict[str, Any]:
+    """The parameters an in-process flow run shows in Prefect: small and never secret."""
+    params: dict[str, Any] = {
+        "base_url": settings.base_url,
+        "db": str(settings.db),
+        "org": settings.org,
+        "batch_size": settings.batch_size,
+        "concurrency": settings.concurrency,
+    }
+    if source.kind == "scan" and source.start_id is not None:
+        params["start_id"] = source.start_id
+    return {**params, **(plan.parameters() if plan else {})}
+
+
+@dataclass(frozen=True)
+class _Handed:
+    """What :func:`run_ingest_flow` hands to its flow run. It never leaves this process: when
+    Prefect ships the flow run's context (the flow and its closure) to Dask workers, it pickles
+    as an empty one (credentials and callbacks stay here; workers only run chunk tasks)."""
+
+    settings: Settings | None = None
+    source: IdSource | None = None
+    plan: ExecutionPlan | None = None
+    progress: ProgressSink | None = None
+    extract: Callable[..., StagedChunk] = extract_chunk
+    tally: TaskRunTally | None = None
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_Handed, ())
+
+
+def run_ingest_flow(
     settings: Settings,
     source: IdSource,
-    progress: ProgressSink | None,
+    plan: ExecutionPlan | None = None,
     *,
-    executor: str,
-    address: str | None,
-    workers: int | None,
-    staging_dir: str | None,
+    progress: ProgressSink | None = None,
+    extract: Callable[..., StagedChunk] = extract_chunk,
+    tally: TaskRunTally | None = None,
 ) -> IngestSummary:
-    """The staged driver in this flow run, its chunks task runs of the flow's task runner."""
-    from session_audit.orchestration.chunk_tasks import task_runner_pool
-    from session_audit.scale.driver import default_staging_root, ingest_staged
-    from session_audit.scale.worker import extract_chunk
+    """Run an ``ingest_sessions`` flow run in this process and return its summary.
 
-    extract = current_local_run().extract or extract_chunk
-    with task_runner_pool(executor, workers=workers, address=address) as pool:
-        from prefect.logging import get_run_logger
+    The Prefect API is the configured one, else a local server for the call (see
+    ``prefect_server.prefect_api``; ``tally`` counts the task runs for a caller that holds its
+    own). Prepare Prefect's environment before importing this module (``environment``). Raises
+    the run's :class:`~session_audit.errors.SessionAuditError` when it fails, as the plain path
+    does.
+    """
+    plan = plan or ExecutionPlan()
+    tally = tally or TaskRunTally()
 
-        get_run_logger().info("extracting chunks as task runs on %s", pool.label)
-        return await ingest_staged(
-            settings,
-            source,
-            pool,
-            staging_root=staging_dir or default_staging_root(settings),
-            progress=progress,
-            flow_run_id=current_flow_run_id(),
-            extract=extract,
+    handed = _Handed(settings, source, plan, progress, extract, tally)
+
+    async def body(**parameters: Any) -> dict[str, Any]:
+        del parameters  # they only show what the run was handed
+        assert handed.settings and handed.source and handed.plan, "handed over in-process only"
+        summary = await ingest_in_flow(
+            handed.settings,
+            handed.source,
+            handed.plan,
+            progress=handed.progress,
+            extract=handed.extract,
+            tally=handed.tally,
         )
+        return summary_to_dict(summary)
+
+    in_process = flow(name=FLOW_NAME, log_prints=False, persist_result=False)(body)
+    if plan.executor != "inline":  # the flow's own task runner runs the chunks
+        in_process = in_process.with_options(task_runner=task_runner_for(plan))
+    with prefect_api(tally=tally):
+        result = asyncio.run(in_process(**flow_parameters(settings, source, plan)))
+    return summary_from_dict(result)

@@ -1,40 +1,66 @@
-"""Ingest steps as Prefect task runs.
+"""The task runs of an ingest flow run: one per ingest step, one per staged extraction chunk.
 
-``drive`` calls every step as ``await call(name, step, *args)``; :func:`prefect_step_call` is that
-``call`` for flows: the step runs as one task run (an async task awaited in the flow's own event
-loop, so the run's shared async HTTP client and DuckDB writer are used from one loop). A step
-covers a chunk of hundreds to thousands of ids: one task run per chunk, never per id.
+* :class:`PrefectSteps` is the ``call`` that ``drive`` gets inside a flow: each step (users, a
+  chunk of hundreds to thousands of ids, the findings) is one run of :data:`ingest_step`, an
+  async task awaited in the flow's own event loop (the run's HTTP client and DuckDB writer stay
+  on one loop). Never one task run per id.
+* :func:`task_runner_pool` (executor ``threads`` or ``dask``): a ``ChunkPool`` whose chunks are
+  runs of :data:`extract_chunk_task` on the flow's task runner of :func:`task_runner_for`, a
+  ``ThreadPoolTaskRunner`` or prefect-dask's ``DaskTaskRunner`` (on ``address``, else on
+  ``scale.executors.local_cluster``). The flow process stays the driver: it holds the DuckDB
+  writer, the ledger row and the only login; a chunk's arguments carry no password or secret,
+  only the lent token (a ``TokenLease``, whose repr hides it; task parameters are not stored
+  on the server).
 
-One retry layer per kind of failure:
+One retry layer per kind of failure: HTTP failures are retried by the client (an
+:class:`~session_audit.errors.ApiError` means it gave up: a task retry would risk a 429
+lockout); a ConfigError is a user mistake; a refused lent token is recovered by the driver; Dask
+re-runs a dead worker's chunk. Only a whole-step storage failure
+(:class:`~session_audit.errors.StorageError`, not a locked or unmigratable database) is retried:
+a checkpoint is one transaction, so a retried step stores its chunk exactly once.
 
-* HTTP failures are retried by the API client (backoff, Retry-After, token renewal). When it gives
-  up it raises an :class:`~session_audit.errors.ApiError`; retrying the whole task would repeat
-  requests and risk a 429 lockout, so the task does not retry it.
-* :class:`~session_audit.errors.ConfigError` is a user mistake: retrying cannot help.
-* a whole-task failure of the storage (:class:`~session_audit.errors.StorageError`) is retried: a
-  checkpoint is one transaction, so a retried step stores its chunk exactly once. A locked or
-  unmigratable database is not retried.
+:class:`TaskRunTally` counts the task runs one caller started, so that the local server it
+stops afterwards can wait until they are recorded (``prefect_server.prefect_api``).
 """
 
 from __future__ import annotations
 
-import itertools
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from prefect import Task, task
 from prefect.cache_policies import NO_CACHE
 from prefect.client.schemas.objects import State, TaskRun
+from prefect.context import FlowRunContext
+from prefect.futures import PrefectFuture
+from prefect.task_runners import TaskRunner, ThreadPoolTaskRunner
+from prefect.utilities.callables import get_call_parameters
 
-from session_audit.errors import DatabaseLockedError, MigrationError, StorageError
+from session_audit.api.auth import TokenLease
+from session_audit.errors import ConfigError, DatabaseLockedError, MigrationError, StorageError
+from session_audit.scale.executors import (
+    ChunkPool,
+    ExecutionPlan,
+    FutureAdapter,
+    dask_slots,
+    local_cluster,
+)
+from session_audit.scale.staging import ChunkSpec, StagedChunk, StagingArea
+from session_audit.settings import Settings
 
 T = TypeVar("T")
 
 STEP_RETRIES = 2
 STEP_RETRY_DELAY_SECONDS = 2.0
 
-_started = itertools.count()
-_task_runs_started = 0
+
+@dataclass
+class TaskRunTally:
+    """How many task runs one caller's flow runs started."""
+
+    started: int = 0
 
 
 def should_retry_step(exc: BaseException | None) -> bool:
@@ -65,20 +91,83 @@ async def ingest_step(name: str, step: Callable[..., Awaitable[Any]], args: tupl
     return await step(*args)
 
 
-def task_runs_started() -> int:
-    """How many task runs (ingest steps and extraction chunks) this process has started
-    (shutdown waits for them to be recorded by the server)."""
-    return _task_runs_started
+@task(
+    name="extract-chunk",
+    task_run_name="extract-{spec.step}-{spec.seq}",
+    retries=0,
+    cache_policy=NO_CACHE,
+    persist_result=False,
+    log_prints=False,
+)
+def extract_chunk_task(
+    extract: Callable[..., StagedChunk],
+    spec: ChunkSpec,
+    lease: TokenLease,
+    settings: Settings,
+    staging: StagingArea,
+    batch_size: int,
+) -> StagedChunk:
+    """One extraction chunk as a task run: :func:`~session_audit.scale.worker.extract_chunk`
+    (or what the caller passed instead)."""
+    return extract(spec, lease, settings, staging, batch_size)
 
 
-def note_task_run_started() -> None:
-    """Count one more task run started by this process (see :func:`task_runs_started`)."""
-    global _task_runs_started
-    _task_runs_started = next(_started) + 1
-
-
-async def prefect_step_call(name: str, step: Callable[..., Awaitable[T]], *args: Any) -> T:
+@dataclass
+class PrefectSteps:
     """The ``call`` passed to ``drive`` inside a flow: each step becomes one task run."""
-    note_task_run_started()
-    result: T = await ingest_step(name, step, args)
-    return result
+
+    tally: TaskRunTally
+
+    async def __call__(self, name: str, step: Callable[..., Awaitable[T]], *args: Any) -> T:
+        self.tally.started += 1
+        result: T = await ingest_step(name, step, args)
+        return result
+
+
+def task_runner_for(plan: ExecutionPlan) -> TaskRunner[Any]:
+    """The task runner of a staged plan: threads, or Dask on ``address`` or a local cluster."""
+    if plan.executor == "threads":
+        return ThreadPoolTaskRunner(max_workers=plan.slots)
+    if plan.executor != "dask":
+        raise ConfigError("the inline executor runs no chunk tasks")
+    from prefect_dask.task_runners import DaskTaskRunner
+
+    if plan.address is not None:
+        return DaskTaskRunner(address=plan.address, client_kwargs={"timeout": 30})
+    return DaskTaskRunner(cluster_class=local_cluster, cluster_kwargs={"n_workers": plan.slots})
+
+
+@contextmanager
+def task_runner_pool(plan: ExecutionPlan, tally: TaskRunTally) -> Iterator[ChunkPool]:
+    """A :class:`ChunkPool` whose chunks are task runs of the current flow run: on the flow's
+    task runner when it is of the plan's kind (``run_ingest_flow`` sets it), else on one of
+    :func:`task_runner_for` started for the block (a deployment run). Call inside a flow run."""
+    context = FlowRunContext.get()
+    current = context.task_runner if context is not None else None
+    if current is not None and type(current) is type(task_runner_for(plan)):
+        yield _pool(plan, current, tally)
+        return
+    with task_runner_for(plan) as runner:
+        yield _pool(plan, runner, tally)
+
+
+def _pool(plan: ExecutionPlan, runner: TaskRunner[Any], tally: TaskRunTally) -> ChunkPool:
+    dask_client: Any = None
+    if plan.executor == "threads":
+        slots, label = plan.slots, f"{plan.slots} threads (Prefect task runs)"
+    else:
+        try:
+            dask_client = runner.client  # type: ignore[attr-defined]
+        except (OSError, TimeoutError) as exc:
+            where = f"the Dask scheduler at {plan.address}" if plan.address else "Dask"
+            raise ConfigError(f"cannot reach {where}: {exc}") from exc
+        slots = dask_slots(dask_client)
+        label = f"Dask cluster of {slots} worker threads (Prefect task runs)"
+
+    def submit(fn: Callable[..., StagedChunk], *args: Any) -> PrefectFuture[StagedChunk]:
+        parameters = get_call_parameters(extract_chunk_task.fn, (fn, *args), {})
+        future: PrefectFuture[StagedChunk] = runner.submit(extract_chunk_task, parameters)
+        tally.started += 1
+        return future
+
+    return ChunkPool(FutureAdapter(submit), slots, label, dask_client)

@@ -22,6 +22,7 @@ request.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import math
 from concurrent.futures import Future
@@ -43,7 +44,7 @@ from session_audit.ingest.runner import (
     run_until_signal,
 )
 from session_audit.ingest.scan_plan import ChunkSpec
-from session_audit.scale.executors import ChunkPool, open_pool
+from session_audit.scale.executors import ChunkPool, ExecutionPlan, open_pool
 from session_audit.scale.staging import StagedChunk, StagingArea
 from session_audit.scale.worker import extract_chunk
 from session_audit.settings import Settings
@@ -95,11 +96,13 @@ class PooledFetcher:
         staging: StagingArea,
         *,
         extract: Any = extract_chunk,
+        transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         self.run = run
         self.pool = pool
         self.staging = staging
-        self.extract = extract
+        # an in-process transport (threads only) goes with each chunk to its worker's client
+        self.extract = functools.partial(extract, transport=transport) if transport else extract
         self.settings = run.settings
         self.slots = pool.slots
         self.worker_settings = worker_settings(run.settings, pool.slots)
@@ -174,8 +177,9 @@ async def ingest_staged(
     run = IngestRun(settings, source, transport=transport, flow_run_id=flow_run_id)
     async with run:
         staging = StagingArea.for_run(staging_root, run.run_id)
+        fetcher = PooledFetcher(run, pool, staging, extract=extract, transport=transport)
         try:
-            await drive(run, PooledFetcher(run, pool, staging, extract=extract), progress=progress)
+            await drive(run, fetcher, progress=progress)
         finally:
             try:
                 staging.remove()
@@ -185,25 +189,22 @@ async def ingest_staged(
     return run.summary
 
 
-def default_staging_root(settings: Settings) -> str:
-    """``<db dir>/staging``: fine for threads and a LocalCluster; give a shared path or URL
-    (``--staging-dir``) when workers run on other machines."""
-    return str((settings.db.parent / "staging").resolve())
-
-
 def run_ingest_staged(
     settings: Settings,
     source: IdSource,
+    plan: ExecutionPlan,
     *,
-    executor: str = "threads",
-    workers: int | None = None,
-    address: str | None = None,
-    staging_root: str | None = None,
     progress: ProgressSink | None = None,
 ) -> IngestSummary:
-    """Synchronous entry for the CLI: open the pool, run the staged ingest, close the pool."""
-    root = staging_root or default_staging_root(settings)
-    with open_pool(executor, workers=workers, address=address) as pool:
+    """Synchronous entry for the CLI: open the plan's pool, run the staged ingest, close it."""
+    with open_pool(plan) as pool:
         return run_until_signal(
-            ingest_staged(settings, source, pool, staging_root=root, progress=progress)
+            ingest_staged(
+                settings,
+                source,
+                pool,
+                staging_root=plan.staging_root(settings),
+                progress=progress,
+                transport=plan.transport,
+            )
         )

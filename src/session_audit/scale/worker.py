@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import asyncio
 
+import httpx
+
 from session_audit.api.auth import TokenLease
 from session_audit.api.client import TradovateClient
 from session_audit.ingest.normalize import normalize_pages
-from session_audit.ingest.runner import transport_for
 from session_audit.scale.staging import ChunkSpec, StagedChunk, StagingArea
 from session_audit.settings import Settings
 
@@ -23,12 +24,14 @@ def extract_chunk(
     settings: Settings,
     staging: StagingArea,
     batch_size: int,
+    transport: httpx.AsyncBaseTransport | None = None,
 ) -> StagedChunk:
     """Fetch ``spec``'s ids with the lent token and stage the normalized frames.
 
     ``settings`` are the worker's share (no credentials, its slice of the request budget);
-    ``batch_size`` is the driver's current ids-per-call (it only ever shrinks)."""
-    return asyncio.run(_extract(spec, lease, settings, staging, batch_size))
+    ``batch_size`` is the driver's current ids-per-call (it only ever shrinks); ``transport``:
+    the run's in-process transport (threads only), else the network."""
+    return asyncio.run(_extract(spec, lease, settings, staging, batch_size, transport))
 
 
 async def _extract(
@@ -37,10 +40,9 @@ async def _extract(
     settings: Settings,
     staging: StagingArea,
     batch_size: int,
+    transport: httpx.AsyncBaseTransport | None,
 ) -> StagedChunk:
-    client = TradovateClient(
-        settings, transport=transport_for(settings.base_url), token_lease=lease
-    )
+    client = TradovateClient(settings, transport=transport, token_lease=lease)
     client.batch_size = min(client.batch_size, batch_size)
     async with client:
         pages = await client.session_item_pages(spec.ids)

@@ -1,7 +1,8 @@
 """The compliance export set: several datasets, each in CSV and Parquet, each in its own
 directory with a verifiable ``manifest.json`` (``session-audit verify DIR``).
 
-Used by the ``export_compliance`` and ``daily_audit`` flows and by the demo.
+Plain code, no Prefect: used by the ``export_compliance`` and ``daily_audit`` flows and by the
+demo.
 """
 
 from __future__ import annotations

@@ -1,4 +1,5 @@
-"""``session-audit demo``: the whole tool on a simulated Tradovate account, end to end.
+"""The demo pipeline behind ``session-audit demo`` (``cli/demo.py`` is only its command line):
+the whole tool on a simulated Tradovate account, end to end.
 
 1. a seeded simulator of the API is served on 127.0.0.1 (1,500 users, ~40,000 sessions, a few
    malformed rows, 1% faults, at most 50 ids per call);
@@ -23,8 +24,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from session_audit.analysis.compliance import ExportedSet
 from session_audit.ingest.runner import IdSource, IngestSummary, ProgressSink
-from session_audit.orchestration.exports import ExportedSet
 from session_audit.settings import Settings
 
 StepSink = Callable[[str], None]
@@ -185,9 +186,10 @@ def run_demo(
     """Run the demo; ``step`` receives one line per stage, ``progress`` each stored chunk.
 
     Prefect's environment must be prepared before this is called (the CLI does it)."""
-    from session_audit.orchestration import run_ingest_flow
-    from session_audit.orchestration.exports import export_compliance_set
-    from session_audit.orchestration.run import prefect_session
+    from session_audit.analysis.compliance import export_compliance_set
+    from session_audit.orchestration.ingest_flow import run_ingest_flow
+    from session_audit.orchestration.prefect_server import prefect_api
+    from session_audit.orchestration.tasks import TaskRunTally
     from session_audit.simulator import Simulator, SimulatorConfig, start_background_server
 
     timings: dict[str, float] = {}
@@ -221,14 +223,16 @@ def run_demo(
         settings = demo_settings(base_url, sim.credentials, options)
         step("starting Prefect (its local server takes 15-30 s to start on a small machine)")
         started = time.monotonic()
-        with prefect_session() as api_url:
+        tally = TaskRunTally()  # the server is stopped once it recorded these task runs
+        with prefect_api(tally=tally) as api_url:
             timings["prefect_start"] = time.monotonic() - started
             step(
                 f"Prefect API ready at {api_url}; running the ingest_sessions flow "
                 f"(--since {since.date().isoformat()}: no session id needed)"
             )
             started = time.monotonic()
-            summary = run_ingest_flow(settings, IdSource("scan", since=since), progress=progress)
+            source = IdSource("scan", since=since)
+            summary = run_ingest_flow(settings, source, progress=progress, tally=tally)
             timings["flow"] = time.monotonic() - started
     finally:
         stop()

@@ -11,7 +11,9 @@ half-hourly ingest and the daily audit fall due together, one runs and the other
 fails on the database lock. The link is made through Prefect's REST API (a deployment's
 ``global_concurrency_limit_id``) right after the deployments are registered.
 
-The Prefect API is :func:`~session_audit.orchestration.server.served_prefect_api`'s: the one at
+The flows are the deployment entry points of the top-level ``flows`` package, loaded by module
+path as a Prefect worker loads them (nothing here imports them). The Prefect API is
+:func:`~session_audit.orchestration.prefect_server.served_prefect_api`'s: the one at
 ``PREFECT_API_URL``, or a local ``prefect server start`` on ``settings.prefect_port``.
 """
 
@@ -39,7 +41,7 @@ WRITER_SLOTS = 1
 
 @dataclass(frozen=True)
 class ScheduleSpec:
-    """One deployment to serve: which flow, its name, its cron."""
+    """One deployment to serve: which flow (``flows.<flow>.<flow>``), its name, its cron."""
 
     flow: str  # "ingest_sessions" | "daily_audit"
     name: str
@@ -83,13 +85,13 @@ def schedule_specs(settings: Settings, *, daily_audit: bool = True) -> list[Sche
 def build_deployments(specs: list[ScheduleSpec]) -> list[Any]:
     """Prefect RunnerDeployments for ``specs`` (flows loaded by module path, so they run from
     any working directory once the package is installed)."""
-    from flows.daily_audit import daily_audit
-    from flows.ingest_sessions import ingest_sessions
+    from prefect.flows import load_flow_from_entrypoint
     from prefect.types.entrypoint import EntrypointType
 
-    flows: dict[str, Any] = {"ingest_sessions": ingest_sessions, "daily_audit": daily_audit}
     return [
-        flows[spec.flow].to_deployment(
+        load_flow_from_entrypoint(
+            f"flows.{spec.flow}.{spec.flow}", use_placeholder_flow=False
+        ).to_deployment(
             name=spec.name,
             cron=spec.cron,
             concurrency_limit=WRITER_SLOTS,
@@ -146,7 +148,7 @@ def serve_schedules(
     from prefect.exceptions import TerminationSignal
     from prefect.runner import Runner
 
-    from session_audit.orchestration.server import served_prefect_api
+    from session_audit.orchestration.prefect_server import served_prefect_api
 
     specs = schedule_specs(settings, daily_audit=daily_audit)
     deployments = build_deployments(specs)
