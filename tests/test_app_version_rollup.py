@@ -16,7 +16,7 @@ import orjson
 import pytest
 
 from session_audit.db import app_version_rollup
-from session_audit.db.app_version_rollup import day_ranges, rebuild
+from session_audit.db.app_version_rollup import MERGE_GAP_DAYS, day_groups, rebuild
 from session_audit.db.checks import check_names, run_check
 from session_audit.db.connection import connect
 from session_audit.db.migrations import STEPS, migrate
@@ -262,20 +262,28 @@ def test_only_the_days_a_checkpoint_changes_are_recomputed(
     ]
 
 
-def test_day_ranges_join_consecutive_days_per_org() -> None:
+def test_days_far_apart_are_recomputed_apart_and_exactly() -> None:
     d = date(2024, 1, 1)
-    keys = [
-        ("b", d),
-        ("a", d + timedelta(days=1)),
-        ("a", d),
-        ("a", d + timedelta(days=3)),
-        ("a", d),
+    gap = timedelta(days=MERGE_GAP_DAYS)
+    days = [d, d + timedelta(days=2), d + timedelta(days=2) + gap, d + 5 * gap]
+    assert day_groups(days) == [
+        [d, d + timedelta(days=2)],
+        [d + timedelta(days=2) + gap],
+        [d + 5 * gap],
     ]
-    assert day_ranges(keys) == [
-        ("a", d, d + timedelta(days=2)),
-        ("a", d + timedelta(days=3), d + timedelta(days=4)),
-        ("b", d, d + timedelta(days=1)),
-    ]
+    conn = new_db()
+    store = SessionStore(conn, "default")
+    run = store.start_run("scan")
+    starts = [f"{day.isoformat()}T12:00:00Z" for day in days]
+    write(store, run, [[session(i, start) for i, start in enumerate(starts)]])
+    # a re-fetch changing the first and the last: two statements, the days between untouched
+    conn.execute("UPDATE app_version_daily_rollup SET sessions = 99 WHERE day = ?", [days[2]])
+    write(store, run, [[session(0, starts[0], "2.0"), session(3, starts[3], "2.0")]])
+    assert conn.execute("SELECT max(sessions) FROM app_version_daily_rollup").fetchone() == (99,)
+    conn.execute("UPDATE app_version_daily_rollup SET sessions = 1 WHERE day = ?", [days[2]])
+    assert_exact(conn)
+    assert app_version_rollup.refresh_days(conn, [("default", day) for day in days]) == 3
+    assert_exact(conn)
 
 
 def test_a_failed_checkpoint_leaves_the_rollup_as_it_was(monkeypatch: pytest.MonkeyPatch) -> None:

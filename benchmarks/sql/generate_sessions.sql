@@ -5,7 +5,9 @@
 -- IPv6; 4 apps with 6 versions each; sessions last 0-8 hours; 1 in 40 is still open.
 -- The canonical IP columns (ip, ip_family, ip_network) are left NULL here and filled afterwards
 -- by the product's own schema-4 backfill (session_audit.db.migrations.backfill_canonical_ip), so
--- they are exactly what an ingest would store.
+-- they are exactly what an ingest would store. Likewise app_version_daily_rollup (read by the
+-- view app_version_daily) is filled afterwards by the rebuild the schema-6 migration runs
+-- (session_audit.db.app_version_rollup.rebuild), as an ingest would have kept it.
 -- Parameters: $n, $users.
 INSERT INTO user_sessions (org, id, user_id, start_time, end_time, client_app_id, ip_address,
                            app_id, app_version, anomalies, first_run_id, last_run_id, loaded_at,

@@ -5,8 +5,12 @@ day, app, version) the sessions, distinct users and distinct app users that the 
 ``app_version_daily`` shows, so the view reads thousands of rows instead of every session.
 The user counts are distinct counts, so the rollup is never patched with deltas: every day a
 write may change is deleted and recomputed from ``user_sessions`` (``sql/queries/
-app_version_rollup_fill.sql``, one range of consecutive days per statement, pruned to those
-days' row groups by ``start_time``).
+app_version_rollup_fill.sql``, pruned to those days' row groups by a ``start_time`` range).
+Runs of consecutive days less than :data:`MERGE_GAP_DAYS` apart share one statement (its range
+spans the gap, which is read but not recomputed); farther ones get their own, so a re-fetch that
+changed a session of last month and one of today reads two days, not the month between.
+A write's cost is the sessions of the days it changes: a scan checkpoint changes one or two days;
+a re-fetch that changed sessions on every day of the history costs a full rebuild.
 
 Contract for every writer of ``user_sessions`` (all inside the writer's own transaction, so the
 rollup commits or rolls back with the sessions):
@@ -37,6 +41,8 @@ if TYPE_CHECKING:
     import polars as pl
 
 STAGED = "rollup_staged"
+DAYS = "rollup_days"
+MERGE_GAP_DAYS = 7
 _COLUMNS = ("org", "id", "user_id", "start_time", "app_id", "app_version")
 
 DayKey = tuple[str, date]
@@ -52,30 +58,24 @@ def touched_days(conn: duckdb.DuckDBPyConnection, lo: int, hi: int) -> list[DayK
 
 
 def refresh_days(conn: duckdb.DuckDBPyConnection, keys: Iterable[DayKey]) -> int:
-    """Recompute the rollup rows of ``keys`` from ``user_sessions`` (one clear + fill per run of
-    consecutive days of one org); returns the statements' ranges refreshed."""
-    ranges = day_ranges(keys)
-    for org, lo_day, hi_day in ranges:
-        _refresh_range(conn, org, lo_day, hi_day)
-    return len(ranges)
+    """Recompute the rollup rows of the (org, day) ``keys`` from ``user_sessions``; returns the
+    clear + fill statement pairs run (see the module docstring)."""
+    by_org: dict[str, list[date]] = {}
+    for org, day in set(keys):
+        by_org.setdefault(org, []).append(day)
+    pairs = 0
+    for org, days in sorted(by_org.items()):
+        for group in day_groups(sorted(days)):
+            _refresh(conn, org, group)
+            pairs += 1
+    return pairs
 
 
 def rebuild(conn: duckdb.DuckDBPyConnection) -> None:
-    """Recompute the whole rollup from ``user_sessions`` (every org, every day)."""
-    extent = conn.execute(load_sql("queries/app_version_rollup_extent")).fetchall()
-    for org, lo_day, hi_day in extent:
-        _refresh_range(conn, str(org), lo_day, hi_day)
-
-
-def day_ranges(keys: Iterable[DayKey]) -> list[tuple[str, date, date]]:
-    """``keys`` as (org, first day, day after the last) runs of consecutive days, sorted."""
-    ranges: list[tuple[str, date, date]] = []
-    for org, day in sorted(set(keys)):
-        if ranges and ranges[-1][0] == org and ranges[-1][2] == day:
-            ranges[-1] = (org, ranges[-1][1], day + timedelta(days=1))
-        else:
-            ranges.append((org, day, day + timedelta(days=1)))
-    return ranges
+    """Recompute the whole rollup from ``user_sessions``: every day of every org that has a
+    session or a rollup row."""
+    rows = conn.execute(load_sql("queries/app_version_rollup_all_days")).fetchall()
+    refresh_days(conn, [(str(org), day) for org, day in rows])
 
 
 @contextmanager
@@ -105,15 +105,35 @@ def maintained(conn: duckdb.DuckDBPyConnection, sessions: pl.DataFrame) -> Itera
         refresh_days(conn, keys)
 
 
-def _refresh_range(conn: duckdb.DuckDBPyConnection, org: str, lo_day: date, hi_day: date) -> None:
-    conn.execute(
-        load_sql("queries/app_version_rollup_clear"),
-        {"org": org, "lo_day": lo_day, "hi_day": hi_day},
-    )
-    conn.execute(
-        load_sql("queries/app_version_rollup_fill"),
-        {"org": org, "lo": _midnight(lo_day), "hi": _midnight(hi_day)},
-    )
+def day_groups(days: list[date]) -> list[list[date]]:
+    """Sorted distinct ``days`` split where two are at least :data:`MERGE_GAP_DAYS` apart."""
+    groups: list[list[date]] = []
+    for day in days:
+        if groups and (day - groups[-1][-1]).days < MERGE_GAP_DAYS:
+            groups[-1].append(day)
+        else:
+            groups.append([day])
+    return groups
+
+
+def _refresh(conn: duckdb.DuckDBPyConnection, org: str, days: list[date]) -> None:
+    """Clear and refill the rollup rows of ``org`` on ``days`` (sorted, not empty)."""
+    import pyarrow as pa
+
+    lo_day, hi_day = days[0], days[-1] + timedelta(days=1)
+    conn.register(DAYS, pa.table({"day": pa.array(days, pa.date32())}))
+    try:
+        conn.execute(
+            load_sql("queries/app_version_rollup_clear"),
+            {"org": org, "lo_day": lo_day, "hi_day": hi_day},
+        )
+        conn.execute(
+            load_sql("queries/app_version_rollup_fill"),
+            {"org": org, "lo": _midnight(lo_day), "hi": _midnight(hi_day)},
+        )
+    finally:
+        with contextlib.suppress(duckdb.Error):  # aborted: keep the error that caused it
+            conn.unregister(DAYS)
 
 
 def _midnight(day: date) -> datetime:
