@@ -15,7 +15,9 @@
 -- closer or unknown low.
 -- Pairs are found by an equi-join on (user, UTC day): each session is listed under every day
 -- it runs on, and meets the sessions starting on those days (the view's ASOF plan took 0.25 s
--- per 120k sessions on 2,000 users; this join is linear in the sessions).
+-- per 120k sessions on 2,000 users; this join is linear in the sessions). Addresses and
+-- networks are compared as integer keys of the window's distinct addresses (different
+-- networks imply different addresses: a network is a function of the address).
 -- Reads finding_recent_sessions, a temp view the evaluator (session_audit.analysis.findings)
 -- creates: user_sessions restricted to the sessions running at or starting after the
 -- evaluation window's start (00:00 UTC of the day of the earliest new session; every session
@@ -31,14 +33,30 @@
 -- longest overlap, still_open (a pair may still be going on).
 -- Returns the finding columns: severity, finding_key, user_ids, session_ids, first_seen,
 -- last_seen, summary, evidence (JSON text).
-WITH sessions AS (
+WITH addresses AS (
+    -- the window's distinct addresses as integers (compared in the join instead of text), with
+    -- their network and where ip_geo places them
     SELECT
-        s.user_id, s.id, s.ip, s.ip_network, s.start_time, s.end_time,
+        a.ip, a.ip_network,
+        row_number() OVER () AS ip_key,
+        dense_rank() OVER (ORDER BY a.ip_network) AS network_key,
+        g.country, g.latitude, g.longitude
+    FROM (
+        SELECT DISTINCT ip, ip_network
+        FROM finding_recent_sessions
+        WHERE org = $org AND ip IS NOT NULL
+    ) AS a
+    LEFT JOIN ip_geo AS g ON g.ip = a.ip
+),
+sessions AS NOT MATERIALIZED (
+    SELECT
+        s.user_id, s.id, a.ip_key, a.network_key, s.start_time, s.end_time,
         session_assumed_end(s.start_time, s.end_time,
             getvariable('session_audit_findings_window').newest) AS effective_end,
         CAST(floor(epoch_ms(s.start_time) / 86400000) AS BIGINT) AS start_day
     FROM finding_recent_sessions AS s
-    WHERE s.org = $org AND s.ip IS NOT NULL
+    JOIN addresses AS a ON a.ip = s.ip
+    WHERE s.org = $org
 ),
 spans AS (
     -- each session under every UTC day it runs on (none when it ends before it starts)
@@ -49,10 +67,11 @@ spans AS (
     WHERE effective_end > start_time
 ),
 pairs AS (
-    -- p started first (ties: lower id), o started before p ended, and both still ran then
+    -- p started first (ties: lower id), o started before p ended, and both still ran then;
+    -- different addresses in different networks
     SELECT
-        p.user_id, p.id AS session_id, o.id AS other_session_id, p.ip, o.ip AS other_ip,
-        p.ip_network, o.ip_network AS other_ip_network,
+        p.user_id, p.id AS session_id, o.id AS other_session_id,
+        p.ip_key, o.ip_key AS other_ip_key,
         o.start_time AS overlap_start,
         least(p.effective_end, o.effective_end) AS overlap_end,
         (epoch_ms(least(p.effective_end, o.effective_end)) - epoch_ms(o.start_time)) / 1000.0
@@ -66,23 +85,17 @@ pairs AS (
     WHERE (o.start_time > p.start_time OR (o.start_time = p.start_time AND o.id > p.id))
         AND o.start_time < p.effective_end
         AND o.effective_end > o.start_time
-        AND p.ip <> o.ip
-        AND p.ip_network IS DISTINCT FROM o.ip_network
-),
-touched AS (
-    SELECT DISTINCT user_id, day
-    FROM pairs
-    WHERE session_id >= $since_id OR other_session_id >= $since_id
+        AND p.network_key <> o.network_key
 ),
 measured AS (
     SELECT
         p.*,
-        ga.country, gb.country AS other_country,
-        great_circle_km(ga.latitude, ga.longitude, gb.latitude, gb.longitude) AS distance_km
+        a.ip, b.ip AS other_ip, a.ip_network, b.ip_network AS other_ip_network,
+        a.country, b.country AS other_country,
+        great_circle_km(a.latitude, a.longitude, b.latitude, b.longitude) AS distance_km
     FROM pairs AS p
-    SEMI JOIN touched AS t ON t.user_id = p.user_id AND t.day = p.day
-    LEFT JOIN ip_geo AS ga ON ga.ip = p.ip
-    LEFT JOIN ip_geo AS gb ON gb.ip = p.other_ip
+    JOIN addresses AS a ON a.ip_key = p.ip_key
+    JOIN addresses AS b ON b.ip_key = p.other_ip_key
 ),
 days AS (
     SELECT
@@ -101,6 +114,8 @@ days AS (
         max(overlap_end) AS last_seen
     FROM measured
     GROUP BY user_id, day
+    -- only the user-days with a pair involving a new session (all of them when $since_id is 0)
+    HAVING bool_or(session_id >= $since_id OR other_session_id >= $since_id)
 )
 SELECT
     CASE WHEN d.max_distance_km >= 500 THEN 'high' WHEN d.max_distance_km >= 50 THEN 'medium'

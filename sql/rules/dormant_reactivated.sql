@@ -7,6 +7,9 @@
 --   (SESSION_AUDIT_FINDINGS_DORMANT_DAYS, default 60) -> $dormant_days
 -- Severity: medium.
 -- Parameters: $org; $since_id: only waking sessions with id >= $since_id.
+-- Plan: the session just before each new one (by start) must already be that far in the past
+-- (a window lag, no running maximum over a user's whole history); only those few candidates
+-- are checked against every earlier session of their user (latest activity, networks used).
 -- Key: the waking session id.
 -- Returns the finding columns: severity, finding_key, user_ids, session_ids, first_seen,
 -- last_seen, summary, evidence (JSON text).
@@ -16,19 +19,30 @@ WITH changed_users AS (
 ordered AS (
     SELECT
         user_id, id, start_time, ip, ip_network,
-        max(coalesce(end_time, start_time)) OVER (
-            PARTITION BY user_id ORDER BY start_time, id
-            ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
-        ) AS last_activity,
-        lag(id) OVER (PARTITION BY user_id ORDER BY start_time, id) AS previous_id
+        lag(coalesce(end_time, start_time)) OVER w AS previous_activity,
+        lag(id) OVER w AS previous_id
     FROM user_sessions
     WHERE org = $org AND user_id IN (SELECT user_id FROM changed_users)
+    WINDOW w AS (PARTITION BY user_id ORDER BY start_time, id)
+),
+candidates AS (
+    -- necessary: the session just before was inactive for the whole dormancy period
+    SELECT *
+    FROM ordered
+    WHERE id >= $since_id AND ip_network IS NOT NULL AND previous_id IS NOT NULL
+        AND days_between(previous_activity, start_time) >= $dormant_days
 ),
 woke AS (
-    SELECT *, days_between(last_activity, start_time) AS dormant_days
-    FROM ordered
-    WHERE id >= $since_id AND last_activity IS NOT NULL AND ip_network IS NOT NULL
-        AND days_between(last_activity, start_time) >= $dormant_days
+    -- exact: the latest activity of every earlier session, and whether one used the network
+    SELECT
+        c.user_id, c.id, c.start_time, c.ip, c.ip_network, c.previous_id,
+        max(coalesce(p.end_time, p.start_time)) AS last_activity,
+        bool_or(p.ip_network IS NOT DISTINCT FROM c.ip_network) AS network_seen
+    FROM candidates AS c
+    JOIN user_sessions AS p
+        ON p.org = $org AND p.user_id = c.user_id
+        AND (p.start_time < c.start_time OR (p.start_time = c.start_time AND p.id < c.id))
+    GROUP BY c.user_id, c.id, c.start_time, c.ip, c.ip_network, c.previous_id
 )
 SELECT
     'medium' AS severity,
@@ -38,16 +52,15 @@ SELECT
     w.last_activity AS first_seen,
     w.start_time AS last_seen,
     format('{} logged in again after {} days without a session, from a new network {}.',
-        finding_user_label(u.name, w.user_id), CAST(floor(w.dormant_days) AS BIGINT),
+        finding_user_label(u.name, w.user_id),
+        CAST(floor(days_between(w.last_activity, w.start_time)) AS BIGINT),
         w.ip_network) AS summary,
     CAST(json_object(
-        'dormant_days', round(w.dormant_days, 1), 'threshold_days', $dormant_days,
+        'dormant_days', round(days_between(w.last_activity, w.start_time), 1),
+        'threshold_days', $dormant_days,
         'previous_session_id', w.previous_id, 'ip', w.ip, 'network', w.ip_network
     ) AS VARCHAR) AS evidence
 FROM woke AS w
 LEFT JOIN users AS u ON u.org = $org AND u.id = w.user_id
-WHERE NOT EXISTS (
-    SELECT 1 FROM user_sessions AS p
-    WHERE p.org = $org AND p.user_id = w.user_id AND p.ip_network = w.ip_network
-        AND (p.start_time < w.start_time OR (p.start_time = w.start_time AND p.id < w.id))
-)
+WHERE NOT w.network_seen
+    AND days_between(w.last_activity, w.start_time) >= $dormant_days

@@ -17,7 +17,8 @@ Contract:
   available and upserts its rows into ``findings`` under a deterministic id (sha256 of rule,
   org and finding_key): re-evaluation never duplicates; a finding keeps ``first_seen``,
   ``detected_at`` and its acknowledgement. The evaluation is set-based: each rule's rows are
-  staged and upserted inside DuckDB (``sql/queries/findings_stage.sql``, ``findings_upsert``);
+  staged, updated and inserted inside DuckDB (``sql/queries/findings_stage.sql``,
+  ``findings_new``, ``findings_upsert``, ``findings_insert``);
   only the counts and at most ``new_limit`` of the NEW findings (most severe first) come back
   to Python (:attr:`FindingsSummary.new`; :attr:`FindingsSummary.new_count` counts them all),
   so the memory of an evaluation does not grow with the number of findings.
@@ -355,8 +356,9 @@ def _evaluate_rule(conn: duckdb.DuckDBPyConnection, name: str, values: dict[str,
     found = int(found_row[0]) if found_row else 0
     if found:
         conn.execute(load_sql("queries/findings_new"))
-        upsert = load_sql("queries/findings_upsert")
-        conn.execute(upsert, _bind(upsert, scoped))
+        conn.execute(load_sql("queries/findings_upsert"))
+        insert = load_sql("queries/findings_insert")
+        conn.execute(insert, _bind(insert, scoped))
     conn.execute("DROP TABLE finding_staged")
     return found
 
