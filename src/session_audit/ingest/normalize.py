@@ -75,9 +75,6 @@ REJECTED_SCHEMA: dict[str, pl.DataType] = {
     "reason": pl.String(),
 }
 
-# The shape of a dotted-quad IPv4 address (no leading zeros), already canonical as it is.
-_IPV4_RE = r"^(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}$"
-
 ANOMALY_CODES = ("end_before_start", "string_over_64", "ip_not_parseable", "missing_client_app_id")
 # The derived columns this module computes (the field table's ``derived`` kind).
 DERIVED = ("anomalies", "ip", "ip_family", "ip_network")
@@ -429,43 +426,22 @@ def _sessions_frame(good: pl.DataFrame, org: str, plan: _Plan) -> pl.DataFrame:
 def _canonical_columns(ip: pl.Series) -> tuple[pl.Series, pl.Series, pl.Series]:
     """(ip, ip_family, ip_network) of every raw ``ip_address``, computed once per distinct value.
 
-    Users reuse a few addresses, so the distinct values are a small share of the rows. Dotted-quad
-    IPv4 text (the common case) is already canonical: its network is computed with string
-    functions, no Python call. Every other distinct text (IPv6 mostly) goes to
-    :func:`canonical_ip` (cached across batches). The values are joined back onto the rows (NULL
-    ``ip_address`` and text that is not an IP address get NULLs)."""
-    distinct = pl.DataFrame({"raw": ip.drop_nulls().unique()}, schema={"raw": pl.String})
-    is_v4 = distinct["raw"].str.contains(_IPV4_RE)
-    texts = distinct.filter(~is_v4)["raw"].to_list()
-    valid = [(text, value) for text in texts if (value := canonical_ip(text)) is not None]
-    v4 = distinct.filter(is_v4).select(
-        "raw",
-        pl.col("raw").alias("ip"),
-        pl.lit("v4", dtype=pl.String).alias("ip_family"),
-        pl.col("raw").str.replace(r"\.\d+$", ".0/24").alias("ip_network"),
+    Users reuse a few addresses, so the distinct values of a batch are a small share of its rows:
+    each goes through :func:`canonical_ip` (itself cached across batches), and the rows take
+    their values from a dict (NULL ``ip_address`` and text that is not an IP address get NULLs).
+    Measured on 4k-row checkpoints: 1.6 ms, against 2.5 ms for a polars join on a lookup frame."""
+    texts = ip.to_list()
+    known = {text: canonical_ip(text) or _NO_IP for text in set(texts) if text is not None}
+    known[None] = _NO_IP
+    canon, family, network = zip(*map(known.__getitem__, texts), strict=True)
+    return (
+        pl.Series("ip", canon, dtype=pl.String),
+        pl.Series("ip_family", family, dtype=pl.String),
+        pl.Series("ip_network", network, dtype=pl.String),
     )
-    other = pl.DataFrame(
-        {
-            "raw": [text for text, _ in valid],
-            "ip": [value[0] for _, value in valid],
-            "ip_family": [value[1] for _, value in valid],
-            "ip_network": [value[2] for _, value in valid],
-        },
-        schema=_IP_LOOKUP_SCHEMA,
-    )
-    lookup = pl.concat([v4, other]) if other.height else v4
-    out = pl.DataFrame({"raw": ip}, schema={"raw": pl.String}).join(
-        lookup, on="raw", how="left", maintain_order="left"
-    )
-    return out["ip"], out["ip_family"], out["ip_network"]
 
 
-_IP_LOOKUP_SCHEMA: dict[str, pl.DataType] = {
-    "raw": pl.String(),
-    "ip": pl.String(),
-    "ip_family": pl.String(),
-    "ip_network": pl.String(),
-}
+_NO_IP: tuple[None, None, None] = (None, None, None)
 
 
 @functools.lru_cache(maxsize=1 << 16)
