@@ -1,14 +1,17 @@
-"""The client's own HTTP transport (httpx's pool on asyncio sockets) and its lean send path.
+"""The client's own HTTP transport (HTTP/1.1 keep-alive on asyncio streams) and its send path.
 
 Over real sockets on 127.0.0.1: connections are kept alive and reused, an idle connection the
-server closed is not reused, a connection refused or an answer that never comes are the same
-retried transport failures as before, TLS works with the context it is given. The requests the
-client builds itself are the ones ``AsyncClient.build_request`` would build, cookies included.
+server closed is not reused (and a GET that meets one is sent again on a fresh connection),
+chunked and gzip answers read as httpx reads them, a connection refused or an answer that never
+comes are the same retried transport failures as before, TLS works with the context it is given.
+The requests the client builds itself are the ones ``AsyncClient.build_request`` would build,
+cookies included.
 """
 
 from __future__ import annotations
 
 import asyncio
+import gzip
 import ssl
 import subprocess
 import sys
@@ -16,13 +19,12 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import httpcore
 import httpx
 import pytest
 
 from session_audit.api import transport
 from session_audit.api.client import TradovateClient
-from session_audit.api.netio import AsyncioBackend
+from session_audit.api.netio import KeepAliveTransport
 from session_audit.api.retry import FailureKind
 from session_audit.settings import Settings
 from support import FakeTime, fake_time_client, fake_time_sim, served
@@ -34,13 +36,21 @@ BODY = b'[{"id": 1}]'
 @dataclass
 class Server:
     """A keep-alive HTTP/1.1 server: answers ``BODY`` to every request; counts connections.
-    ``close_after``: close each connection after that many answers; ``hold``: never answer."""
+    ``close_after``: close each connection after that many answers; ``hold``: never answer;
+    ``hang_up``: close the connection on the next request without answering; ``answer``: the
+    raw answer (default: ``BODY`` with a content-length)."""
 
     port: int = 0
     connections: int = 0
     requests: list[bytes] = field(default_factory=list)
     close_after: int | None = None
     hold: asyncio.Event | None = None
+    hang_up: bool = False
+    answer: bytes = (
+        b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n"
+        + b"content-length: %d\r\n\r\n" % len(BODY)
+        + BODY
+    )
     closed: asyncio.Event = field(default_factory=asyncio.Event)
 
     async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -50,13 +60,15 @@ class Server:
             while True:
                 head = await reader.readuntil(b"\r\n\r\n")
                 self.requests.append(head)
+                if b"content-length: " in head.lower():
+                    size = int(head.lower().split(b"content-length: ")[1].split(b"\r\n")[0])
+                    self.requests.append(await reader.readexactly(size))
+                if self.hang_up:
+                    self.hang_up = False
+                    break
                 if self.hold is not None:
                     await self.hold.wait()
-                writer.write(
-                    b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n"
-                    + b"content-length: %d\r\n\r\n" % len(BODY)
-                    + BODY
-                )
+                writer.write(self.answer)
                 await writer.drain()
                 answered += 1
                 if self.close_after is not None and answered >= self.close_after:
@@ -141,17 +153,82 @@ async def test_tls_with_the_given_context(tmp_path: Path) -> None:
     port = int(listener.sockets[0].getsockname()[1])
     trusting = ssl.create_default_context(cafile=str(cert))
     async with listener:
-        pool = httpcore.AsyncConnectionPool(ssl_context=trusting, network_backend=AsyncioBackend())
-        async with pool:
+        async with httpx.AsyncClient(transport=KeepAliveTransport(ssl_context=trusting)) as http:
             for _ in range(2):
-                answer = await pool.request("GET", f"https://localhost:{port}/v1/x")
-                assert (answer.status, answer.content) == (200, BODY)
-        stream = await AsyncioBackend().connect_tcp("127.0.0.1", port, timeout=5)
-        tls = await stream.start_tls(trusting, server_hostname="localhost", timeout=5)
-        ssl_object = tls.get_extra_info("ssl_object")
-        await tls.aclose()
-    assert isinstance(ssl_object, ssl.SSLObject)
-    assert ssl_object.server_hostname == "localhost"
+                request = http.build_request("GET", f"https://localhost:{port}/v1/x")
+                answer = await transport.send(http, request)
+                assert (answer.status_code, answer.content) == (200, BODY)
+        assert state.connections == 1  # kept alive for both requests
+        # the default context (certifi's roots) refuses the self-signed certificate
+        async with httpx.AsyncClient(transport=transport.build_transport(verify=True)) as http:
+            with pytest.raises(transport.TransportFailure, match="not trusted") as caught:
+                await transport.send(http, http.build_request("GET", f"https://localhost:{port}/"))
+    assert caught.value.kind is None  # not retried
+
+
+async def test_a_get_that_meets_a_closed_kept_alive_connection_is_sent_again(
+    server: Server,
+) -> None:
+    async with client_of(server.port) as http:
+        await transport.send(http, http.build_request("GET", "/a"))
+        server.hang_up = True  # the server drops the connection when the next request arrives
+        answer = await transport.send(http, http.build_request("GET", "/b"))
+    assert answer.content == BODY
+    assert server.connections == 2
+    assert [r.split(b" ")[1] for r in server.requests] == [b"/a", b"/b", b"/b"]
+
+
+async def test_a_post_that_meets_a_closed_kept_alive_connection_is_not_sent_again(
+    server: Server,
+) -> None:
+    async with client_of(server.port) as http:
+        await transport.send(http, http.build_request("GET", "/a"))
+        server.hang_up = True
+        with pytest.raises(transport.TransportFailure) as caught:
+            await transport.send(http, http.build_request("POST", "/login", json={"a": 1}))
+    assert caught.value.kind is FailureKind.CONNECTION  # the retry policy decides
+    assert server.connections == 1
+
+
+async def test_idle_connections_expire_on_the_transports_clock(server: Server) -> None:
+    now = [100.0]
+    keep = KeepAliveTransport(keepalive_expiry=5.0, clock=lambda: now[0])
+    async with httpx.AsyncClient(
+        base_url=f"http://127.0.0.1:{server.port}", transport=keep
+    ) as http:
+        await transport.send(http, http.build_request("GET", "/a"))
+        now[0] += 5.0
+        await transport.send(http, http.build_request("GET", "/b"))  # 5 s idle: still kept
+        assert server.connections == 1
+        now[0] += 5.1
+        await transport.send(http, http.build_request("GET", "/c"))
+        assert server.connections == 2
+        assert keep.idle_connections == 1
+
+
+async def test_chunked_gzip_and_connection_close_answers(server: Server) -> None:
+    packed = gzip.compress(b'[{"id": 2}]')
+    half = len(packed) // 2
+    server.answer = (
+        b"HTTP/1.1 200 OK\r\ncontent-encoding: gzip\r\ntransfer-encoding: chunked\r\n"
+        b"connection: close\r\n\r\n"
+        + b"%x\r\n" % half
+        + packed[:half]
+        + b"\r\n"
+        + b"%x\r\n" % (len(packed) - half)
+        + packed[half:]
+        + b"\r\n0\r\n\r\n"
+    )
+    keep = transport.build_transport(verify=False)
+    async with httpx.AsyncClient(
+        base_url=f"http://127.0.0.1:{server.port}", transport=keep
+    ) as http:
+        for _ in range(2):
+            answer = await transport.send(http, http.build_request("GET", "/x"))
+            assert answer.content == b'[{"id": 2}]'
+            assert answer.http_version == "HTTP/1.1"
+        assert keep.idle_connections == 0  # "connection: close" is honoured
+    assert server.connections == 2
 
 
 def test_the_client_builds_what_build_request_would() -> None:
@@ -183,14 +260,13 @@ async def test_cookies_are_kept_and_sent_as_httpx_does() -> None:
     assert seen == [None, "lb=node7"]
 
 
-async def test_a_real_client_against_the_served_simulator_uses_the_asyncio_backend() -> None:
+async def test_a_real_client_against_the_served_simulator_uses_its_own_transport() -> None:
     time = FakeTime()
     sim = fake_time_sim(time, users=20, sessions=300)
     with served(sim) as (url,):
         settings = Settings.model_validate({**sim.settings_overrides(url), "concurrency": 4})
         async with TradovateClient(settings) as client:
-            pool = client._via._pool  # type: ignore[attr-defined]
-            assert isinstance(pool._network_backend, AsyncioBackend)
+            assert isinstance(client._via, KeepAliveTransport)
             first = sim.table.ids[0]
             rows = await client.session_items(range(first, first + 300))
             assert len(rows) >= 250

@@ -28,8 +28,8 @@ at once (no retry, no sleep) and every later request of the same client raises i
 being sent (:attr:`TradovateClient.lockout`). A 429 with Retry-After is waited out (all concurrent
 requests pause) and slows the client's pace down (AIMD, see :mod:`session_audit.api.budget`).
 
-Per-request CPU. Without an injected transport, requests go through httpx's connection pool on
-plain asyncio sockets (:func:`session_audit.api.transport.build_transport`); a GET is built from a
+Per-request CPU. Without an injected transport, requests go over kept-alive HTTP/1.1 connections
+on asyncio streams (:func:`session_audit.api.transport.build_transport`); a GET is built from a
 URL parsed once per route, the client's headers with the current token (built once per token)
 and its timeouts, then handed to the transport directly (:func:`session_audit.api.transport.send`).
 The requests on the wire are those ``httpx.AsyncClient`` would send.
@@ -150,7 +150,7 @@ class TradovateClient:
         self._policy = RetryPolicy.from_settings(settings)
         https = settings.base_url.startswith("https://")
         if transport is None:
-            # httpx's pool on plain asyncio sockets (see api/netio.py): same TLS checks.
+            # HTTP/1.1 keep-alive on asyncio streams (see api/netio.py): same TLS checks.
             transport = build_transport(verify=https)
         self._http = httpx.AsyncClient(
             base_url=settings.base_url,

@@ -12,9 +12,9 @@ traffic) is not a flaky connection: it fails the same way on every attempt. It b
 failed: self-signed certificate``. Other TLS errors (a handshake cut short) stay retried connection
 failures, their message naming the TLS reason.
 
-The client's own transport comes from :func:`build_transport`: httpx's connection pool on the
-asyncio network backend of :mod:`session_audit.api.netio` (same TLS context, limits and
-keep-alive as httpx's default). :func:`send` hands a request to the transport that serves its URL
+The client's own transport comes from :func:`build_transport`: HTTP/1.1 keep-alive connections on
+asyncio streams (:class:`session_audit.api.netio.KeepAliveTransport`), with the TLS context
+httpx would build. :func:`send` hands a request to the transport that serves its URL
 (the client's own, or a proxy's from the environment) and reads the body; the client-level
 layers of ``AsyncClient.send`` (auth flow, redirects, event hooks, a log call per request) are
 skipped because the API client uses none of them. Cookies still work as in httpx: a response's
@@ -26,10 +26,9 @@ from __future__ import annotations
 
 import ssl
 
-import httpcore
 import httpx
 
-from session_audit.api.netio import AsyncioBackend
+from session_audit.api.netio import KeepAliveTransport
 from session_audit.api.retry import FailureKind
 from session_audit.errors import TransportError
 
@@ -65,25 +64,15 @@ def describe_tls_error(error: ssl.SSLError) -> str:
     return f"TLS handshake failed: {reason}"
 
 
-def build_transport(
-    *, verify: bool, limits: httpx.Limits | None = None
-) -> httpx.AsyncHTTPTransport:
-    """httpx's HTTP transport on the asyncio network backend (:mod:`session_audit.api.netio`).
+def build_transport(*, verify: bool) -> KeepAliveTransport:
+    """The client's own transport (:class:`~session_audit.api.netio.KeepAliveTransport`).
 
-    ``verify``: check TLS certificates against certifi's roots (or ``SSL_CERT_FILE`` /
-    ``SSL_CERT_DIR``), exactly as ``httpx.AsyncHTTPTransport(verify=True)`` does."""
-    limits = limits or httpx.Limits(max_connections=100, max_keepalive_connections=20)
-    context = httpx.create_ssl_context(verify=verify)
-    transport = httpx.AsyncHTTPTransport(verify=context, limits=limits)
-    # The pool httpx builds, on another network backend (httpx has no parameter for it).
-    transport._pool = httpcore.AsyncConnectionPool(
-        ssl_context=context,
-        max_connections=limits.max_connections,
-        max_keepalive_connections=limits.max_keepalive_connections,
-        keepalive_expiry=limits.keepalive_expiry,
-        network_backend=AsyncioBackend(),
-    )
-    return transport
+    ``verify``: HTTPS certificates are checked against certifi's roots (or ``SSL_CERT_FILE`` /
+    ``SSL_CERT_DIR``), exactly as ``httpx.AsyncHTTPTransport(verify=True)`` does; without it
+    (a plain-http API root) no SSL context is built, and an https URL would still get a
+    verifying one."""
+    context = httpx.create_ssl_context(verify=True) if verify else None
+    return KeepAliveTransport(ssl_context=context)
 
 
 def transport_of(http: httpx.AsyncClient, url: httpx.URL) -> httpx.AsyncBaseTransport:
