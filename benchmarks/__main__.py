@@ -1,7 +1,8 @@
 """``python -m benchmarks [--quick] [--only SECTIONS] [--json FILE] [--markdown FILE]``
 
-Runs every benchmark of issues 6, 10 and 14 and prints one table of figures, ratios and targets
-(progress lines go to stderr). Sections: load, e2e, sparse, ordinary, memory, startup, queries.
+Runs every benchmark of issues 6, 10, 13 and 14 and prints one table of figures, ratios and targets
+(progress lines go to stderr). Sections: load, e2e, sparse, ordinary, memory, startup, queries,
+findings.
 ``--quick`` uses tiny sizes (about a minute; the CI smoke test). Exit code 0 even when a target is
 missed: the table says so; a contender that fails is an error (exit 1).
 """
@@ -21,7 +22,7 @@ from benchmarks.machine import describe
 from benchmarks.results import Results, log_stderr
 from benchmarks.sizes import FULL, QUICK
 
-SECTIONS = ("load", "e2e", "sparse", "ordinary", "memory", "startup", "queries")
+SECTIONS = ("load", "e2e", "sparse", "ordinary", "memory", "startup", "queries", "findings")
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -102,6 +103,11 @@ def run(argv: list[str] | None = None) -> Results:
                     workdir / "queries",
                     log_stderr,
                 )
+            elif section == "findings":
+                from benchmarks.findings import run_findings
+
+                queries_db = workdir / "queries" / "queries.duckdb"  # reused when built
+                run_findings(results, sizes, workdir / "findings", log_stderr, queries_db)
             log_stderr(f"section {section}: {time.perf_counter() - section_started:.1f} s")
     finally:
         if args.workdir is None:

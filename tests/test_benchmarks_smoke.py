@@ -99,6 +99,7 @@ def test_quick_benchmark_command_reports_every_figure(tmp_path: object) -> None:
         "API economy",
         "start-up",
         "queries",
+        "findings",
     }
     wanted = [
         "load path / floor",
@@ -123,6 +124,12 @@ def test_quick_benchmark_command_reports_every_figure(tmp_path: object) -> None:
     assert by_name["ingest --help imports no prefect/polars/duckdb/dlt"]["met"] is True
     assert any(n.startswith("requests of a no-change rerun") for n in names)
     assert any(n.startswith("shared_ips") for n in names)
+    # findings: a full evaluation of the query data set, and an incremental one after an ingest
+    full = next(f for f in figures if f["name"].startswith("findings of the full evaluation"))
+    assert full["value"] > 0 and "concurrent_networks" in full["note"]
+    assert any(n.startswith("full evaluation") and n.endswith("(peak RSS)") for n in names)
+    incremental = next(f for f in figures if f["name"].startswith("incremental evaluation"))
+    assert incremental["value"] > 0 and incremental["met"] is not None
     # the sparse space: our default run crosses the quiet stretches and stores what the dense
     # runs store; a paginator that stops after a few empty pages does not
     sparse_ours = next(f for f in figures if f["name"].startswith("session-audit ingest, default"))
