@@ -7,11 +7,16 @@ rows included), built once before timing. Both contenders write a fresh DuckDB f
   in DuckDB). No validation, no merge, no lineage.
 * ours: ``normalize_pages`` + ``SessionStore.write_checkpoint`` per checkpoint (``checkpoint_ids``
   ids = ``checkpoint_ids / batch`` pages), each one transaction with the cursor, as the ingest does.
+
+Each contender's CPU seconds (this process, every thread: user + system) are reported beside its
+wall time: on a shared machine the wall time of either side swings with the load, its CPU far
+less.
 """
 
 from __future__ import annotations
 
 import gc
+import resource
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -41,6 +46,12 @@ RAW_SCHEMA: dict[str, pl.DataType] = {
 class LoadTiming:
     seconds: float
     rows: int
+    cpu_seconds: float = 0.0
+
+
+def _cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
 
 
 def build_pages(sessions: int, *, batch: int = 100, seed: int = 0) -> list[bytes]:
@@ -64,7 +75,7 @@ def build_pages(sessions: int, *, batch: int = 100, seed: int = 0) -> list[bytes
 
 def load_floor(pages: Sequence[bytes], path: Path) -> LoadTiming:
     gc.collect()
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), _cpu()
     rows: list[object] = []
     for page in pages:
         rows.extend(orjson.loads(page))
@@ -74,9 +85,9 @@ def load_floor(pages: Sequence[bytes], path: Path) -> LoadTiming:
         conn.register("raw_sessions", frame.to_arrow())
         conn.execute(bench_sql("floor_create_table"))
         conn.unregister("raw_sessions")
-        seconds = time.perf_counter() - started
+        seconds, cpu = time.perf_counter() - started, _cpu() - cpu
         row = conn.execute(bench_sql("floor_row_count")).fetchone()
-    return LoadTiming(seconds, int(row[0]) if row else 0)
+    return LoadTiming(seconds, int(row[0]) if row else 0, cpu)
 
 
 def load_ours(
@@ -88,7 +99,7 @@ def load_ours(
     from session_audit.ingest.store import SessionStore
 
     gc.collect()
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), _cpu()
     conn = connect(path)
     try:
         migrate(conn)
@@ -99,11 +110,11 @@ def load_ours(
             cursor = batch.max_id + 1 if batch.max_id is not None else None
             store.write_checkpoint(run_id, batch, cursor=cursor)
         store.finish_run(run_id, "completed")
-        seconds = time.perf_counter() - started
+        seconds, cpu = time.perf_counter() - started, _cpu() - cpu
         row = conn.execute(bench_sql("session_row_count")).fetchone()
     finally:
         conn.close()
-    return LoadTiming(seconds, int(row[0]) if row else 0)
+    return LoadTiming(seconds, int(row[0]) if row else 0, cpu)
 
 
 LOAD = "load path"
@@ -124,7 +135,10 @@ def run_load_path(results: Results, sizes: Sizes, workdir: Path, log: Log) -> No
                 pages, _fresh(workdir / f"ours{k}.duckdb"), pages_per_checkpoint=per_checkpoint
             )
         )
-        log(f"load path: floor {floors[-1].seconds:.2f} s, ours {ours[-1].seconds:.2f} s")
+        log(
+            f"load path: floor {floors[-1].seconds:.2f} s (CPU {floors[-1].cpu_seconds:.2f} s),"
+            f" ours {ours[-1].seconds:.2f} s (CPU {ours[-1].cpu_seconds:.2f} s)"
+        )
     floor = min(floors, key=lambda t: t.seconds)
     best = min(ours, key=lambda t: t.seconds)
     label = f"{sizes.load_rows:,} sessions"
@@ -133,15 +147,19 @@ def run_load_path(results: Results, sizes: Sizes, workdir: Path, log: Log) -> No
         f"floor: orjson -> polars -> CREATE TABLE AS, {label}",
         floor.seconds,
         "s",
-        note=f"best of {len(floors)}; {floor.rows:,} rows",
+        note=f"best of {len(floors)}; CPU {floor.cpu_seconds:.2f} s; {floor.rows:,} rows",
     )
     results.add(
         LOAD,
         f"normalize_pages + write_checkpoint, {label}",
         best.seconds,
         "s",
-        note=f"best of {len(ours)}; {best.rows:,} rows; {sizes.checkpoint_ids:,}-id checkpoints",
+        note=f"best of {len(ours)}; CPU {best.cpu_seconds:.2f} s; {best.rows:,} rows; "
+        f"{sizes.checkpoint_ids:,}-id checkpoints",
     )
+    cpu_floor = min(t.cpu_seconds for t in floors)
+    cpu_ours = min(t.cpu_seconds for t in ours)
+    results.add(LOAD, "load path / floor (CPU)", ratio(cpu_ours, cpu_floor), "x")
     results.at_most(LOAD, "load path / floor", ratio(best.seconds, floor.seconds), "x", 1.5)
     results.add(
         LOAD, "load path throughput", best.rows / best.seconds if best.seconds else None, "rows/s"
