@@ -302,7 +302,7 @@ class TradovateClient:
     async def _probe(self, start_id: int, size: int) -> bool:
         """One discovery call over ``size`` ids from ``start_id``: accepted (True) or rejected
         for its length (False). The answer is read and dropped."""
-        ids = ",".join(str(i) for i in range(start_id, start_id + size))
+        ids = ",".join(map(str, range(start_id, start_id + size)))
         response = await self._get(f"{SESSION_ITEMS_PATH}?ids={ids}")
         if response.is_success:
             self._checked_page(response)
@@ -324,7 +324,7 @@ class TradovateClient:
 
     async def session_item_pages(self, ids: Sequence[int]) -> list[bytes]:
         """Raw JSON arrays of ``/userSession/items``, one per call, in request order."""
-        pages = await self._batched(SESSION_ITEMS_PATH, "ids", [int(i) for i in ids], stats=False)
+        pages = await self._batched(SESSION_ITEMS_PATH, "ids", list(map(int, ids)), stats=False)
         return pages
 
     async def session_items(self, ids: Sequence[int]) -> list[dict[str, Any]]:
@@ -354,7 +354,7 @@ class TradovateClient:
         size = self._stats_batch_size if stats else self.batch_size
         if len(ids) > size:  # the working size shrank while this chunk waited
             return await self._split(path, param, ids, size, stats=stats)
-        query = f"{path}?{param}=" + ",".join(str(i) for i in ids)
+        query = f"{path}?{param}=" + ",".join(map(str, ids))
         response = await self._get(query)
         if response.is_success:
             page = self._checked_page(response)
