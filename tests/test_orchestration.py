@@ -25,7 +25,6 @@ from session_audit.orchestration.artifacts import artifact_key, count_rows, summ
 from session_audit.orchestration.ingest_flow import (
     flow_parameters,
     flow_source,
-    summary_from_dict,
     summary_to_dict,
 )
 from session_audit.scale.executors import ExecutionPlan
@@ -183,7 +182,7 @@ def test_summary_markdown_states_the_outcome_and_no_secret() -> None:
 def test_summary_round_trips_through_the_flow_result() -> None:
     summary = _summary()
     result = summary_to_dict(summary)
-    assert summary_from_dict(result) == summary
+    assert IngestSummary.from_dict(result) == summary
     # the flow's result keeps the ledger row's counts at the top, as it always returned them
     assert (result["inserted"], result["rejected"], result["requests"]) == (790, 4, 42)
 

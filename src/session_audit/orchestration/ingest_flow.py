@@ -84,10 +84,6 @@ def summary_to_dict(summary: IngestSummary) -> dict[str, Any]:
     return {**data, **summary.counts.as_dict()}
 
 
-def summary_from_dict(data: dict[str, Any]) -> IngestSummary:
-    return IngestSummary.from_dict(data)
-
-
 async def ingest_in_flow(
     settings: Settings,
     source: IdSource,
@@ -179,9 +175,7 @@ def run_ingest_flow(
     the run's :class:`~session_audit.errors.SessionAuditError` when it fails, as the plain path
     does.
     """
-    plan = plan or ExecutionPlan()
-    tally = tally or TaskRunTally()
-
+    plan, tally = plan or ExecutionPlan(), tally or TaskRunTally()
     handed = _Handed(settings, source, plan, progress, extract, tally)
 
     async def body(**parameters: Any) -> dict[str, Any]:
@@ -202,4 +196,4 @@ def run_ingest_flow(
         in_process = in_process.with_options(task_runner=task_runner_for(plan))
     with prefect_api(tally=tally):
         result = asyncio.run(in_process(**flow_parameters(settings, source, plan)))
-    return summary_from_dict(result)
+    return IngestSummary.from_dict(result)

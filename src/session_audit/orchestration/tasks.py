@@ -1,26 +1,21 @@
 """The task runs of an ingest flow run: one per ingest step, one per staged extraction chunk.
 
 * :class:`PrefectSteps` is the ``call`` that ``drive`` gets inside a flow: each step (users, a
-  chunk of hundreds to thousands of ids, the findings) is one run of :data:`ingest_step`, an
-  async task awaited in the flow's own event loop (the run's HTTP client and DuckDB writer stay
-  on one loop). Never one task run per id.
-* :func:`task_runner_pool` (executor ``threads`` or ``dask``): a ``ChunkPool`` whose chunks are
-  runs of :data:`extract_chunk_task` on the flow's task runner of :func:`task_runner_for`, a
-  ``ThreadPoolTaskRunner`` or prefect-dask's ``DaskTaskRunner`` (on ``address``, else on
-  ``scale.executors.local_cluster``). The flow process stays the driver: it holds the DuckDB
-  writer, the ledger row and the only login; a chunk's arguments carry no password or secret,
-  only the lent token (a ``TokenLease``, whose repr hides it; task parameters are not stored
-  on the server).
+  chunk of hundreds to thousands of ids, the findings) is one run of :data:`ingest_step`, awaited
+  in the flow's own event loop (the run's HTTP client and DuckDB writer stay on one loop).
+* :func:`task_runner_pool` (``threads`` or ``dask``): a ``ChunkPool`` whose chunks are runs of
+  :data:`extract_chunk_task` on the task runner of :func:`task_runner_for` (threads, or
+  prefect-dask on ``address`` or on ``scale.executors.local_cluster``). The flow process keeps
+  the DuckDB writer, the ledger row and the only login; a chunk carries no password or secret,
+  only the lent token (a ``TokenLease``, whose repr hides it; task parameters are not stored).
+* :class:`TaskRunTally` counts the task runs one caller started, so that the local server it
+  stops afterwards waits until they are recorded (``prefect_server.prefect_api``).
 
-One retry layer per kind of failure: HTTP failures are retried by the client (an
-:class:`~session_audit.errors.ApiError` means it gave up: a task retry would risk a 429
-lockout); a ConfigError is a user mistake; a refused lent token is recovered by the driver; Dask
-re-runs a dead worker's chunk. Only a whole-step storage failure
-(:class:`~session_audit.errors.StorageError`, not a locked or unmigratable database) is retried:
-a checkpoint is one transaction, so a retried step stores its chunk exactly once.
-
-:class:`TaskRunTally` counts the task runs one caller started, so that the local server it
-stops afterwards can wait until they are recorded (``prefect_server.prefect_api``).
+One retry layer per kind of failure: HTTP failures are retried by the client (an ``ApiError``
+means it gave up: a task retry would risk a 429 lockout); a ConfigError is a user mistake; a
+refused lent token is recovered by the driver; Dask re-runs a dead worker's chunk. Only a
+whole-step ``StorageError`` (not a locked or unmigratable database) is retried: a checkpoint is
+one transaction, so a retried step stores its chunk exactly once.
 """
 
 from __future__ import annotations

@@ -1,9 +1,0 @@
--- lake_month_rows: the user_sessions rows of one org and one UTC month (YYYY-MM) of start_time,
--- in id order, as written to the lake partition org=<org>/month=<month>/. Every column of the
--- table but org (the partition columns org and month come from the path), in table order, so a
--- field added to the table (session_audit.session_row) reaches the lake with no edit here.
--- Parameters: $org, $month.
-SELECT * EXCLUDE (org)
-FROM user_sessions
-WHERE org = $org AND strftime(timezone('UTC', start_time), '%Y-%m') = $month
-ORDER BY id;

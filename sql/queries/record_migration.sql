@@ -1,2 +1,0 @@
--- record_migration: mark a schema version as applied. Parameters: version, description.
-INSERT INTO schema_migrations (version, description) VALUES (?, ?);
