@@ -323,3 +323,39 @@ def test_flow_rejects_bad_executor_parameters(prefect_harness: None, tmp_path: P
         asyncio.run(ingest_sessions(executor=bad, db=tmp_path / "x.duckdb"))
     with pytest.raises(ConfigError, match="need executor threads"):  # the plan, before settings
         asyncio.run(ingest_sessions(dask_workers=2, db=tmp_path / "x.duckdb"))
+
+
+@pytest.mark.slow
+def test_a_deployment_run_with_executor_dask_starts_its_own_task_runner(
+    prefect_harness: None,
+    served_sim: tuple[Simulator, str],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """As a worker runs the deployment: parameters only (``executor="dask"``), settings and
+    credentials from the environment; the flow is declared with Prefect's default thread
+    runner, so its body starts a DaskTaskRunner on the local cluster for the ingest."""
+    from flows.ingest_sessions import ingest_sessions
+
+    (sim, url), db = served_sim, tmp_path / "deployed.duckdb"
+    settings = sim_settings(sim, db, base_url=url, batch_size=40, checkpoint_ids=300)
+    for key, value in settings.redacted().items():
+        if key not in ("password", "secret") and value is not None:
+            monkeypatch.setenv(f"SESSION_AUDIT_{key.upper()}", str(value))
+    monkeypatch.setenv("SESSION_AUDIT_PASSWORD", sim.credentials.password)
+    monkeypatch.setenv("SESSION_AUDIT_SECRET", sim.credentials.sec)
+
+    result = asyncio.run(
+        ingest_sessions(
+            start_id=sim.table.ids[0],
+            executor="dask",
+            dask_workers=2,
+            staging_dir=str(tmp_path / "staging"),
+        )
+    )
+
+    assert result["status"] == "completed"
+    assert_db_equals_truth(sim, db)
+    _name, completed, task_runs, logs = _recorded(_ledger(db)[0][2])
+    assert completed and "Dask cluster of 2 worker threads" in logs
+    assert len([t for t in task_runs if t.name.startswith("extract-")]) == result["chunks"]
