@@ -8,21 +8,46 @@
 -- Severity: medium.
 -- Parameters: $org; $since_id: only waking sessions with id >= $since_id.
 -- Plan: the session just before each new one (by start) must already be that far in the past
--- (a window lag, no running maximum over a user's whole history); only those few candidates
--- are checked against every earlier session of their user (latest activity, networks used).
+-- (a window lag over the evaluation window's sessions plus each user's last one before it; no
+-- running maximum over a user's whole history); only those few candidates are checked against
+-- every earlier session of their user (latest activity, networks used). The window comes from
+-- the evaluator (variable session_audit_findings_window, sql/queries/findings_window.sql).
 -- Key: the waking session id.
 -- Returns the finding columns: severity, finding_key, user_ids, session_ids, first_seen,
 -- last_seen, summary, evidence (JSON text).
 WITH changed_users AS (
     SELECT DISTINCT user_id FROM user_sessions WHERE org = $org AND id >= $since_id
 ),
+recent AS (
+    -- the changed users' sessions from the evaluation window's start on (variable
+    -- session_audit_findings_window.since: 00:00 UTC of the day of the earliest new session;
+    -- NULL for a full evaluation: every session)
+    SELECT user_id, id, start_time, coalesce(end_time, start_time) AS activity, ip, ip_network
+    FROM user_sessions
+    WHERE org = $org AND user_id IN (SELECT user_id FROM changed_users)
+        AND (getvariable('session_audit_findings_window').since IS NULL
+            OR start_time >= getvariable('session_audit_findings_window').since)
+),
+before AS (
+    -- each changed user's last session before the window: the predecessor of its first recent
+    -- one (an aggregate over the history, no sort)
+    SELECT user_id, (f).id AS id, (f).t AS start_time, (f).activity AS activity,
+        NULL AS ip, NULL AS ip_network
+    FROM (
+        SELECT user_id,
+            max({'t': start_time, 'id': id, 'activity': coalesce(end_time, start_time)}) AS f
+        FROM user_sessions
+        WHERE org = $org AND user_id IN (SELECT user_id FROM changed_users)
+            AND start_time < getvariable('session_audit_findings_window').since
+        GROUP BY user_id
+    )
+),
 ordered AS (
     SELECT
         user_id, id, start_time, ip, ip_network,
-        lag(coalesce(end_time, start_time)) OVER w AS previous_activity,
+        lag(activity) OVER w AS previous_activity,
         lag(id) OVER w AS previous_id
-    FROM user_sessions
-    WHERE org = $org AND user_id IN (SELECT user_id FROM changed_users)
+    FROM (SELECT * FROM recent UNION ALL SELECT * FROM before)
     WINDOW w AS (PARTITION BY user_id ORDER BY start_time, id)
 ),
 candidates AS (

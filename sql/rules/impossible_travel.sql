@@ -11,6 +11,8 @@
 -- database does not place are left out of the sequence.
 -- Severity: high when the countries differ, else medium.
 -- Parameters: $org; $since_id: only pairs whose later session has id >= $since_id (0: all).
+-- Reads the variable session_audit_findings_window (sql/queries/findings_window.sql): only the
+-- window's located sessions and each user's last one before it are put in sequence.
 -- Key: '<earlier session id>-<later session id>'.
 -- Returns the finding columns: severity, finding_key, user_ids, session_ids, first_seen,
 -- last_seen, summary, evidence (JSON text).
@@ -27,6 +29,26 @@ located AS (
         AND g.latitude IS NOT NULL AND g.longitude IS NOT NULL
         AND s.user_id IN (SELECT user_id FROM changed_users)
 ),
+sequence AS (
+    -- the located sessions from the evaluation window's start on (variable
+    -- session_audit_findings_window.since; NULL for a full evaluation: all of them), plus each
+    -- user's last located session before it (an aggregate, no sort over the history)
+    SELECT * FROM located
+    WHERE getvariable('session_audit_findings_window').since IS NULL
+        OR start_time >= getvariable('session_audit_findings_window').since
+    UNION ALL
+    SELECT user_id, (f).id, (f).start_time, (f).ip, (f).country, (f).city, (f).latitude,
+        (f).longitude, (f).radius
+    FROM (
+        SELECT user_id,
+            max({'start_time': start_time, 'id': id, 'ip': ip, 'country': country,
+                 'city': city, 'latitude': latitude, 'longitude': longitude,
+                 'radius': radius}) AS f
+        FROM located
+        WHERE start_time < getvariable('session_audit_findings_window').since
+        GROUP BY user_id
+    )
+),
 pairs AS (
     SELECT
         *,
@@ -38,7 +60,7 @@ pairs AS (
         lag(latitude) OVER w AS prev_latitude,
         lag(longitude) OVER w AS prev_longitude,
         lag(radius) OVER w AS prev_radius
-    FROM located
+    FROM sequence
     WINDOW w AS (PARTITION BY user_id ORDER BY start_time, id)
 ),
 measured AS (

@@ -19,9 +19,30 @@ WITH horizon AS (
     FROM user_sessions WHERE org = $org
 ),
 candidates AS (
-    SELECT DISTINCT coalesce(app_id, '(none)') AS app_key, coalesce(app_version, '(none)') AS
-        version_key_text
-    FROM user_sessions WHERE org = $org AND id >= $since_id
+    SELECT
+        coalesce(app_id, '(none)') AS app_key, coalesce(app_version, '(none)') AS
+            version_key_text,
+        app_id IS NULL OR app_version IS NULL OR version_key(app_version) IS NULL AS unknown
+    FROM (
+        SELECT DISTINCT app_id, app_version
+        FROM user_sessions WHERE org = $org AND id >= $since_id
+    )
+),
+seen_before AS (
+    -- known app/versions used before the brand-new period: they cannot be brand-new, so only
+    -- the unknown and the possibly brand-new ones are aggregated below
+    SELECT DISTINCT coalesce(s.app_id, '(none)') AS app_key,
+        coalesce(s.app_version, '(none)') AS version_key_text
+    FROM user_sessions AS s, horizon AS h
+    WHERE s.org = $org AND days_between(s.start_time, h.newest) > $new_app_days
+),
+reportable AS (
+    SELECT c.app_key, c.version_key_text
+    FROM candidates AS c
+    ANTI JOIN seen_before AS b
+        ON b.app_key = c.app_key AND b.version_key_text = c.version_key_text
+    UNION
+    SELECT app_key, version_key_text FROM candidates WHERE unknown
 ),
 firsts AS (
     SELECT
@@ -32,7 +53,7 @@ firsts AS (
         count(*) AS sessions, count(DISTINCT s.user_id) AS users,
         list_sort(list(DISTINCT s.user_id))[1:20] AS user_ids
     FROM user_sessions AS s
-    SEMI JOIN candidates AS c
+    SEMI JOIN reportable AS c
         ON c.app_key = coalesce(s.app_id, '(none)')
         AND c.version_key_text = coalesce(s.app_version, '(none)')
     WHERE s.org = $org

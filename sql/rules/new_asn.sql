@@ -38,6 +38,8 @@ known AS (
     JOIN located AS l
         ON l.user_id = a.user_id
         AND (l.start_time < (a.f).t OR (l.start_time = (a.f).t AND l.id < (a.f).id))
+    -- only the firsts of new sessions are compared with the user's earlier ones
+    WHERE (a.f).id >= $since_id
     GROUP BY a.user_id, a.asn
 )
 SELECT

@@ -40,6 +40,8 @@ known AS (
     JOIN located AS l
         ON l.user_id = c.user_id
         AND (l.start_time < (c.f).t OR (l.start_time = (c.f).t AND l.id < (c.f).id))
+    -- only the firsts of new sessions are compared with the user's earlier ones
+    WHERE (c.f).id >= $since_id
     GROUP BY c.user_id, c.country
 )
 SELECT

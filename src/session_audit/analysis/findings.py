@@ -243,6 +243,8 @@ def _unregister(conn: duckdb.DuckDBPyConnection) -> None:
             conn.unregister(name)
     with contextlib.suppress(duckdb.Error):
         conn.execute("DROP TABLE IF EXISTS finding_new_ids")
+    with contextlib.suppress(duckdb.Error):
+        conn.execute("DROP TABLE IF EXISTS finding_staged")
 
 
 def evaluate_findings(
@@ -293,8 +295,12 @@ def evaluate_findings(
         _prepare(conn, settings, values)
         conn.execute("BEGIN TRANSACTION")
         try:
-            for rule in run:
-                per_rule[rule.name] = _evaluate_rule(conn, rule.name, values)
+            # a full evaluation stages one rule at a time (its memory is one rule's rows); an
+            # incremental one stages every rule in one statement (one planning of the
+            # writes, and DuckDB runs the rules' pipelines side by side)
+            groups = [[rule.name] for rule in run] if full else [[rule.name for rule in run]]
+            for names in groups:
+                per_rule.update(_evaluate_rules(conn, names, values))
             for rule_name, severity, count in conn.execute(
                 load_sql("queries/findings_new_counts")
             ).fetchall():
@@ -342,25 +348,46 @@ def _prepare(conn: duckdb.DuckDBPyConnection, settings: Settings, values: dict[s
     conn.execute(load_sql("queries/findings_new_ids"))
 
 
-def _evaluate_rule(conn: duckdb.DuckDBPyConnection, name: str, values: dict[str, Any]) -> int:
-    """Stage one rule's rows (in DuckDB), note the new ones, upsert them; returns the rows
-    found."""
-    rule_sql = load_sql(f"rules/{name}").rstrip().rstrip(";")
+def _evaluate_rules(
+    conn: duckdb.DuckDBPyConnection, names: list[str], values: dict[str, Any]
+) -> dict[str, int]:
+    """Stage the rows of the rules ``names`` (in DuckDB, one statement), note the new ones,
+    update the known ones that changed and insert the new ones; returns the rows found per
+    rule. Statements whose work is known to be empty from the counts are not run (each costs
+    its planning)."""
+    if not names:
+        return {}
     stage_sql = load_sql("queries/findings_stage")
     if stage_sql.count(_CANDIDATES) != 1:  # pragma: no cover - guards a changed stage file
         raise StorageError("sql/queries/findings_stage.sql must read FROM finding_candidates once")
-    stage = stage_sql.replace(_CANDIDATES, f"FROM (\n{rule_sql}\n) AS finding_candidates")
-    scoped = {**values, "rule": name}
-    conn.execute(stage, _bind(stage, scoped))
-    found_row = conn.execute("SELECT count(*) FROM finding_staged").fetchone()
-    found = int(found_row[0]) if found_row else 0
-    if found:
-        conn.execute(load_sql("queries/findings_new"))
+    if any(not re.fullmatch(r"[a-z_]+", name) for name in names):  # pragma: no cover
+        raise StorageError(f"not a rule name: {names!r}")  # RULES holds [a-z_] names only
+    branches = "\nUNION ALL\n".join(
+        f"SELECT '{name}' AS rule, * FROM (\n{load_sql(f'rules/{name}').rstrip().rstrip(';')}\n)"
+        for name in names
+    )
+    stage = stage_sql.replace(_CANDIDATES, f"FROM (\n{branches}\n) AS finding_candidates")
+    found = _count(conn.execute(stage, _bind(stage, values)).fetchone())  # rows created
+    per_rule = dict.fromkeys(names, 0)
+    if not found:
+        return per_rule
+    if len(names) == 1:
+        per_rule[names[0]] = found
+    else:
+        for rule, count in conn.execute(load_sql("queries/findings_staged_counts")).fetchall():
+            per_rule[str(rule)] = int(count)
+    new = _count(conn.execute(load_sql("queries/findings_new")).fetchone())  # rows inserted
+    if new < found:
         conn.execute(load_sql("queries/findings_upsert"))
+    if new:
         insert = load_sql("queries/findings_insert")
-        conn.execute(insert, _bind(insert, scoped))
-    conn.execute("DROP TABLE finding_staged")
-    return found
+        conn.execute(insert, _bind(insert, values))
+    return per_rule
+
+
+def _count(row: tuple[Any, ...] | None) -> int:
+    """The row count a CREATE TABLE AS or INSERT statement answers."""
+    return int(row[0]) if row else 0
 
 
 def _finding(row: tuple[Any, ...]) -> Finding:
