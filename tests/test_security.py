@@ -24,7 +24,7 @@ from session_audit.analysis.query import csv_safe_text, needs_neutralising, run_
 from session_audit.cli import run_app
 from session_audit.db.connection import connect, writer
 from session_audit.db.migrations import migrate
-from session_audit.db.sqlfiles import load_sql, query_sql
+from session_audit.db.sqlfiles import query_sql
 from session_audit.db.views import VIEWS
 from session_audit.errors import ConfigError, StorageError
 from session_audit.ingest.runner import IdSource, ingest
@@ -742,7 +742,7 @@ def test_insert_rejected_is_null_safe_and_dedupes_within_a_batch() -> None:
         " AS t(org, session_id, raw_json, reason)"
     )
     for run_id in (1, 2):
-        conn.execute(load_sql("queries/insert_rejected"), {"run_id": run_id})
+        conn.execute(query_sql("store", "insert_rejected"), {"run_id": run_id})
     rows = conn.execute(
         "SELECT org, session_id, run_id FROM rejected_sessions ORDER BY ALL"
     ).fetchall()

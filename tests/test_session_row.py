@@ -18,7 +18,7 @@ import pytest
 
 from session_audit.db.connection import connect
 from session_audit.db.migrations import STEPS, Step, migrate
-from session_audit.db.sqlfiles import load_sql
+from session_audit.db.sqlfiles import query_sql
 from session_audit.ingest.normalize import SESSION_SCHEMA, normalize_pages
 from session_audit.session_row import SESSION_ROW, Field, Kind, SessionRow
 from session_audit.simulator import Simulator, SimulatorConfig
@@ -114,7 +114,7 @@ def test_the_frame_and_the_strict_struct_derive_from_the_table() -> None:
 
 
 def test_the_lake_select_is_every_column_but_org(conn: duckdb.DuckDBPyConnection) -> None:
-    lake = conn.execute(load_sql("queries/lake_month_rows"), {"org": "o", "month": "2024-05"})
+    lake = conn.execute(query_sql("lake", "month_rows"), {"org": "o", "month": "2024-05"})
     names = [d[0] for d in lake.description or ()]
     assert names == [c for c in SESSION_ROW.columns if c != "org"]
 
@@ -184,10 +184,10 @@ def test_adding_a_field_reaches_the_frame_the_merge_the_lake_and_the_simulator()
     assert stored.fetchall() == [(1, "dev-2", 3), (2, "d" * 65, 1)]
     fresh = clean.sessions.with_columns(id=pl.Series([8, 9]))  # the store's insert-only path
     conn.register("staged_sessions", fresh.to_arrow())
-    conn.execute(load_sql("queries/insert_new_sessions"), {"run_id": 4}).fetchall()
+    conn.execute(query_sql("store", "insert_new_sessions"), {"run_id": 4}).fetchall()
     conn.unregister("staged_sessions")
     inserted = conn.execute("SELECT device_id FROM user_sessions WHERE id > 7 ORDER BY id")
     assert inserted.fetchall() == [("dev-1",), ("d" * 65,)]
-    lake = conn.execute(load_sql("queries/lake_month_rows"), {"org": "default", "month": "2024-05"})
+    lake = conn.execute(query_sql("lake", "month_rows"), {"org": "default", "month": "2024-05"})
     assert [d[0] for d in lake.description or ()][-1] == "device_id"
     conn.close()

@@ -15,7 +15,7 @@ import pytest
 from session_audit.db.checks import run_checks
 from session_audit.db.connection import connect, writer
 from session_audit.db.migrations import migrate
-from session_audit.db.sqlfiles import load_sql
+from session_audit.db.sqlfiles import query_sql
 from session_audit.errors import StorageError
 from session_audit.ingest.counts import LedgerCounts
 from session_audit.ingest.normalize import normalize_pages
@@ -220,11 +220,11 @@ def test_the_counter_sql_adds_and_returns_exactly_the_ledger_counts(
     conn: duckdb.DuckDBPyConnection,
 ) -> None:
     names = list(LedgerCounts.names())
-    add = load_sql("queries/add_run_counts")
+    add = query_sql("store", "add_run_counts")
     assert re.findall(r"(\w+) = \1 \+ \$\1", add) == names
     returning = add.split("RETURNING", 1)[1].rstrip().rstrip(";")
     assert [n.strip() for n in returning.split(",")] == names
-    assert "fetched" not in load_sql("queries/finish_run")  # closing a run adds, never replaces
+    assert "fetched" not in query_sql("store", "finish_run")  # closing a run adds, never replaces
     columns = dict(table(conn, "SELECT column_name, data_type FROM duckdb_columns() "
                                "WHERE table_name = 'ingest_runs'"))  # fmt: skip
     assert {n: columns.get(n) for n in names} == dict.fromkeys(names, "BIGINT")

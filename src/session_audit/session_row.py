@@ -26,7 +26,7 @@ What derives from it (nothing else names the columns):
 * the simulator's serialisation (``simulator.table.SessionTable.as_dict`` walks
   :attr:`SessionRow.api_fields` in API order) and the test helpers (``example`` values).
 
-The lake select (``sql/queries/lake_month_rows.sql``) is ``SELECT * EXCLUDE (org)`` of the
+The lake select (``month_rows`` in ``sql/queries/lake.sql``) is ``SELECT * EXCLUDE (org)`` of the
 migrated table; ``tests/test_session_row.py`` fails when this table, the migrated DDL and the
 MERGE disagree. Adding a field: one :class:`Field` here, one migration step, the view that shows
 it (docs/design.md, "Adding a field").

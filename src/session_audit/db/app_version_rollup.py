@@ -4,8 +4,8 @@
 day, app, version) the sessions, distinct users and distinct app users that the view
 ``app_version_daily`` shows, so the view reads thousands of rows instead of every session.
 The user counts are distinct counts, so the rollup is never patched with deltas: every day a
-write may change is deleted and recomputed from ``user_sessions`` (``sql/queries/
-app_version_rollup_fill.sql``, pruned to those days' row groups by a ``start_time`` range).
+write may change is deleted and recomputed from ``user_sessions`` (``fill`` in ``sql/queries/
+app_version_rollup.sql``, pruned to those days' row groups by a ``start_time`` range).
 Runs of consecutive days less than :data:`MERGE_GAP_DAYS` apart share one statement (its range
 spans the gap, which is read but not recomputed); farther ones get their own, so a re-fetch that
 changed a session of last month and one of today reads two days, not the month between.
@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING
 
 import duckdb
 
-from session_audit.db.sqlfiles import load_sql
+from session_audit.db.sqlfiles import query_sql
 
 if TYPE_CHECKING:
     import polars as pl
@@ -52,7 +52,7 @@ def touched_days(conn: duckdb.DuckDBPyConnection, lo: int, hi: int) -> list[DayK
     """The (org, day) keys that merging ``rollup_staged`` (ids ``lo``..``hi``) will change;
     call before the merge, in its transaction."""
     rows = conn.execute(
-        load_sql("queries/app_version_rollup_touched_days"), {"lo": lo, "hi": hi}
+        query_sql("app_version_rollup", "touched_days"), {"lo": lo, "hi": hi}
     ).fetchall()
     return [(str(org), day) for org, day in rows]
 
@@ -74,7 +74,7 @@ def refresh_days(conn: duckdb.DuckDBPyConnection, keys: Iterable[DayKey]) -> int
 def rebuild(conn: duckdb.DuckDBPyConnection) -> None:
     """Recompute the whole rollup from ``user_sessions``: every day of every org that has a
     session or a rollup row."""
-    rows = conn.execute(load_sql("queries/app_version_rollup_all_days")).fetchall()
+    rows = conn.execute(query_sql("app_version_rollup", "all_days")).fetchall()
     refresh_days(conn, [(str(org), day) for org, day in rows])
 
 
@@ -124,11 +124,11 @@ def _refresh(conn: duckdb.DuckDBPyConnection, org: str, days: list[date]) -> Non
     conn.register(DAYS, pa.table({"day": pa.array(days, pa.date32())}))
     try:
         conn.execute(
-            load_sql("queries/app_version_rollup_clear"),
+            query_sql("app_version_rollup", "clear"),
             {"org": org, "lo_day": lo_day, "hi_day": hi_day},
         )
         conn.execute(
-            load_sql("queries/app_version_rollup_fill"),
+            query_sql("app_version_rollup", "fill"),
             {"org": org, "lo": _midnight(lo_day), "hi": _midnight(hi_day)},
         )
     finally:

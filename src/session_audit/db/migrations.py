@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 import duckdb
 
-from session_audit.db.sqlfiles import load_sql
+from session_audit.db.sqlfiles import load_sql, query_sql
 from session_audit.errors import MigrationError
 
 
@@ -44,7 +44,8 @@ def backfill_canonical_ip(conn: duckdb.DuckDBPyConnection) -> None:
 
     from session_audit.ingest.normalize import canonical_ip
 
-    texts = [row[0] for row in conn.execute(load_sql("queries/distinct_ip_texts")).fetchall()]
+    found = conn.execute(query_sql("migrations", "distinct_ip_texts")).fetchall()
+    texts = [row[0] for row in found]
     valid = [(text, value) for text in texts if (value := canonical_ip(text)) is not None]
     if not valid:
         return
@@ -58,7 +59,7 @@ def backfill_canonical_ip(conn: duckdb.DuckDBPyConnection) -> None:
     )
     conn.register("ip_backfill", frame)
     try:
-        conn.execute(load_sql("queries/backfill_canonical_ip"))
+        conn.execute(query_sql("migrations", "backfill_canonical_ip"))
     finally:
         conn.unregister("ip_backfill")
 
@@ -137,10 +138,10 @@ def _declared(name: str) -> tuple[str, ...]:
 
 def schema_version(conn: duckdb.DuckDBPyConnection) -> int:
     """The highest applied version, 0 for an empty database."""
-    exists = conn.execute(load_sql("queries/migrations_table_exists")).fetchone()
+    exists = conn.execute(query_sql("migrations", "table_exists")).fetchone()
     if not exists or not exists[0]:
         return 0
-    row = conn.execute(load_sql("queries/schema_version")).fetchone()
+    row = conn.execute(query_sql("migrations", "schema_version")).fetchone()
     return int(row[0]) if row and row[0] is not None else 0
 
 
@@ -172,7 +173,7 @@ def migrate(
                 conn.execute(load_sql(name))
             if step.backfill is not None:
                 step.backfill(conn)
-            conn.execute(load_sql("queries/record_migration"), [step.version, step.description])
+            conn.execute(query_sql("migrations", "record"), [step.version, step.description])
         if view_list:
             for macro in macro_names():
                 conn.execute(load_sql(f"macros/{macro}"))

@@ -1,11 +1,12 @@
 """LedgerCounts: the counters of one ingest run, declared once.
 
-The ledger row of a run (``ingest_runs``) is the only total of its counters. Each checkpoint adds
-a :class:`LedgerCounts` to it in the same transaction as its rows (``queries/add_run_counts``:
-what the merge did plus what the API client did since the previous checkpoint); the end of the
-run adds what the client did after the last checkpoint and changes no total. The summary printed
-at the end and the progress line are the row as read back, never a sum kept in Python, so a kill
--9 leaves counts that match exactly what the committed checkpoints stored.
+The ledger row of a run (``ingest_runs``) is the only total of its counters. Each checkpoint
+adds a :class:`LedgerCounts` to it in the same transaction as its rows (``add_run_counts`` in
+``sql/queries/store.sql``: what the merge did plus what the API client did since the previous
+checkpoint); the end of the run adds what the client did after the last checkpoint and changes
+no total. The summary printed at the end and the progress line are the row as read back, never
+a sum kept in Python, so a kill -9 leaves counts that match exactly what the committed
+checkpoints stored.
 
 The fields are the ledger's counter columns, in table order: :meth:`LedgerCounts.names` is the
 column list, and a test checks that the SQL adds and returns exactly these columns.

@@ -26,7 +26,7 @@ import duckdb
 import polars as pl
 
 from session_audit.db import app_version_rollup
-from session_audit.db.sqlfiles import load_sql
+from session_audit.db.sqlfiles import query_sql
 from session_audit.errors import StorageError
 from session_audit.ingest.counts import LedgerCounts
 from session_audit.ingest.normalize import (
@@ -117,7 +117,7 @@ class SessionStore:
 
         def work() -> int:
             self._run("mark_interrupted", org=self.org)
-            row = self.conn.execute(load_sql("queries/next_run_id")).fetchone()
+            row = self.conn.execute(query_sql("store", "next_run_id")).fetchone()
             run_id = int(row[0]) if row else 1
             self._run(
                 "insert_run",
@@ -169,7 +169,7 @@ class SessionStore:
 
     def batch_size_for(self, base_url: str) -> tuple[int, int | None] | None:
         """``(batch_size, rejected_at)`` learned about ``base_url`` by earlier runs, or None."""
-        row = self._query("queries/get_api_state", base_url=base_url.rstrip("/")).fetchone()
+        row = self._query("get_api_state", base_url=base_url.rstrip("/")).fetchone()
         return (int(row[0]), None if row[1] is None else int(row[1])) if row else None
 
     def remember_batch_size(self, base_url: str, size: int, rejected_at: int | None) -> None:
@@ -186,7 +186,7 @@ class SessionStore:
 
     def lockout_until(self) -> datetime | None:
         """When the API's lockout (a bare 429 of an earlier run) ends; None if there is none."""
-        row = self._query("queries/lockout_until", org=self.org).fetchone()
+        row = self._query("lockout_until", org=self.org).fetchone()
         return row[0] if row else None
 
     def last_run(self, *, status: str | None = None) -> dict[str, Any] | None:
@@ -194,7 +194,7 @@ class SessionStore:
         try:
             with self._connected() as conn:
                 cursor = conn.execute(
-                    load_sql("queries/last_run"), {"org": self.org, "status": status}
+                    query_sql("store", "last_run"), {"org": self.org, "status": status}
                 )
                 row = cursor.fetchone()
                 names = [d[0] for d in cursor.description or ()]
@@ -207,14 +207,14 @@ class SessionStore:
         ``window`` of seconds: the API counts requests per user across runs, so a new run's
         client budget starts with them (see ``RequestBudget.preload``)."""
         since = datetime.now(UTC) - timedelta(seconds=window)
-        rows = self._query("queries/recent_run_requests", org=self.org, since=since).fetchall()
+        rows = self._query("recent_run_requests", org=self.org, since=since).fetchall()
         return [(float(at), int(n)) for at, n in rows]
 
     # -- cursor and open sessions ------------------------------------------------------------------
 
     def next_id(self) -> int | None:
         """The next session id a range scan asks for; None before the first scan."""
-        row = self._query("queries/get_next_id", org=self.org).fetchone()
+        row = self._query("get_next_id", org=self.org).fetchone()
         return int(row[0]) if row else None
 
     def set_cursor_if_absent(self, next_id: int, *, run_id: int | None = None) -> None:
@@ -227,7 +227,7 @@ class SessionStore:
     def id_rate_points(self) -> tuple[tuple[int, datetime], tuple[int, datetime]] | None:
         """``(id, start_time)`` of the lowest and highest stored session of this org (the
         platform's id rate lies between them); None when nothing is stored."""
-        row = self._query("queries/id_rate_points", org=self.org).fetchone()
+        row = self._query("id_rate_points", org=self.org).fetchone()
         if not row:
             return None
         return (int(row[0]), row[1]), (int(row[2]), row[3])
@@ -238,7 +238,7 @@ class SessionStore:
         """Users whose stats of ``run_id`` report a session that a scan from the cursor could
         find (see the query's header; the API user left out); 0: nothing new to scan for."""
         row = self._query(
-            "queries/users_with_unseen_sessions",
+            "users_with_unseen_sessions",
             org=self.org,
             run_id=run_id,
             api_user=api_user,
@@ -248,7 +248,7 @@ class SessionStore:
 
     def open_session_ids(self) -> list[int]:
         """Ids of this org's stored sessions that are still open (end_time NULL), ascending."""
-        return [int(r[0]) for r in self._query("queries/open_session_ids", org=self.org).fetchall()]
+        return [int(r[0]) for r in self._query("open_session_ids", org=self.org).fetchall()]
 
     # -- data ------------------------------------------------------------------------------------
 
@@ -366,12 +366,12 @@ class SessionStore:
     # -- plumbing --------------------------------------------------------------------------------
 
     def _run(self, name: str, **params: Any) -> duckdb.DuckDBPyConnection:
-        return self.conn.execute(load_sql(f"queries/{name}"), params)
+        return self.conn.execute(query_sql("store", name), params)
 
     def _query(self, name: str, **params: Any) -> _Rows:
         try:
             with self._connected() as conn:
-                return _Rows(conn.execute(load_sql(name), params).fetchall())
+                return _Rows(conn.execute(query_sql("store", name), params).fetchall())
         except duckdb.Error as exc:
             raise StorageError(f"query {name} failed: {exc}") from exc
 

@@ -29,7 +29,7 @@ import duckdb
 import fsspec  # type: ignore[import-untyped]
 import pyarrow.parquet as pq
 
-from session_audit.db.sqlfiles import load_sql
+from session_audit.db.sqlfiles import query_sql
 from session_audit.errors import ConfigError, StorageError
 
 MANIFEST = "_lake.json"
@@ -61,7 +61,7 @@ def sync_lake(conn: duckdb.DuckDBPyConnection, org: str, root: str) -> LakeSync:
     fs, base = fsspec.core.url_to_fs(root)
     org_dir = f"{str(base).rstrip('/')}/org={org}"
     try:
-        months = conn.execute(load_sql("queries/lake_db_months"), {"org": org}).fetchall()
+        months = conn.execute(query_sql("lake", "months"), {"org": org}).fetchall()
     except duckdb.Error as exc:
         raise StorageError(f"cannot read the months of org {org!r}: {exc}") from exc
     try:
@@ -86,7 +86,7 @@ def _write_month(
 ) -> int:
     try:
         table = conn.sql(
-            load_sql("queries/lake_month_rows"), params={"org": org, "month": month}
+            query_sql("lake", "month_rows"), params={"org": org, "month": month}
         ).to_arrow_table()
     except duckdb.Error as exc:
         raise StorageError(f"cannot read org {org!r} month {month}: {exc}") from exc
