@@ -27,6 +27,8 @@ _UPPER_BOUNDS: dict[str, float] = {
     "requests_per_hour": 10**8,
     "requests_per_second": 10**7,
     "checkpoint_ids": 10**7,
+    "checkpoint_rows": 10**7,
+    "checkpoint_seconds": 3_600,
     "gap_tolerance": 10**7,
     "backoff_base": 3_600,
     "backoff_cap": 86_400,
@@ -77,7 +79,24 @@ class Settings(BaseSettings):
         description="find the largest ids per call the API accepts (from batch_size up to "
         "1,000) once per API root and remember it; false: always use batch_size",
     )
-    checkpoint_ids: int = Field(5000, ge=1, description="ids scanned per stored checkpoint")
+    checkpoint_ids: int = Field(
+        5000,
+        ge=1,
+        description="ids per fetched window (fetched and normalized as one piece; consecutive "
+        "windows are stored together, see checkpoint_rows and checkpoint_seconds)",
+    )
+    checkpoint_rows: int = Field(
+        50_000,
+        ge=1,
+        description="store the windows fetched so far, in ONE transaction with the cursor, once "
+        "they hold this many rows (sessions and rejected objects)",
+    )
+    checkpoint_seconds: float = Field(
+        10.0,
+        ge=0,
+        description="or once this many seconds have passed since the last commit (0: every "
+        "window is stored as it arrives); a kill -9 loses at most this much fetching",
+    )
     gap_tolerance: int = Field(
         2000,
         ge=1,

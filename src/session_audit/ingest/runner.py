@@ -5,10 +5,13 @@ and the threads / Dask executors. It asks a plan (``session_audit.ingest.scan_pl
 :class:`ListPlan` of open or listed ids, or a :class:`ScanPlan` of the id range) for the next
 windows, hands them to a :class:`Fetcher` (this module's :class:`InlineFetcher`: the run's client
 plus normalize in a worker thread; or ``scale.driver.PooledFetcher``: threads or Dask workers that
-stage Parquet), stores what comes back in window order, ONE transaction per window with the cursor
-(``store_chunk``, through ``call(name, step, *args)``, which the Prefect flow turns into one task
-run per chunk), and tells the plan what the window held. A kill -9 anywhere loses nothing and
-duplicates nothing: a rerun starts from the last committed cursor.
+stage Parquet), tells the plan what each window held as it arrives (in window order), and stores
+consecutive windows together, ONE transaction with the cursor per checkpoint
+(``session_audit.ingest.checkpoints``: when the buffered windows hold ``checkpoint_rows`` rows,
+``checkpoint_seconds`` after the last commit, when a plan ends, and when the run stops for any
+reason; ``store_windows`` through ``call(name, step, *args)``, which the Prefect flow turns into one
+task run per checkpoint). A kill -9 anywhere loses nothing and duplicates nothing: the windows not
+yet committed are fetched again by the next run, which starts from the last committed cursor.
 
 Every run, in this order:
 
@@ -45,6 +48,12 @@ import httpx
 from session_audit import logs
 from session_audit.api.counters import RunCounters
 from session_audit.errors import ConfigError, Interrupted, RateLimitedError, SessionAuditError
+from session_audit.ingest.checkpoints import (
+    CheckpointBuffer,
+    Window,
+    combine_batches,
+    combined_cursor,
+)
 from session_audit.ingest.counts import LedgerCounts
 from session_audit.ingest.scan_plan import (
     ChunkSpec,
@@ -65,7 +74,7 @@ if TYPE_CHECKING:
     from session_audit.api.client import TradovateClient
     from session_audit.db.connection import WriterLock
     from session_audit.ingest.normalize import NormalizedBatch
-    from session_audit.ingest.store import SessionStore
+    from session_audit.ingest.store import Checkpoint, SessionStore
 
 T = TypeVar("T")
 _log = logging.getLogger("session_audit.ingest")
@@ -106,8 +115,9 @@ class IdSource:
 
 @dataclass
 class ChunkResult:
-    """What one step fetched and stored: ``counts`` is what its checkpoint added to the ledger
-    row (the merge's counts and the client's since the previous checkpoint)."""
+    """One window as received (reported before it is stored: consecutive windows share a
+    checkpoint). ``counts`` stays empty; the run's totals are ``IngestSummary.counts``, the ledger
+    row as the last checkpoint left it."""
 
     step: str
     first_id: int | None
@@ -134,7 +144,8 @@ class IngestSummary:
     open_refetched: int = 0
     next_id: int | None = None
     open_sessions: int = 0
-    chunks: int = 0
+    chunks: int = 0  # windows received
+    checkpoints: int = 0  # transactions that stored windows (each with the cursor)
     seconds: float = 0.0
     counters: RunCounters = field(default_factory=RunCounters)
     error: str | None = None
@@ -214,10 +225,12 @@ class IngestRun:
         flow_run_id: str | None = None,
         sleep: Callable[[float], Awaitable[None]] | None = None,
         clock: Callable[[], float] = time.time,
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self.settings = settings
         self.source = source
         self._clock = clock  # the local clock: only for the lockout (never against API times)
+        self._monotonic = monotonic  # local durations only: when buffered windows fall due
         self._transport = transport  # None: the network (tests pass the simulator's)
         self._flow_run_id = flow_run_id
         self._sleep = sleep
@@ -437,40 +450,67 @@ class IngestRun:
         assert step in ("open", "ids")
         return ChunkSpec.listed(self._seq, "open" if step == "open" else "ids", ids)
 
-    async def store_chunk(
-        self, spec: ChunkSpec, batch: NormalizedBatch
-    ) -> tuple[ChunkResult, WindowOutcome]:
-        """Store one fetched chunk in ONE transaction with the cursor (in a worker thread: the
-        event loop stays free to fetch ahead); return the result and what it tells the plan.
-        The client's counters are read here, on the event loop that changes them."""
-        spent = LedgerCounts.of_client(self.client.counters)
-        return await asyncio.to_thread(self._store_chunk, spec, batch, spent)
+    def checkpoint_buffer(self) -> CheckpointBuffer:
+        """An empty buffer of windows, due by ``checkpoint_rows`` / ``checkpoint_seconds``."""
+        return CheckpointBuffer(
+            rows=self.settings.checkpoint_rows,
+            seconds=self.settings.checkpoint_seconds,
+            clock=self._monotonic,
+        )
 
-    def _store_chunk(
-        self, spec: ChunkSpec, batch: NormalizedBatch, spent: LedgerCounts
-    ) -> tuple[ChunkResult, WindowOutcome]:
+    def receive(self, spec: ChunkSpec, batch: NormalizedBatch) -> tuple[ChunkResult, Window]:
+        """A fetched window, as received: what it tells the plan (a scan window's outcome, from
+        its requested ids only) and the run's progress (not stored yet: see ``store_windows``)."""
         outcome = self._outcome(spec, batch) if spec.advances_cursor else WindowOutcome()
-        cursor = outcome.returned_max + 1 if outcome.returned_max is not None else None
-        with self._ledger_lock:
-            checkpoint = self.store.write_checkpoint(
-                self.run_id, batch, cursor=cursor, client=spent - self._recorded
-            )
-            self._recorded = spent
         ids = spec.ids
         result = ChunkResult(
             step=spec.step,
             first_id=min(ids) if ids else None,
             last_id=max(ids) if ids else None,
             requested=len(ids),
-            counts=checkpoint.added,
             max_id=batch.max_id,
         )
         assert self.summary is not None
-        self.summary.counts = checkpoint.totals  # the ledger row, as this checkpoint left it
         self.summary.note_chunk(result)
         if spec.step == "open":
             self.summary.open_refetched += len(ids)
-        return result, outcome
+        return result, Window(spec, batch, outcome)
+
+    async def store_windows(self, windows: Sequence[Window]) -> Checkpoint:
+        """Store consecutive windows (in plan order) in ONE transaction with the cursor (in a
+        worker thread: the event loop stays free to fetch ahead). The client's counters are read
+        here, on the event loop that changes them."""
+        spent = LedgerCounts.of_client(self.client.counters)
+        return await asyncio.to_thread(self._store_windows, windows, spent)
+
+    def store_on_stop(self, windows: Sequence[Window]) -> None:
+        """The run stops (a failure, a lockout, a signal): store the windows already received,
+        here and now (blocking; the run is ending). If that fails too, the next run fetches them
+        again from the stored cursor; the stop's own error is the one raised."""
+        if not windows or self._client is None or self.summary is None:
+            return
+        try:
+            self._store_windows(windows, LedgerCounts.of_client(self._client.counters))
+        except Exception as exc:  # the stop's cause is what the run reports
+            _log.warning(
+                "run %s stopped; its last %d fetched windows were not stored (the next run "
+                "fetches them again): %s",
+                self.run_id,
+                len(windows),
+                _one_line(exc),
+            )
+
+    def _store_windows(self, windows: Sequence[Window], spent: LedgerCounts) -> Checkpoint:
+        batch = combine_batches([w.batch for w in windows])
+        with self._ledger_lock:
+            checkpoint = self.store.write_checkpoint(
+                self.run_id, batch, cursor=combined_cursor(windows), client=spent - self._recorded
+            )
+            self._recorded = spent
+        assert self.summary is not None
+        self.summary.counts = checkpoint.totals  # the ledger row, as this checkpoint left it
+        self.summary.checkpoints += 1
+        return checkpoint
 
     def _outcome(self, spec: ChunkSpec, batch: NormalizedBatch) -> WindowOutcome:
         """What a scan window held, from the requested ids only (a stray id in an answer is
@@ -747,23 +787,64 @@ async def pump(
     call: StepCaller = call_directly,
     progress: ProgressSink | None = None,
 ) -> None:
-    """Drive one plan: up to ``fetcher.slots`` windows in flight, each stored (one transaction)
-    and observed in the order the plan handed them out."""
+    """Drive one plan: up to ``fetcher.slots`` windows in flight; each window observed by the
+    plan and reported in the order the plan handed them out, as it arrives; consecutive windows
+    stored together (ONE transaction with the cursor) when they fall due, when the plan ends, and
+    when the run stops (whatever stops it, the windows received are stored first)."""
     flight: deque[ChunkSpec] = deque()
     name = STEP_NAMES[plan.step]
-    while True:
-        while len(flight) < fetcher.slots and (window := plan.next_window()) is not None:
-            spec = run.new_chunk(plan.step, window)
-            await fetcher.start(spec)
-            flight.append(spec)
-        if not flight:
-            return
-        spec = flight.popleft()
-        batch = await fetcher.result(spec)
-        result, outcome = await call(name, run.store_chunk, spec, batch)
-        plan.observe(spec.ids, outcome)
-        if progress is not None and run.summary is not None:
-            progress(result, run.summary)
+    buffer = run.checkpoint_buffer()
+
+    async def flush() -> None:
+        windows = buffer.take()
+        if windows:
+            await call(name, run.store_windows, windows)
+
+    try:
+        while True:
+            while len(flight) < fetcher.slots and (window := plan.next_window()) is not None:
+                spec = run.new_chunk(plan.step, window)
+                await _flushing_while(fetcher.start(spec), buffer, flush)
+                flight.append(spec)
+            if not flight:
+                break
+            spec = flight.popleft()
+            batch = await _flushing_while(fetcher.result(spec), buffer, flush)
+            result, received = run.receive(spec, batch)
+            plan.observe(spec.ids, received.outcome)
+            buffer.add(received)
+            if progress is not None and run.summary is not None:
+                progress(result, run.summary)
+            if buffer.due():
+                await flush()
+        await flush()
+    except BaseException:
+        run.store_on_stop(buffer.take())
+        raise
+
+
+async def _flushing_while(
+    work: Awaitable[T], buffer: CheckpointBuffer, flush: Callable[[], Awaitable[None]]
+) -> T:
+    """Await ``work`` (a fetch, or a wait for the request budget); meanwhile store the buffered
+    windows whenever they fall due by time, so that a slow API never holds them uncommitted."""
+    if not len(buffer):
+        return await work
+    task = asyncio.ensure_future(work)
+    try:
+        while not task.done():
+            if buffer.due():
+                await flush()
+            elif len(buffer):
+                await asyncio.wait({task}, timeout=max(buffer.seconds_left(), 0.01))
+            else:
+                await asyncio.wait({task})
+        return task.result()
+    finally:
+        if not task.done():
+            task.cancel()
+            with contextlib.suppress(BaseException):
+                await task
 
 
 async def ingest(
@@ -776,10 +857,17 @@ async def ingest(
     flow_run_id: str | None = None,
     sleep: Callable[[float], Awaitable[None]] | None = None,
     clock: Callable[[], float] = time.time,
+    monotonic: Callable[[], float] = time.monotonic,
 ) -> IngestSummary:
     """Run one ingest end to end and return its summary (also stored in ``ingest_runs``)."""
     run = IngestRun(
-        settings, source, transport=transport, flow_run_id=flow_run_id, sleep=sleep, clock=clock
+        settings,
+        source,
+        transport=transport,
+        flow_run_id=flow_run_id,
+        sleep=sleep,
+        clock=clock,
+        monotonic=monotonic,
     )
     async with run:
         await drive(run, call=call, progress=progress)
