@@ -66,6 +66,32 @@ def test_a_changed_database_file_rebuilds_every_row(tmp_path: Path) -> None:
     ]
 
 
+def test_an_unchanged_file_is_not_hashed_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import os
+
+    from session_audit.analysis import geo
+
+    city, asn = write_geo(tmp_path)
+    dbs = GeoDatabases(city=city, asn=asn)
+    conn = make_db()
+    add_sessions(conn, _sessions(["10.1.1.1"]))
+    refresh_ip_geo(conn, dbs)
+    hashed: list[Path] = []
+    real = geo.fingerprint
+    monkeypatch.setattr(geo, "fingerprint", lambda path: hashed.append(path) or real(path))
+    old, future = 946_684_800, 4_102_444_800  # 2000-01-01 and 2100-01-01, UTC
+    for path in (city, asn):
+        os.utime(path, (old, old))  # before ip_geo was built: taken as the recorded file
+    add_sessions(conn, _sessions(["10.3.3.3"], first_id=2))
+    again = refresh_ip_geo(conn, dbs, since_session_id=2)
+    assert (again.rebuilt, again.looked_up, hashed) == (False, 1, [])
+    os.utime(city, (future, future))  # modified since: hashed, and the same content
+    again = refresh_ip_geo(conn, dbs)
+    assert (again.rebuilt, again.looked_up, hashed) == (False, 0, [city])
+
+
 def test_files_that_are_not_mmdb_or_missing(tmp_path: Path) -> None:
     bogus = tmp_path / "city.mmdb"
     bogus.write_bytes(b"not a database")

@@ -8,8 +8,13 @@ Contract:
   ever downloaded.
 * :func:`refresh_ip_geo` looks every distinct canonical IP of ``user_sessions`` (column ``ip``)
   up once and stores one ``ip_geo`` row per IP (NULLs when the databases do not know it, so it
-  is not looked up again). Each file is identified by its sha256 and size (``geoip_sources``):
+  is not looked up again); after an ingest only the new sessions' addresses not yet in
+  ``ip_geo`` are looked up. Each file is identified by its sha256 and size (``geoip_sources``):
   when a configured file changes, or a kind is added or removed, every row is looked up again.
+  A file at the recorded path, of the recorded size and last modified (2 s margin) before
+  ``ip_geo`` was built from it (``loaded_at``; both the local clock) is not hashed again: a
+  GeoLite2 City file is about 70 MB, hashing it took longer than evaluating the rules after a
+  small ingest.
 * A kind whose file is not configured, or configured but missing, is not available: the rules
   that need it are skipped by :mod:`session_audit.analysis.findings` (never an error). A file
   that exists but is not an MMDB database is a :class:`ConfigError` (a user mistake).
@@ -20,7 +25,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +36,7 @@ from session_audit.errors import ConfigError, StorageError
 from session_audit.settings import Settings
 
 KINDS = ("city", "asn")
+_MTIME_MARGIN = timedelta(seconds=2)
 _COLUMNS = (
     "ip",
     "country",
@@ -188,13 +194,21 @@ def lookup_rows(ips: Iterable[str], sources: Mapping[str, SourceFile]) -> list[d
             reader.close()
 
 
-def open_sources(databases: GeoDatabases) -> dict[str, SourceFile]:
-    """The available files with their fingerprint and metadata."""
+def open_sources(
+    databases: GeoDatabases, known: Mapping[str, tuple[str, int, str, datetime]] | None = None
+) -> dict[str, SourceFile]:
+    """The available files with their fingerprint and metadata. ``known``: kind -> (sha256,
+    size, path, loaded_at) as recorded in ``geoip_sources``; a file with that path and size
+    modified before ``loaded_at`` keeps the recorded sha256 (not hashed again)."""
     sources: dict[str, SourceFile] = {}
     for kind in sorted(databases.available()):
         path = databases.path(kind)
         assert path is not None
-        sha, size = fingerprint(path)
+        recorded = (known or {}).get(kind)
+        if recorded is not None and _unchanged(path, recorded):
+            sha, size = recorded[0], recorded[1]
+        else:
+            sha, size = fingerprint(path)
         reader = open_reader(path)
         try:
             meta = reader.metadata()
@@ -203,6 +217,21 @@ def open_sources(databases: GeoDatabases) -> dict[str, SourceFile]:
         finally:
             reader.close()
     return sources
+
+
+def _unchanged(path: Path, recorded: tuple[str, int, str, datetime]) -> bool:
+    """Whether ``path`` is the recorded file: same path and size, not modified since it was
+    loaded."""
+    _, size, recorded_path, loaded_at = recorded
+    try:
+        stat = path.stat()
+    except OSError:
+        return False
+    if str(path) != recorded_path or stat.st_size != size or loaded_at is None:
+        return False
+    # a margin for coarse file-system timestamps: a file written just after the load must not
+    # look older than it
+    return datetime.fromtimestamp(stat.st_mtime, UTC) < loaded_at - _MTIME_MARGIN
 
 
 def refresh_ip_geo(
@@ -215,12 +244,18 @@ def refresh_ip_geo(
 
     Rebuilds every row when the files differ from ``geoip_sources``; then looks up the canonical
     IPs not yet in ``ip_geo`` (of sessions with id >= ``since_session_id``; None: all)."""
-    sources = open_sources(databases)
     try:
-        stored = {
-            str(kind): (str(sha), int(size))
-            for kind, sha, size in conn.execute(load_sql("queries/geo_sources")).fetchall()
+        recorded = {
+            str(kind): (str(sha), int(size), str(path), loaded_at)
+            for kind, sha, size, path, loaded_at in conn.execute(
+                load_sql("queries/geo_sources")
+            ).fetchall()
         }
+    except duckdb.Error as exc:
+        raise StorageError(f"cannot read geoip_sources: {exc}") from exc
+    sources = open_sources(databases, recorded)
+    try:
+        stored = {kind: (sha, size) for kind, (sha, size, _, _) in recorded.items()}
         wanted = {kind: (s.sha256, s.size) for kind, s in sources.items()}
         rebuilt = stored != wanted
         conn.execute("BEGIN TRANSACTION")
