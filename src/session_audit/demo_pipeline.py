@@ -137,12 +137,12 @@ def read_facts(db: Path, *, top: int = 5) -> DemoFacts:
     """The demo's headline figures from the database (read-only)."""
     from session_audit.analysis.coverage import coverage_line, read_coverage
     from session_audit.db.connection import connect
-    from session_audit.db.sqlfiles import load_sql
+    from session_audit.db.sqlfiles import query_sql
 
     conn = connect(db, read_only=True)
     try:
-        row = conn.execute(load_sql("queries/demo_summary")).fetchone()
-        versions = conn.execute(load_sql("queries/demo_top_versions"), {"limit": top}).fetchall()
+        row = conn.execute(query_sql("demo", "summary")).fetchone()
+        versions = conn.execute(query_sql("demo", "top_versions"), {"limit": top}).fetchall()
         coverage = coverage_line(read_coverage(conn))
     finally:
         conn.close()
@@ -167,11 +167,11 @@ def read_facts(db: Path, *, top: int = 5) -> DemoFacts:
 
 def ledger_flow_run_id(db: Path, run_id: int) -> str | None:
     from session_audit.db.connection import connect
-    from session_audit.db.sqlfiles import load_sql
+    from session_audit.db.sqlfiles import query_sql
 
     conn = connect(db, read_only=True)
     try:
-        row = conn.execute(load_sql("queries/demo_flow_run_id"), {"run_id": run_id}).fetchone()
+        row = conn.execute(query_sql("demo", "flow_run_id"), {"run_id": run_id}).fetchone()
     finally:
         conn.close()
     return str(row[0]) if row and row[0] else None
