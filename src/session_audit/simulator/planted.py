@@ -260,4 +260,5 @@ def _merge(
     table.end_null = end_null
     table.overrides = overrides
     table.open_rows = open_rows
+    table.rebind()  # as_dict must read the new arrays, not the old ones
     return old_to_new

@@ -46,10 +46,17 @@ class SessionTable:
         self.end_null = bytearray()  # open rows: 1 = "endTime": null, 0 = no endTime key
         self.overrides: dict[int, dict[str, Any]] = {}  # malformed rows: field -> value | DROP
         self.open_rows: set[int] = set()
+        self._row = row
+        self._fields: tuple[tuple[str, Callable[[int], Any]], ...] = ()
+        self.rebind()
+
+    def rebind(self) -> None:
+        """Bind the serialisation to the current column arrays: call it after replacing any of
+        them (``as_dict`` reads the arrays it was bound to, for speed)."""
         modelled = self._modelled()
-        self._fields: tuple[tuple[str, Callable[[int], Any]], ...] = tuple(
+        self._fields = tuple(
             (f.api, modelled.get(f.api, _constant(f.example)))
-            for f in row.api_fields
+            for f in self._row.api_fields
             if f.api is not None
         )
 
