@@ -22,6 +22,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from session_audit.api import client as client_module
 from session_audit.api import transport
 from session_audit.api.client import TradovateClient
 from session_audit.api.netio import KeepAliveTransport
@@ -260,17 +261,27 @@ async def test_cookies_are_kept_and_sent_as_httpx_does() -> None:
     assert seen == [None, "lb=node7"]
 
 
-async def test_a_real_client_against_the_served_simulator_uses_its_own_transport() -> None:
+async def test_a_real_client_against_the_served_simulator_uses_its_own_transport(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    made: list[KeepAliveTransport] = []
+
+    def recording(*, verify: bool) -> KeepAliveTransport:
+        made.append(transport.build_transport(verify=verify))
+        return made[-1]
+
+    monkeypatch.setattr(client_module, "build_transport", recording)
     time = FakeTime()
     sim = fake_time_sim(time, users=20, sessions=300)
     with served(sim) as (url,):
         settings = Settings.model_validate({**sim.settings_overrides(url), "concurrency": 4})
         async with TradovateClient(settings) as client:
-            assert isinstance(client._via, KeepAliveTransport)
             first = sim.table.ids[0]
             rows = await client.session_items(range(first, first + 300))
             assert len(rows) >= 250
             assert client.counters.requests >= 4  # login + three 100-id calls
+            assert len(made) == 1
+            assert made[0].idle_connections >= 1  # the answers came through it, kept alive
 
 
 def test_httpx_command_line_client_is_not_imported() -> None:

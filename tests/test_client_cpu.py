@@ -39,7 +39,7 @@ def test_request_urls_are_what_httpx_builds_from_the_path(base: str) -> None:
         assert fast.url.raw_path == plain.url.raw_path
         assert fast.url == plain.url
         assert dict(fast.headers) == dict(plain.headers)
-    assert isinstance(client._url(PATHS[0]), httpx.URL)  # the shortcut is taken
+    assert isinstance(client._url(PATHS[0]), httpx.URL)
 
 
 @pytest.mark.parametrize(

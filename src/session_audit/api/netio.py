@@ -29,8 +29,8 @@ unchanged. What it does:
 * a request cancelled or failed half-way closes its connection (never reused in an unknown
   state).
 
-Proxies from the environment are not its business: httpx routes those URLs to its own proxy
-transports (see :func:`session_audit.api.transport.transport_of`).
+Proxies from the environment are not its business: ``httpx.AsyncClient.send`` routes those
+URLs to its own proxy transports.
 """
 
 from __future__ import annotations

@@ -14,12 +14,8 @@ failures, their message naming the TLS reason.
 
 The client's own transport comes from :func:`build_transport`: HTTP/1.1 keep-alive connections on
 asyncio streams (:class:`session_audit.api.netio.KeepAliveTransport`), with the TLS context
-httpx would build. :func:`send` hands a request to the transport that serves its URL
-(the client's own, or a proxy's from the environment) and reads the body; the client-level
-layers of ``AsyncClient.send`` (auth flow, redirects, event hooks, a log call per request) are
-skipped because the API client uses none of them. Cookies still work as in httpx: a response's
-``Set-Cookie`` goes to the client's jar, and a client with cookies builds its requests through
-httpx (see ``TradovateClient._call``).
+httpx would build. :func:`send` is httpx's public ``AsyncClient.send``: httpx picks the
+transport (a proxy's from the environment, or ours), keeps cookies, and reads the body.
 """
 
 from __future__ import annotations
@@ -75,23 +71,12 @@ def build_transport(*, verify: bool) -> KeepAliveTransport:
     return KeepAliveTransport(ssl_context=context)
 
 
-def transport_of(http: httpx.AsyncClient, url: httpx.URL) -> httpx.AsyncBaseTransport:
-    """The transport ``http`` sends ``url`` through: a proxy's (``HTTPS_PROXY`` & co.) or its
-    own. The same for every URL of one scheme, host and port."""
-    return http._transport_for_url(url)
-
-
-async def send(
-    http: httpx.AsyncClient,
-    request: httpx.Request,
-    via: httpx.AsyncBaseTransport | None = None,
-) -> httpx.Response:
-    """Send ``request`` through ``via`` (default: :func:`transport_of` its URL) and read the
-    body; translate httpx failures."""
+async def send(http: httpx.AsyncClient, request: httpx.Request) -> httpx.Response:
+    """Send ``request`` with ``http`` and read the body; translate httpx failures."""
     path = request.url.path
     what = f"{request.method} {path}"
     try:
-        return await _send(http, request, via or transport_of(http, request.url))
+        return await http.send(request)
     except httpx.TimeoutException as exc:
         raise TransportFailure(
             f"{what} timed out ({type(exc).__name__})", kind=FailureKind.TIMEOUT, path=path
@@ -115,17 +100,3 @@ async def send(
         raise TransportFailure(
             f"{what} failed: {type(exc).__name__}", kind=None, path=path
         ) from exc
-
-
-async def _send(
-    http: httpx.AsyncClient, request: httpx.Request, via: httpx.AsyncBaseTransport
-) -> httpx.Response:
-    response = await via.handle_async_request(request)
-    response.request = request
-    try:
-        await response.aread()
-    finally:
-        await response.aclose()
-    if "set-cookie" in response.headers:
-        http.cookies.extract_cookies(response)
-    return response
