@@ -80,7 +80,12 @@ def test_an_unchanged_file_is_not_hashed_again(
     refresh_ip_geo(conn, dbs)
     hashed: list[Path] = []
     real = geo.fingerprint
-    monkeypatch.setattr(geo, "fingerprint", lambda path: hashed.append(path) or real(path))
+
+    def counted(path: Path) -> tuple[str, int]:
+        hashed.append(path)
+        return real(path)
+
+    monkeypatch.setattr(geo, "fingerprint", counted)
     old, future = 946_684_800, 4_102_444_800  # 2000-01-01 and 2100-01-01, UTC
     for path in (city, asn):
         os.utime(path, (old, old))  # before ip_geo was built: taken as the recorded file
