@@ -277,3 +277,20 @@ def test_checkpoints_persist_in_a_file(tmp_path: Path) -> None:
     reader = connect(path, read_only=True)
     assert reader.execute("SELECT id FROM user_sessions").fetchall() == [(1,)]
     assert SessionStore(reader, "default").next_id() == 2
+
+
+def test_a_workers_counters_merge_into_the_runs_field_for_field() -> None:
+    from dataclasses import fields
+
+    from session_audit.api.counters import RunCounters
+
+    run = RunCounters(requests=5, retries={"server": 1}, penalty_wait_seconds=1.5, rows=10)
+    worker = RunCounters(retries={"server": 2, "timeout": 1})
+    for item in fields(RunCounters):
+        if item.name != "retries":
+            setattr(worker, item.name, 2 if item.name != "penalty_wait_seconds" else 0.25)
+    run.merge(worker)
+    assert run.requests == 7 and run.rows == 12 and run.lockouts == 2 and run.renewals == 2
+    assert run.penalty_wait_seconds == 1.75
+    assert run.retries == {"server": 3, "timeout": 1}
+    assert worker.retries == {"server": 2, "timeout": 1}  # the worker's own are untouched

@@ -4,7 +4,7 @@ each checkpoint; the rest (retry causes, logins, budget waits, ...) is detail fo
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 
@@ -39,6 +39,15 @@ class RunCounters:
 
     def add_retry(self, cause: str) -> None:
         self.retries[cause] = self.retries.get(cause, 0) + 1
+
+    def merge(self, other: RunCounters) -> None:
+        """Add everything ``other`` counted (a worker's client, after its chunk) to these."""
+        for item in fields(self):
+            if item.name == "retries":
+                for cause, n in other.retries.items():
+                    self.retries[cause] = self.retries.get(cause, 0) + n
+            else:
+                setattr(self, item.name, getattr(self, item.name) + getattr(other, item.name))
 
     def as_dict(self) -> dict[str, Any]:
         data = asdict(self)

@@ -51,16 +51,6 @@ from session_audit.settings import Settings
 
 _log = logging.getLogger("session_audit.scale")
 
-_ADDED_COUNTERS = (
-    "requests",
-    "penalty_waits",
-    "penalty_wait_seconds",
-    "budget_waits",
-    "bytes_received",
-    "rows",
-    "batch_size_changes",
-)
-
 
 def worker_settings(settings: Settings, slots: int) -> Settings:
     """The settings a worker gets: no credentials, its share of the per-second budget and of
@@ -142,19 +132,12 @@ class PooledFetcher:
                 f"worker: {type(exc).__name__}: {exc}"
             ) from exc
         del self._pending[spec.seq]
-        self._add_counters(staged.counters)
-        extra = int(staged.counters.get("requests", 0)) - item.reserved
+        self.run.client.counters.merge(staged.counters)
+        extra = staged.counters.requests - item.reserved
         for _ in range(max(0, extra)):
             await self.run.client.budget.acquire()
         self.batch_size = min(self.batch_size, staged.batch_size)
         return self.staging.read(staged, self.settings.org)
-
-    def _add_counters(self, counters: dict[str, Any]) -> None:
-        mine = self.run.client.counters
-        for name in _ADDED_COUNTERS:
-            setattr(mine, name, getattr(mine, name) + counters.get(name, 0))
-        for cause, n in (counters.get("retries") or {}).items():
-            mine.retries[cause] = mine.retries.get(cause, 0) + int(n)
 
     async def aclose(self) -> None:
         for item in self._pending.values():

@@ -25,6 +25,7 @@ from typing import Any
 import fsspec  # type: ignore[import-untyped]
 import polars as pl
 
+from session_audit.api.counters import RunCounters
 from session_audit.errors import StorageError
 from session_audit.ingest.normalize import (
     REJECTED_SCHEMA,
@@ -47,7 +48,7 @@ class StagedChunk:
     fetched: int
     duplicates: int
     batch_size: int  # the worker's ids-per-call after any shrinking
-    counters: dict[str, Any] = field(default_factory=dict)
+    counters: RunCounters = field(default_factory=RunCounters)  # what the worker's client did
 
 
 @dataclass(frozen=True)
@@ -66,7 +67,7 @@ class StagingArea:
         return fs, str(path)
 
     def write(
-        self, spec: ChunkSpec, batch: NormalizedBatch, counters: dict[str, Any], batch_size: int
+        self, spec: ChunkSpec, batch: NormalizedBatch, counters: RunCounters, batch_size: int
     ) -> StagedChunk:
         """Stage ``batch`` (the normalized frames of ``spec``); empty frames write no file."""
         fs, base = self._fs()

@@ -47,4 +47,4 @@ async def _extract(
     async with client:
         pages = await client.session_item_pages(spec.ids)
     batch = normalize_pages(pages, org=settings.org)
-    return staging.write(spec, batch, client.counters.as_dict(), client.batch_size)
+    return staging.write(spec, batch, client.counters, client.batch_size)
