@@ -208,6 +208,35 @@ def test_concurrent_networks_a_new_session_joins_its_days_finding(geo: Settings)
     assert conn.execute(query).fetchall() == full.execute(query).fetchall()
 
 
+def test_concurrent_networks_window_keeps_sessions_still_running_from_before_it() -> None:
+    """An incremental evaluation reads only the sessions of its window (from 00:00 UTC of the
+    earliest new session's day) plus those still running then: a long closed session and an
+    open one (the open-session rule) that started the day before still pair with a new one."""
+    midnight = 15 * 60  # T0 is 09:00 UTC
+    history = [
+        s(1, 1, midnight - 120, "10.1.1.1", 20 * 60),  # closed, runs into the next day
+        s(2, 1, midnight - 60, "10.2.2.1", 10),  # over before midnight
+        {**s(3, 1, midnight - 30, "10.3.3.1"), "end": None},  # open: assumed to run on
+        s(4, 2, midnight - 600, "10.1.1.2", 30),  # keeps the newest data ahead
+    ]
+    later = [s(5, 1, midnight + 60, "10.4.4.1", 30), s(6, 2, midnight + 3 * 60, "10.5.5.2")]
+    incremental = make_db()
+    add_sessions(incremental, history)
+    evaluate_findings(incremental, Settings(), org="default", rules=["concurrent_networks"])
+    add_sessions(incremental, later)
+    evaluate_new_findings(incremental, "default", 5, settings=Settings())
+    full = make_db()
+    add_sessions(full, history + later)
+    evaluate_findings(full, Settings(), org="default", rules=["concurrent_networks"])
+    query = (
+        "SELECT id, severity, session_ids, first_seen, last_seen, summary, evidence FROM findings"
+        " WHERE rule = 'concurrent_networks' ORDER BY id"
+    )
+    rows = full.execute(query).fetchall()
+    assert incremental.execute(query).fetchall() == rows
+    assert {tuple(r[2]) for r in rows} == {(1, 2, 3), (1, 3, 5)}  # day 1, then day 2
+
+
 def test_concurrent_networks_pairs_are_the_views_pairs() -> None:
     """The rule finds its pairs with its own join (per user and day); they must be exactly the
     pairs of the view concurrent_sessions (open sessions, ties, sessions over midnight and
