@@ -16,12 +16,13 @@ Contract:
   (:mod:`.geo`: only addresses not yet looked up), runs every rule whose databases are
   available and upserts its rows into ``findings`` under a deterministic id (sha256 of rule,
   org and finding_key): re-evaluation never duplicates; a finding keeps ``first_seen``,
-  ``detected_at`` and its acknowledgement. The evaluation is set-based: each rule's rows are
+  ``detected_at`` and its acknowledgement. The evaluation is set-based: the rules' rows are
   staged, updated and inserted inside DuckDB (``sql/queries/findings_stage.sql``,
-  ``findings_new``, ``findings_upsert``, ``findings_insert``);
-  only the counts and at most ``new_limit`` of the NEW findings (most severe first) come back
-  to Python (:attr:`FindingsSummary.new`; :attr:`FindingsSummary.new_count` counts them all),
-  so the memory of an evaluation does not grow with the number of findings.
+  ``findings_new``, ``findings_upsert``, ``findings_insert``): one rule at a time for a full
+  evaluation (its memory is one rule's rows), all rules in one statement after an ingest (one
+  round of writes). Only the counts and at most ``new_limit`` of the NEW findings (most severe
+  first) come back to Python (:attr:`FindingsSummary.new`; :attr:`FindingsSummary.new_count`
+  counts them all), so Python's memory does not grow with the number of findings.
   Rules that need a missing database are skipped and the summary says so in one message
   ("... skipped: no GeoIP database"); nothing fails for lack of files.
 * :func:`evaluate_new_findings` is the cheap call after an ingest (only sessions with id >=
