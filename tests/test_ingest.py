@@ -187,7 +187,18 @@ def _start_slow_ingest(
     """Start `session-audit ingest` in a subprocess with a slow budget (so that it runs long
     enough to be interrupted between checkpoints); return once the simulator has answered
     ``until_items`` items calls."""
-    env = _env(sim, url, db, requests_per_second=40, checkpoint_ids=500, batch_size=50)
+    # about two 500-id windows per checkpoint (by rows, never by time): a run interrupted after
+    # a few windows has committed some and holds others received but not yet stored
+    env = _env(
+        sim,
+        url,
+        db,
+        requests_per_second=40,
+        checkpoint_ids=500,
+        batch_size=50,
+        checkpoint_rows=900,
+        checkpoint_seconds=3600,
+    )
     proc = subprocess.Popen(
         _ingest_cmd("--start-id", str(sim.table.ids[0])),
         env=env,
@@ -245,6 +256,149 @@ def test_kill_9_mid_run_then_rerun_gives_truth_and_the_ledger_shows_it(
         ledger = conn.execute("SELECT status, inserted FROM ingest_runs ORDER BY run_id").fetchall()
     assert [status for status, _ in ledger] == ["interrupted", "completed"]
     assert ledger[0][1] > 0  # the killed run had committed checkpoints
+
+
+# Run in a subprocess: an ingest whose progress callback kills its own process (SIGKILL) while
+# the checkpoint buffer holds two windows received but not stored. Each window is printed first:
+# "first last max_id checkpoints-committed-when-it-arrived".
+_KILL_BETWEEN_WINDOWS = """
+import asyncio, os, signal, sys
+from session_audit.ingest.runner import IdSource, ingest
+from session_audit.settings import load_settings
+
+since_commit = []
+
+def progress(result, summary):
+    print(result.first_id, result.last_id, result.max_id, summary.checkpoints, flush=True)
+    if since_commit and since_commit[-1] != summary.checkpoints:
+        since_commit.clear()
+    since_commit.append(summary.checkpoints)
+    if summary.checkpoints >= 1 and len(since_commit) >= 2:
+        os.kill(os.getpid(), signal.SIGKILL)
+
+asyncio.run(ingest(load_settings(), IdSource("scan", start_id=int(sys.argv[1])), progress=progress))
+"""
+
+
+@pytest.mark.slow
+def test_kill_9_between_the_windows_of_one_buffered_checkpoint_loses_only_those_windows(
+    served: tuple[Simulator, str], tmp_path: Path
+) -> None:
+    sim, url = served
+    db = tmp_path / "s.duckdb"
+    env = _env(sim, url, db, checkpoint_ids=300, batch_size=50, checkpoint_rows=800)
+    env["SESSION_AUDIT_CHECKPOINT_SECONDS"] = "3600"
+    killed = subprocess.run(
+        [sys.executable, "-c", _KILL_BETWEEN_WINDOWS, str(sim.table.ids[0])],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    windows = [tuple(int(v) for v in line.split()) for line in killed.stdout.splitlines()]
+    final = windows[-1][3]
+    committed = [w for w in windows if w[3] < final]
+    held = [w for w in windows if w[3] == final]
+    assert final >= 1 and len(held) == 2 and len(committed) >= 2  # >= 2 windows per checkpoint
+
+    (run,) = _ledger(db)
+    counts = LedgerCounts.from_row(run)
+    with connect(db, read_only=True) as conn:
+        cursor = conn.execute("SELECT next_id FROM ingest_state").fetchone()
+        stored = conn.execute(
+            "SELECT count(*), (SELECT count(*) FROM rejected_sessions) FROM user_sessions"
+        ).fetchone()
+        beyond = conn.execute(
+            "SELECT count(*) FROM user_sessions WHERE id >= $lo", {"lo": held[0][0]}
+        ).fetchone()
+    assert run["status"] == "running"  # no end was recorded: the process died
+    # the cursor is where the last committed checkpoint left it; the held windows are not stored
+    assert cursor == (max(w[2] for w in committed) + 1,)
+    assert beyond == (0,)
+    assert stored is not None and (counts.inserted, counts.rejected) == stored
+    assert counts.fetched == counts.inserted + counts.rejected  # a first run: all new
+
+    rerun = subprocess.run(_ingest_cmd(), env=env, capture_output=True, text=True, timeout=120)
+    assert rerun.returncode == 0, rerun.stderr
+    assert_db_equals_truth(sim, db)  # the held windows were fetched again, stored once
+
+
+def test_windows_are_stored_together_when_the_injected_clock_says_so(tmp_path: Path) -> None:
+    """checkpoint_seconds on the injected monotonic clock (here: 4 s per window received):
+    windows go three to a transaction, each with the cursor; the ledger and the data are exact."""
+    sim = _sim()
+    db = tmp_path / "s.duckdb"
+    now = [0.0]
+
+    def four_seconds_per_window(_result: ChunkResult, _summary: IngestSummary) -> None:
+        now[0] += 4.0
+
+    summary = asyncio.run(
+        ingest(
+            sim_settings(
+                sim,
+                db,
+                checkpoint_ids=300,
+                batch_size=100,
+                checkpoint_rows=10**6,
+                checkpoint_seconds=10,
+            ),
+            _scan(sim),
+            transport=sim.transport(),
+            sleep=_no_sleep,
+            progress=four_seconds_per_window,
+            monotonic=lambda: now[0],
+        )
+    )
+    assert summary.status == "completed"
+    assert summary.chunks > 6
+    assert summary.checkpoints == math.ceil(summary.chunks / 3)
+    assert_db_equals_truth(sim, db)
+    (row,) = _ledger(db)
+    assert LedgerCounts.from_row(row) == summary.counts
+
+
+def test_a_failure_between_windows_stores_the_windows_received_first(tmp_path: Path) -> None:
+    """Nothing falls due (a still clock, a large row limit); a failure after five windows stores
+    those five in one transaction with the cursor, records the run failed, and the rerun
+    continues from there to truth."""
+    sim = _sim()
+    db = tmp_path / "s.duckdb"
+    received: list[ChunkResult] = []
+
+    def fail_after_five(result: ChunkResult, summary: IngestSummary) -> None:
+        received.append(result)
+        if len(received) == 5:
+            assert summary.checkpoints == 0
+            raise RuntimeError("the disk of the progress log is full")
+
+    settings = sim_settings(
+        sim, db, checkpoint_ids=300, batch_size=100, checkpoint_rows=10**6, checkpoint_seconds=60
+    )
+    with pytest.raises(RuntimeError, match="disk"):
+        asyncio.run(
+            ingest(
+                settings,
+                _scan(sim),
+                transport=sim.transport(),
+                sleep=_no_sleep,
+                progress=fail_after_five,
+                monotonic=lambda: 0.0,
+            )
+        )
+    (row,) = _ledger(db)
+    with connect(db, read_only=True) as conn:
+        cursor = conn.execute("SELECT next_id FROM ingest_state").fetchone()
+        top = conn.execute("SELECT max(id) FROM user_sessions").fetchone()
+    assert row["status"] == "failed" and "disk" in row["error"]
+    assert cursor == (max(r.max_id or 0 for r in received) + 1,)
+    assert top is not None and top[0] < (received[-1].last_id or 0) + 1
+    assert row["inserted"] > 0 and row["last_id"] <= (received[-1].last_id or 0)
+
+    summary = _run(sim, db, checkpoint_ids=300, batch_size=100)
+    assert summary.status == "completed"
+    assert_db_equals_truth(sim, db)
 
 
 @pytest.mark.slow

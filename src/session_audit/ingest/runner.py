@@ -244,6 +244,10 @@ class IngestRun:
         # held while a delta of the client's counters is added (a checkpoint still written in
         # its thread when the run is cancelled, or the run's end): nothing is added twice
         self._ledger_lock = threading.Lock()
+        # checkpoints handed to a worker thread and not finished: a cancelled await leaves its
+        # thread running, and the run's end (or the windows stored on a stop) waits for it
+        self._stores = threading.Condition()
+        self._storing = 0
         self.summary: IngestSummary | None = None
         self._seq = 0
         self._scan: ScanPlan | None = None
@@ -336,6 +340,7 @@ class IngestRun:
                 else:
                     summary.status = "failed"
                     summary.error = _one_line(exc)
+                self._settle()
                 self._finish(summary)
         finally:
             if self._writer is not None:
@@ -481,7 +486,23 @@ class IngestRun:
         worker thread: the event loop stays free to fetch ahead). The client's counters are read
         here, on the event loop that changes them."""
         spent = LedgerCounts.of_client(self.client.counters)
-        return await asyncio.to_thread(self._store_windows, windows, spent)
+        with self._stores:
+            self._storing += 1  # counted on the event loop, before the thread can start
+        return await asyncio.to_thread(self._store_counted, windows, spent)
+
+    def _store_counted(self, windows: Sequence[Window], spent: LedgerCounts) -> Checkpoint:
+        try:
+            return self._store_windows(windows, spent)
+        finally:
+            with self._stores:
+                self._storing -= 1
+                self._stores.notify_all()
+
+    def _settle(self) -> None:
+        """Wait until no checkpoint is being stored in a worker thread: the run is cancelled
+        while one is (its thread runs on), and its end is recorded after that commit."""
+        with self._stores:
+            self._stores.wait_for(lambda: self._storing == 0)
 
     def store_on_stop(self, windows: Sequence[Window]) -> None:
         """The run stops (a failure, a lockout, a signal): store the windows already received,
@@ -489,6 +510,7 @@ class IngestRun:
         again from the stored cursor; the stop's own error is the one raised."""
         if not windows or self._client is None or self.summary is None:
             return
+        self._settle()  # the checkpoint before them first (the cursor only moves forward)
         try:
             self._store_windows(windows, LedgerCounts.of_client(self._client.counters))
         except Exception as exc:  # the stop's cause is what the run reports
