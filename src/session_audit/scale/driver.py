@@ -5,8 +5,9 @@ The driving process holds the DuckDB writer, the ledger row and the only API log
 (:func:`~session_audit.ingest.runner.drive`: users, open sessions, listed ids or the scan plan,
 the same end rule and cursor rule); only the fetching differs: :class:`PooledFetcher` hands each
 chunk to a :class:`~session_audit.scale.executors.ChunkPool`, where a worker fetches it with a lent
-token, normalizes it and stages Parquet, and the loop stores the staged frames **in chunk order**,
-each in ONE transaction with the cursor. A chunk that finished early waits for its predecessors,
+token, normalizes it and stages Parquet, and the loop takes the staged frames **in chunk order**
+and stores consecutive chunks together, ONE transaction with the cursor per checkpoint (see
+``session_audit.ingest.checkpoints``). A chunk that finished early waits for its predecessors,
 so the cursor never passes an id that is not stored: a kill -9 of the driver leaves the database
 at its last checkpoint; a dead worker's chunks are run again by Dask; either way the rerun gives
 truth. ``slots`` chunks are in flight: the workers of the pool.
