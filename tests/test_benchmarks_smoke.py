@@ -55,13 +55,15 @@ def test_load_path_pieces_store_what_the_floor_stores(tmp_path: object) -> None:
     assert isinstance(tmp_path, Path)
     pages = build_pages(2_000, batch=100)
     floor = load_floor(pages, tmp_path / "floor.duckdb")
-    ours = load_ours(pages, tmp_path / "ours.duckdb", pages_per_checkpoint=5)
+    ours = load_ours(pages, tmp_path / "ours.duckdb", pages_per_window=5, batch=100)
     served = sum(len(orjson.loads(page)) for page in pages)
     # 2,000 sessions plus the API user's earlier logins (one every ~6 hours of the span)
     assert served >= 2_000
     assert floor.rows == served
     # ours rejects the malformed rows the simulator plants (missing userId, bad startTime ...)
     assert served - 20 <= ours.rows < served
+    # ~2,000 rows in windows of 500 ids: one transaction, as the ingest's buffer decides
+    assert ours.transactions == 1
 
 
 @pytest.mark.slow
