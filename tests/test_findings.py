@@ -419,6 +419,40 @@ def test_only_a_bounded_number_of_new_findings_comes_back(geo: Settings) -> None
     assert again.new == () and again.new_count == 0 and again.updated == len(stored)
 
 
+def test_evaluation_runs_under_a_memory_limit_and_restores_the_default(
+    geo: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from session_audit.analysis import findings
+
+    def limit(conn: duckdb.DuckDBPyConnection) -> str:
+        row = conn.execute("SELECT current_setting('memory_limit')").fetchone()
+        assert row is not None
+        return str(row[0])
+
+    conn = make_db()
+    _everything(conn)
+    default = limit(conn)
+    assert findings._bytes(default) > findings._bytes(findings.EVALUATION_MEMORY_LIMIT)
+    assert findings._limit_memory(conn, "1GB") and limit(conn) == "953.6 MiB"
+    conn.execute("RESET memory_limit")
+    seen: list[str] = []
+    real = findings._evaluate_rules
+
+    def watched(c: duckdb.DuckDBPyConnection, names: list[str], values: Any) -> dict[str, int]:
+        seen.append(limit(c))
+        return real(c, names, values)
+
+    monkeypatch.setattr(findings, "_evaluate_rules", watched)
+    evaluate_findings(conn, geo, org="default")
+    assert seen and set(seen) == {"953.6 MiB"}  # lowered while the rules ran
+    assert limit(conn) == default  # then reset
+    conn.execute("SET memory_limit = '3GB'")  # someone else's limit is left alone
+    assert not findings._limit_memory(conn, "1GB")
+    evaluate_findings(conn, geo, org="default")
+    assert limit(conn) == "2.7 GiB"
+    assert findings._bytes("18.8 GiB") == 18.8 * 2**30 and findings._bytes("lots") == math.inf
+
+
 def test_incremental_evaluation_equals_a_full_one(geo: Settings) -> None:
     columns = "id, rule, severity, user_ids, session_ids, first_seen, last_seen, summary, evidence"
     later = [s(6, 1, 72 * DAY, "10.3.3.9"), s(7, 2, 72 * DAY + 5, "10.3.3.9")]

@@ -60,6 +60,10 @@ SEVERITIES = ("info", "low", "medium", "high")
 ALERT_SEVERITIES = frozenset({"medium", "high"})
 NO_GEOIP = "skipped: no GeoIP database"
 NEW_LIMIT = 100  # new findings an evaluation hands back to Python (the rest are counted)
+# DuckDB's memory_limit while the rules run, when the database runs with DuckDB's default (80%
+# of RAM): beyond it DuckDB spills to the database's temp directory; RESET after. A full
+# evaluation of 10M sessions: 2.6 GB peak RSS / 28 s without, 1.2 GB / 36 s with.
+EVALUATION_MEMORY_LIMIT = "1GB"
 _CANDIDATES = "FROM finding_candidates"
 
 
@@ -294,6 +298,7 @@ def evaluate_findings(
     per_rule: dict[str, int] = {}
     new_counts: dict[tuple[str, str], int] = {}
     new: list[Finding] = []
+    lowered = _limit_memory(conn, EVALUATION_MEMORY_LIMIT)
     try:
         _prepare(conn, settings, values)
         conn.execute("BEGIN TRANSACTION")
@@ -322,6 +327,9 @@ def evaluate_findings(
         raise StorageError(f"evaluating the findings rules failed: {exc}") from exc
     finally:
         _unregister(conn)
+        if lowered:
+            with contextlib.suppress(duckdb.Error):
+                conn.execute(load_sql("queries/findings_memory_limit_reset"))
     updated = sum(per_rule.values()) - sum(new_counts.values())
     return FindingsSummary(
         org=org,
@@ -338,6 +346,34 @@ def evaluate_findings(
         per_rule=per_rule,
         new_counts=new_counts,
     )
+
+
+def _limit_memory(conn: duckdb.DuckDBPyConnection, limit: str) -> bool:
+    """Lower DuckDB's memory_limit (a setting of the whole database instance) to ``limit``
+    when it is DuckDB's default and higher; True when it was lowered (then RESET after). A
+    limit someone set is left alone (its text form is rounded: restoring it would drift)."""
+    try:
+        current = conn.execute(load_sql("queries/findings_memory_limit_current")).fetchone()
+        with duckdb.connect() as fresh:
+            default = fresh.execute(load_sql("queries/findings_memory_limit_current")).fetchone()
+        if current is None or current != default or _bytes(str(current[0])) <= _bytes(limit):
+            return False
+        conn.execute(load_sql("queries/findings_memory_limit"), {"limit": limit})
+    except duckdb.Error:  # e.g. a locked configuration
+        return False
+    return True
+
+
+_UNITS = {"B": 1, "KB": 1e3, "MB": 1e6, "GB": 1e9, "TB": 1e12, "KIB": 2**10, "MIB": 2**20,
+          "GIB": 2**30, "TIB": 2**40}  # fmt: skip
+
+
+def _bytes(text: str) -> float:
+    """'18.8 GiB' / '1GB' as bytes (inf when not understood: never lowered then)."""
+    match = re.fullmatch(r"\s*([0-9.]+)\s*([A-Za-z]*)\s*", text)
+    if match is None or match.group(2).upper() not in _UNITS:
+        return float("inf")
+    return float(match.group(1)) * _UNITS[match.group(2).upper()]
 
 
 def _prepare(conn: duckdb.DuckDBPyConnection, settings: Settings, values: dict[str, Any]) -> None:
