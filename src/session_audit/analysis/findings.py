@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import functools
 import io
 import ipaddress
 import re
@@ -353,15 +354,22 @@ def _limit_memory(conn: duckdb.DuckDBPyConnection, limit: str) -> bool:
     when it is DuckDB's default and higher; True when it was lowered (then RESET after). A
     limit someone set is left alone (its text form is rounded: restoring it would drift)."""
     try:
-        current = conn.execute(load_sql("queries/findings_memory_limit_current")).fetchone()
-        with duckdb.connect() as fresh:
-            default = fresh.execute(load_sql("queries/findings_memory_limit_current")).fetchone()
-        if current is None or current != default or _bytes(str(current[0])) <= _bytes(limit):
+        row = conn.execute(load_sql("queries/findings_memory_limit_current")).fetchone()
+        current = str(row[0]) if row else None
+        if current != _default_memory_limit() or _bytes(str(current)) <= _bytes(limit):
             return False
         conn.execute(load_sql("queries/findings_memory_limit"), {"limit": limit})
     except duckdb.Error:  # e.g. a locked configuration
         return False
     return True
+
+
+@functools.cache
+def _default_memory_limit() -> str:
+    """DuckDB's default memory_limit on this machine, as text (asked once per process)."""
+    with duckdb.connect() as fresh:
+        row = fresh.execute(load_sql("queries/findings_memory_limit_current")).fetchone()
+    return str(row[0]) if row else ""
 
 
 _UNITS = {"B": 1, "KB": 1e3, "MB": 1e6, "GB": 1e9, "TB": 1e12, "KIB": 2**10, "MIB": 2**20,
