@@ -419,7 +419,7 @@ def test_only_a_bounded_number_of_new_findings_comes_back(geo: Settings) -> None
     assert again.new == () and again.new_count == 0 and again.updated == len(stored)
 
 
-def test_evaluation_runs_under_a_memory_limit_and_restores_the_default(
+def test_a_full_evaluation_runs_under_a_memory_limit_and_restores_the_default(
     geo: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from session_audit.analysis import findings
@@ -446,6 +446,9 @@ def test_evaluation_runs_under_a_memory_limit_and_restores_the_default(
     evaluate_findings(conn, geo, org="default")
     assert seen and set(seen) == {"953.6 MiB"}  # lowered while the rules ran
     assert limit(conn) == default  # then reset
+    seen.clear()
+    evaluate_new_findings(conn, "default", 4, settings=geo)  # after an ingest: not lowered
+    assert seen and set(seen) == {default}
     conn.execute("SET memory_limit = '3GB'")  # someone else's limit is left alone
     assert not findings._limit_memory(conn, "1GB")
     evaluate_findings(conn, geo, org="default")
