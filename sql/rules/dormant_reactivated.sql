@@ -11,7 +11,7 @@
 -- (a window lag over the evaluation window's sessions plus each user's last one before it; no
 -- running maximum over a user's whole history); only those few candidates are checked against
 -- every earlier session of their user (latest activity, networks used). The window comes from
--- the evaluator (variable session_audit_findings_window, sql/queries/findings_window.sql).
+-- the evaluator (variable session_audit_findings_window, window in sql/queries/findings.sql).
 -- Key: the waking session id.
 -- Returns the finding columns: severity, finding_key, user_ids, session_ids, first_seen,
 -- last_seen, summary, evidence (JSON text).

@@ -11,7 +11,7 @@
 -- database does not place are left out of the sequence.
 -- Severity: high when the countries differ, else medium.
 -- Parameters: $org; $since_id: only pairs whose later session has id >= $since_id (0: all).
--- Reads the variable session_audit_findings_window (sql/queries/findings_window.sql): only the
+-- Reads the variable session_audit_findings_window (window in sql/queries/findings.sql): only the
 -- window's located sessions and each user's last one before it are put in sequence.
 -- Key: '<earlier session id>-<later session id>'.
 -- Returns the finding columns: severity, finding_key, user_ids, session_ids, first_seen,

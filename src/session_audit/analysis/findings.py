@@ -17,7 +17,7 @@ Contract:
   available and upserts its rows into ``findings`` under a deterministic id (sha256 of rule,
   org and finding_key): re-evaluation never duplicates; a finding keeps ``first_seen``,
   ``detected_at`` and its acknowledgement. The evaluation is set-based: the rules' rows are
-  staged, updated and inserted inside DuckDB (``sql/queries/findings_stage.sql``,
+  staged, updated and inserted inside DuckDB (``stage`` in ``sql/queries/findings.sql``,
   ``findings_new``, ``findings_upsert``, ``findings_insert``): one rule at a time for a full
   evaluation (its memory is one rule's rows), all rules in one statement after an ingest (one
   round of writes). Only the counts and at most ``new_limit`` of the NEW findings (most severe
@@ -53,7 +53,7 @@ import duckdb
 
 from session_audit.analysis.geo import GeoDatabases, refresh_ip_geo
 from session_audit.analysis.query import QueryResult
-from session_audit.db.sqlfiles import load_sql
+from session_audit.db.sqlfiles import load_sql, query_sql
 from session_audit.errors import ConfigError, StorageError
 from session_audit.settings import Settings, allowlist_networks_text
 
@@ -239,7 +239,7 @@ def _register_inputs(
     allowed: list[str] = []
     if allowlist_networks_text(settings.allowlist):
         ips = conn.execute(
-            load_sql("queries/findings_candidate_ips"), {"org": org, "since_id": since_id}
+            query_sql("findings", "candidate_ips"), {"org": org, "since_id": since_id}
         ).fetchall()
         allowed = allowlisted_ips((str(r[0]) for r in ips), settings.allowlist)
     conn.register("finding_allowlisted_ips", pa.table({"ip": pa.array(allowed, pa.string())}))
@@ -314,13 +314,13 @@ def evaluate_findings(
             for names in groups:
                 per_rule.update(_evaluate_rules(conn, names, values))
             for rule_name, severity, count in conn.execute(
-                load_sql("queries/findings_new_counts")
+                query_sql("findings", "new_counts")
             ).fetchall():
                 new_counts[(str(rule_name), str(severity))] = int(count)
             new = [
                 _finding(row)
                 for row in conn.execute(
-                    load_sql("queries/findings_new_rows"), {"limit": max(0, new_limit)}
+                    query_sql("findings", "new_rows"), {"limit": max(0, new_limit)}
                 ).fetchall()
             ]
             conn.execute("COMMIT")
@@ -333,7 +333,7 @@ def evaluate_findings(
         _unregister(conn)
         if lowered:
             with contextlib.suppress(duckdb.Error):
-                conn.execute(load_sql("queries/findings_memory_limit_reset"))
+                conn.execute(query_sql("findings", "memory_limit_reset"))
     updated = sum(per_rule.values()) - sum(new_counts.values())
     return FindingsSummary(
         org=org,
@@ -357,11 +357,11 @@ def _limit_memory(conn: duckdb.DuckDBPyConnection, limit: str) -> bool:
     when it is DuckDB's default and higher; True when it was lowered (then RESET after). A
     limit someone set is left alone (its text form is rounded: restoring it would drift)."""
     try:
-        row = conn.execute(load_sql("queries/findings_memory_limit_current")).fetchone()
+        row = conn.execute(query_sql("findings", "memory_limit_current")).fetchone()
         current = str(row[0]) if row else None
         if current != _default_memory_limit() or _bytes(str(current)) <= _bytes(limit):
             return False
-        conn.execute(load_sql("queries/findings_memory_limit"), {"limit": limit})
+        conn.execute(query_sql("findings", "memory_limit"), {"limit": limit})
     except duckdb.Error:  # e.g. a locked configuration
         return False
     return True
@@ -371,7 +371,7 @@ def _limit_memory(conn: duckdb.DuckDBPyConnection, limit: str) -> bool:
 def _default_memory_limit() -> str:
     """DuckDB's default memory_limit on this machine, as text (asked once per process)."""
     with duckdb.connect() as fresh:
-        row = fresh.execute(load_sql("queries/findings_memory_limit_current")).fetchone()
+        row = fresh.execute(query_sql("findings", "memory_limit_current")).fetchone()
     return str(row[0]) if row else ""
 
 
@@ -391,12 +391,12 @@ def _prepare(conn: duckdb.DuckDBPyConnection, settings: Settings, values: dict[s
     """The evaluating connection's temp objects: macros, the inputs from settings, the window
     (variable session_audit_findings_window, view finding_recent_sessions), and the empty
     finding_new_ids."""
-    conn.execute(load_sql("queries/findings_macros"))
+    conn.execute(query_sql("findings", "macros"))
     _register_inputs(conn, settings, str(values["org"]), int(values["since_id"]))
-    window = load_sql("queries/findings_window")
+    window = query_sql("findings", "window")
     conn.execute(window, _bind(window, values))
-    conn.execute(load_sql("queries/findings_recent_sessions"))
-    conn.execute(load_sql("queries/findings_new_ids"))
+    conn.execute(query_sql("findings", "recent_sessions"))
+    conn.execute(query_sql("findings", "new_ids"))
 
 
 def _evaluate_rules(
@@ -408,9 +408,9 @@ def _evaluate_rules(
     its planning)."""
     if not names:
         return {}
-    stage_sql = load_sql("queries/findings_stage")
+    stage_sql = query_sql("findings", "stage")
     if stage_sql.count(_CANDIDATES) != 1:  # pragma: no cover - guards a changed stage file
-        raise StorageError("sql/queries/findings_stage.sql must read FROM finding_candidates once")
+        raise StorageError("findings.sql: the stage query must read FROM finding_candidates once")
     if any(not re.fullmatch(r"[a-z_]+", name) for name in names):  # pragma: no cover
         raise StorageError(f"not a rule name: {names!r}")  # RULES holds [a-z_] names only
     branches = "\nUNION ALL\n".join(
@@ -425,13 +425,13 @@ def _evaluate_rules(
     if len(names) == 1:
         per_rule[names[0]] = found
     else:
-        for rule, count in conn.execute(load_sql("queries/findings_staged_counts")).fetchall():
+        for rule, count in conn.execute(query_sql("findings", "staged_counts")).fetchall():
             per_rule[str(rule)] = int(count)
-    new = _count(conn.execute(load_sql("queries/findings_new")).fetchone())  # rows inserted
+    new = _count(conn.execute(query_sql("findings", "new")).fetchone())  # rows inserted
     if new < found:
-        conn.execute(load_sql("queries/findings_upsert"))
+        conn.execute(query_sql("findings", "upsert"))
     if new:
-        insert = load_sql("queries/findings_insert")
+        insert = query_sql("findings", "insert")
         conn.execute(insert, _bind(insert, values))
     return per_rule
 
@@ -490,14 +490,14 @@ def acknowledge(
     try:
         matches = [
             str(r[0])
-            for r in conn.execute(load_sql("queries/findings_match_id"), {"id": wanted}).fetchall()
+            for r in conn.execute(query_sql("findings", "match_id"), {"id": wanted}).fetchall()
         ]
         if not matches:
             raise ConfigError(f"no finding {finding_id!r}")
         if len(matches) > 1:
             raise ConfigError(f"{finding_id!r} matches several findings: give more of the id")
         conn.execute(
-            load_sql("queries/findings_ack"),
+            query_sql("findings", "ack"),
             {"at": clock(), "by": by.strip(), "note": note, "id": matches[0]},
         )
     except duckdb.Error as exc:
@@ -507,7 +507,7 @@ def acknowledge(
 
 def has_findings_table(conn: duckdb.DuckDBPyConnection) -> bool:
     """Whether the database is at schema version 5 or later (it has ``findings``)."""
-    row = conn.execute(load_sql("queries/findings_table_exists")).fetchone()
+    row = conn.execute(query_sql("findings", "table_exists")).fetchone()
     return bool(row and row[0])
 
 
@@ -537,7 +537,7 @@ def list_findings(
         "limit": limit,
     }
     try:
-        cursor = conn.execute(load_sql("queries/findings_list"), params)
+        cursor = conn.execute(query_sql("findings", "list"), params)
         description = cursor.description or []
         return QueryResult(
             tuple(d[0] for d in description),

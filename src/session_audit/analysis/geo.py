@@ -31,7 +31,7 @@ from typing import Any
 
 import duckdb
 
-from session_audit.db.sqlfiles import load_sql
+from session_audit.db.sqlfiles import query_sql
 from session_audit.errors import ConfigError, StorageError
 from session_audit.settings import Settings
 
@@ -248,7 +248,7 @@ def refresh_ip_geo(
         recorded = {
             str(kind): (str(sha), int(size), str(path), loaded_at)
             for kind, sha, size, path, loaded_at in conn.execute(
-                load_sql("queries/geo_sources")
+                query_sql("geo", "sources")
             ).fetchall()
         }
     except duckdb.Error as exc:
@@ -261,10 +261,10 @@ def refresh_ip_geo(
         conn.execute("BEGIN TRANSACTION")
         try:
             if rebuilt:
-                conn.execute(load_sql("queries/geo_clear"))
+                conn.execute(query_sql("geo", "clear"))
                 for source in sources.values():
                     conn.execute(
-                        load_sql("queries/geo_source_insert"),
+                        query_sql("geo", "source_insert"),
                         {
                             "kind": source.kind,
                             "path": str(source.path),
@@ -280,7 +280,7 @@ def refresh_ip_geo(
                 ips = [
                     str(r[0])
                     for r in conn.execute(
-                        load_sql("queries/geo_unknown_ips"), {"since_id": since}
+                        query_sql("geo", "unknown_ips"), {"since_id": since}
                     ).fetchall()
                 ]
                 looked_up = _store(conn, lookup_rows(ips, sources))
@@ -318,7 +318,7 @@ def _store(conn: duckdb.DuckDBPyConnection, rows: list[dict[str, Any]]) -> int:
     frame = pa.Table.from_pylist(rows, schema=schema)
     conn.register("geo_staged", frame)
     try:
-        conn.execute(load_sql("queries/geo_insert"))
+        conn.execute(query_sql("geo", "insert"))
     finally:
         conn.unregister("geo_staged")
     return len(rows)
