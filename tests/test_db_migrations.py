@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import cast
 
 import duckdb
 import pytest
@@ -230,3 +231,109 @@ def test_every_sql_file_starts_with_a_header_comment(folder: str) -> None:
     assert names
     for name in names:
         assert load_sql(name).startswith("-- "), name
+
+
+class _Recording:
+    """A connection that records the text of every statement it executes."""
+
+    def __init__(self, conn: duckdb.DuckDBPyConnection) -> None:
+        self.conn = conn
+        self.statements: list[str] = []
+
+    def execute(self, sql: str, params: object = None) -> duckdb.DuckDBPyConnection:
+        self.statements.append(sql)
+        return self.conn.execute(sql, params)
+
+    def creates(self) -> list[str]:
+        """The statements that created a macro or a view."""
+        return [s for s in self.statements if "CREATE OR REPLACE" in s.upper()]
+
+
+def _migrate_recorded(
+    conn: duckdb.DuckDBPyConnection, steps: tuple[Step, ...] = STEPS
+) -> list[str]:
+    """Migrate ``conn``; the statements that created a macro or a view."""
+    recording = _Recording(conn)
+    assert migrate(cast(duckdb.DuckDBPyConnection, recording), steps=steps) == steps[-1].version
+    return recording.creates()
+
+
+def _views_and_macros() -> int:
+    return len(migrations.view_names()) + len(migrations.macro_names())
+
+
+def test_unchanged_views_are_not_recreated(tmp_path: Path) -> None:
+    path = tmp_path / "db.duckdb"
+    conn = connect(path)
+    assert len(_migrate_recorded(conn)) == _views_and_macros()  # a new file: all of them
+    assert _migrate_recorded(conn) == []
+    conn.close()
+    conn = connect(path)  # the catalog's view SQL reads the same from a reopened file
+    assert _migrate_recorded(conn) == []
+    assert conn.execute("SELECT count(*) FROM login_history").fetchone() == (0,)
+
+
+def test_a_changed_view_text_recreates_the_views(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "db.duckdb"
+    conn = connect(path)
+    migrate(conn)
+    shipped = load_sql("views/data_horizon")
+    assert "AS newest_start" not in shipped and shipped.count("FROM user_sessions") == 1
+    # the same view with one more column, as a new release might ship it
+    changed = shipped.replace("FROM user_sessions", ", 7 AS newest_start FROM user_sessions")
+
+    def new_version(name: str) -> str:  # a new session-audit whose data_horizon differs
+        return changed if name == "views/data_horizon" else load_sql(name)
+
+    monkeypatch.setattr(migrations, "load_sql", new_version)
+    conn.close()
+    conn = connect(path)
+    created = _migrate_recorded(conn)
+    assert changed in created and len(created) == _views_and_macros()
+    assert "newest_start" in [d[0] for d in conn.execute("FROM data_horizon").description]
+    assert _migrate_recorded(conn) == []  # recorded: the next run creates nothing
+    monkeypatch.undo()  # the shipped text again (an older session-audit of the same schema)
+    assert len(_migrate_recorded(conn)) == _views_and_macros()
+    assert "newest_start" not in [d[0] for d in conn.execute("FROM data_horizon").description]
+
+
+def test_a_view_dropped_by_hand_or_a_deleted_digest_recreates_the_views(tmp_path: Path) -> None:
+    conn = connect(tmp_path / "db.duckdb")
+    migrate(conn)
+    conn.execute("DROP VIEW coverage_gaps")
+    assert len(_migrate_recorded(conn)) == _views_and_macros()
+    assert conn.execute("SELECT count(*) FROM coverage_gaps").fetchone() == (0,)
+    assert _migrate_recorded(conn) == []
+    conn.execute("CREATE OR REPLACE VIEW shared_ips AS SELECT 42 AS answer")
+    conn.execute("DELETE FROM schema_objects")  # the documented way to force a recreation
+    assert len(_migrate_recorded(conn)) == _views_and_macros()
+    assert "answer" not in [d[0] for d in conn.execute("FROM shared_ips").description]
+
+
+def test_a_new_schema_version_recreates_the_views(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    conn = connect(tmp_path / "db.duckdb")
+    migrate(conn)
+    steps = _with_next(monkeypatch, "ALTER TABLE ingest_state ADD COLUMN note VARCHAR;")
+    assert len(_migrate_recorded(conn, steps=steps)) == _views_and_macros()
+    assert _migrate_recorded(conn, steps=steps) == []
+
+
+def test_a_file_before_schema_objects_always_gets_its_views(tmp_path: Path) -> None:
+    conn = connect(tmp_path / "db.duckdb")
+    old = STEPS[: migrations.OBJECTS_VERSION - 1]
+    recording = _Recording(conn)
+    for _ in range(2):  # no table to record digests in: the views are created every time
+        recording.statements.clear()
+        migrate(cast(duckdb.DuckDBPyConnection, recording), steps=old)
+        assert len(recording.creates()) == _views_and_macros()
+    assert len(_migrate_recorded(conn)) == _views_and_macros()  # the upgrade records them
+    assert _migrate_recorded(conn) == []
+    digests = conn.execute("SELECT name, digest FROM schema_objects").fetchall()
+    expected = migrations.objects_digest(
+        CURRENT_VERSION, migrations.macro_names(), migrations.view_names()
+    )
+    assert digests == [("views", expected)]

@@ -1,11 +1,20 @@
-"""Versioned schema migrations, then every view recreated.
+"""Versioned schema migrations, then the views recreated when they changed.
 
 ``migrate(conn)`` brings any database file written by an older session-audit to the current
 schema in place, in ONE transaction: the missing steps of :data:`STEPS` run in order, each is
 recorded in ``schema_migrations``, and finally every macro in ``session_audit.db.views.MACROS``
 (``sql/macros/<name>.sql``) and every view in ``session_audit.db.views.VIEWS`` is recreated from
-``sql/views/<name>.sql`` (macros and views hold no data, so they are always rebuilt from the code
-that is running). A file written by a newer version raises :class:`MigrationError`.
+``sql/views/<name>.sql`` (macros and views hold no data, so they are rebuilt from the code that
+is running) — unless nothing changed since they were last created: the :func:`objects_digest`
+of the schema version and the macro and view SQL texts the running code ships equals the one
+recorded in ``schema_objects`` (schema 7, written in the same transaction as the objects) and
+every view exists (a view dropped by hand is recreated). A new session-audit whose views or
+macros differ, or an older one of the same schema, recreates them. Not detected: a view or macro
+replaced by hand under its own name (DuckDB's catalog renders a view's SQL differently once the
+file is reopened, and reading its function catalog costs 15 ms); deleting the ``schema_objects``
+row makes the next writer recreate everything. Only a writer calls ``migrate`` (the ingest under
+its writer lock, the findings commands on their writing connection); read-only connections
+never do. A file written by a newer version raises :class:`MigrationError`.
 
 Adding a step: append ``Step(version=N + 1, ...)`` whose SQL files (one object per file) alter
 or create what changed; a step may also name a ``backfill`` (Python, run after its SQL in the
@@ -15,6 +24,7 @@ same transaction) for values SQL cannot compute. Never edit a released step.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import importlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -110,9 +120,18 @@ STEPS: tuple[Step, ...] = (
         ("schema/app_version_daily_rollup",),
         backfill=backfill_app_version_rollup,
     ),
+    Step(
+        7,
+        "schema_objects: digests of the macros and views last created (recreated on change)",
+        ("schema/schema_objects",),
+    ),
 )
 
 CURRENT_VERSION = STEPS[-1].version
+# The first version whose files hold schema_objects (before it, the views are always recreated).
+OBJECTS_VERSION = 7
+# The row of schema_objects that describes the macros and views.
+_VIEWS_ROW = "views"
 
 
 def view_names() -> tuple[str, ...]:
@@ -175,10 +194,7 @@ def migrate(
                 step.backfill(conn)
             conn.execute(query_sql("migrations", "record"), [step.version, step.description])
         if view_list:
-            for macro in macro_names():
-                conn.execute(load_sql(f"macros/{macro}"))
-        for view in view_list:
-            conn.execute(load_sql(f"views/{view}"))
+            _create_objects(conn, macro_names(), view_list, max(current, known))
         conn.execute("COMMIT")
     except MigrationError:
         _rollback(conn)
@@ -190,6 +206,43 @@ def migrate(
         _rollback(conn)
         raise
     return max(current, known)
+
+
+def objects_digest(version: int, macros: Sequence[str], views: Sequence[str]) -> str:
+    """sha256 (hex) of the schema ``version`` and of each macro's and view's name and SQL file
+    text, in creation order: what the running code would create."""
+    digest = hashlib.sha256(f"schema {version}\n".encode())
+    for kind, names in (("macros", macros), ("views", views)):
+        for name in names:
+            text = load_sql(f"{kind}/{name}")
+            digest.update(f"{kind}/{name} {len(text)}\n{text}\n".encode())
+    return digest.hexdigest()
+
+
+def _create_objects(
+    conn: duckdb.DuckDBPyConnection, macros: Sequence[str], views: Sequence[str], version: int
+) -> bool:
+    """(Re)create ``macros`` and ``views`` inside the caller's transaction unless the digest
+    recorded at their last creation matches and every view exists; returns whether they were
+    created. A file before :data:`OBJECTS_VERSION` (tests build old files) has nowhere to record
+    the digest: always."""
+    recorded = version >= OBJECTS_VERSION
+    code = objects_digest(version, macros, views)
+    if recorded:
+        stored = conn.execute(query_sql("migrations", "objects_digest"), {"name": _VIEWS_ROW})
+        if stored.fetchone() == (code,):
+            present = conn.execute(query_sql("migrations", "views_present"), {"names": [*views]})
+            if present.fetchone() == (len(set(views)),):
+                return False
+    for macro in macros:
+        conn.execute(load_sql(f"macros/{macro}"))
+    for view in views:
+        conn.execute(load_sql(f"views/{view}"))
+    if recorded:
+        conn.execute(
+            query_sql("migrations", "record_objects_digest"), {"name": _VIEWS_ROW, "digest": code}
+        )
+    return True
 
 
 def _rollback(conn: duckdb.DuckDBPyConnection) -> None:
