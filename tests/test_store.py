@@ -252,6 +252,47 @@ def test_users_are_upserted_and_stats_kept_per_observation(
     assert store.write_users(run2, []) == 0
 
 
+USER_COLUMNS = (
+    "id, name, email, status, professional, organization_id, linked_user_id,"
+    " foreign_introducing_broker_id, created_at, first_run_id, last_run_id"
+)
+
+
+def test_an_unchanged_user_list_writes_no_row_and_a_changed_user_is_updated(
+    store: SessionStore, conn: duckdb.DuckDBPyConnection
+) -> None:
+    from session_audit.simulator import Simulator, SimulatorConfig
+
+    listed = Simulator(SimulatorConfig(users=40, sessions=0, seed=3)).truth_users()
+    # NULLs, a bool, a time with milliseconds
+    listed.append({"id": 999, "professional": False, "timestamp": "2026-01-02T03:04:05.678Z"})
+    run1 = store.start_run("scan")
+    assert store.write_users(run1, listed) == len(listed)
+    first = table(conn, f"SELECT {USER_COLUMNS} FROM users ORDER BY id")
+    assert len(first) == len(listed) and {r[-1] for r in first} == {run1}
+
+    run2 = store.start_run("scan")
+    assert store.write_users(run2, listed) == 0  # the same answer: no row written
+    assert table(conn, f"SELECT {USER_COLUMNS} FROM users ORDER BY id") == first
+
+    changed = [dict(u) for u in listed]
+    changed[0]["email"] = "renamed@example.com"  # a value changed
+    changed[-1]["name"] = "was null"  # NULL -> a value (NULL-safe comparison)
+    changed[1]["professional"] = not changed[1].get("professional")
+    changed.append({"id": 1000, "name": "new"})
+    run3 = store.start_run("scan")
+    assert store.write_users(run3, changed) == 4  # three updated, one inserted
+    after = {r[0]: r for r in table(conn, f"SELECT {USER_COLUMNS} FROM users ORDER BY id")}
+    moved = {uid for uid, r in after.items() if r[-1] == run3}
+    assert moved == {changed[0]["id"], changed[1]["id"], 999, 1000}
+    assert after[changed[0]["id"]][2] == "renamed@example.com"
+    assert after[999][1] == "was null" and after[999][-2:] == (run1, run3)
+    assert after[1000][-2:] == (run3, run3)
+    kept = [r for r in first if r[0] not in moved]
+    assert kept == [after[r[0]] for r in kept]  # the others untouched, last_run_id run1
+    assert store.write_users(store.start_run("scan"), changed) == 0
+
+
 def test_a_batch_of_another_org_is_refused(store: SessionStore) -> None:
     run = store.start_run("scan")
     with pytest.raises(StorageError, match="org 'x'"):

@@ -161,12 +161,23 @@ WHERE org = $org AND status = 'running';
 -- name: merge_users
 -- upsert the users of one /user/list answer from the registered Arrow frame
 -- `staged_users` (org, id, name, email, status, professional, organization_id, linked_user_id,
--- foreign_introducing_broker_id, created_at; ids unique). first_run_id is kept,
--- last_run_id = the run that last saw the user. Parameters: $run_id.
+-- foreign_introducing_broker_id, created_at; ids unique). A new user is inserted; a stored one
+-- is updated only when a value differs (NULL-safe), so a rerun with the same answer writes no
+-- row. first_run_id is kept; last_run_id = the run that inserted or last changed the user.
+-- Returns the number of rows inserted or updated. Parameters: $run_id.
 MERGE INTO users AS t
 USING staged_users AS s
 ON t.org = s.org AND t.id = s.id
-WHEN MATCHED THEN UPDATE SET
+WHEN MATCHED AND (
+    t.name IS DISTINCT FROM s.name
+    OR t.email IS DISTINCT FROM s.email
+    OR t.status IS DISTINCT FROM s.status
+    OR t.professional IS DISTINCT FROM s.professional
+    OR t.organization_id IS DISTINCT FROM s.organization_id
+    OR t.linked_user_id IS DISTINCT FROM s.linked_user_id
+    OR t.foreign_introducing_broker_id IS DISTINCT FROM s.foreign_introducing_broker_id
+    OR t.created_at IS DISTINCT FROM s.created_at
+) THEN UPDATE SET
     name = s.name,
     email = s.email,
     status = s.status,

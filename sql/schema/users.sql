@@ -1,5 +1,6 @@
 -- users: the Tradovate users (GET /user/list) as last seen. Key (org, id).
--- created_at is the API field `timestamp`; first_run_id/last_run_id: runs that first/last saw it.
+-- created_at is the API field `timestamp`; first_run_id: the run that first stored it; last_run_id:
+-- the run that inserted or last changed it (an unchanged user is not rewritten).
 CREATE TABLE users (
     org                           VARCHAR NOT NULL DEFAULT 'default',
     id                            BIGINT NOT NULL,

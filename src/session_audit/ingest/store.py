@@ -284,14 +284,17 @@ class SessionStore:
         return self._transaction("store a checkpoint", work)
 
     def write_users(self, run_id: int, users: list[dict[str, Any]]) -> int:
-        """Upsert the users of one ``/user/list`` answer; returns the rows written."""
+        """Upsert the users of one ``/user/list`` answer: new users are inserted, stored ones
+        updated only where a value changed (an unchanged user is not written, its last_run_id
+        stays the run that last changed it); returns the rows inserted or updated."""
         frame = normalize_users(users, org=self.org)
 
         def work() -> int:
-            if frame.height:
-                with self._staged("staged_users", frame):
-                    self._run("merge_users", run_id=run_id)
-            return frame.height
+            if not frame.height:
+                return 0
+            with self._staged("staged_users", frame):
+                row = self._run("merge_users", run_id=run_id).fetchone()
+            return int(row[0]) if row else 0
 
         return self._transaction("store users", work)
 
