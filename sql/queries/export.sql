@@ -1,56 +1,62 @@
 -- export: the queries of session_audit.analysis.export (the `export` command and the
 -- export_compliance flow).
 --
--- Parameters shared by the row queries: $dataset is a name from the catalog (the whitelist);
--- $time_column, $user_column and $org_column are anchored regexes naming one column each
+-- The rows of an export are those of the table macro export_rows (rows_macro, created first on
+-- the connection): $dataset is a name from the catalog (the whitelist); $time_column,
+-- $user_column and $org_column are anchored regexes naming one column each
 -- (analysis.catalog.column_pattern); the filters are bound values, NULL meaning "no filter":
 -- $since (TIMESTAMPTZ, inclusive), $until (exclusive), $user_id, $org. A filter that is off
 -- still binds its column pattern (to the dataset's first column when it has no such column);
--- its `$value IS NULL` makes it TRUE, and DuckDB folds it away before the scan.
+-- its `value IS NULL` makes it TRUE, and DuckDB folds it away before the scan.
 -- Rows come in a deterministic order: the whole typed row (every column, left to right, NULLs
 -- last), so equal data always gives the same file.
 
+-- name: rows_macro
+-- export_rows(...): the rows of one dataset that pass the filters (a TEMP table macro; temp
+-- objects are allowed on read-only connections).
+CREATE OR REPLACE TEMP MACRO export_rows(
+    dataset, time_column, since, until, user_column, user_id, org_column, org
+) AS TABLE
+SELECT *
+FROM query_table(dataset) AS src
+WHERE (since IS NULL OR COLUMNS(time_column) >= since)
+    AND (until IS NULL OR COLUMNS(time_column) < until)
+    AND (user_id IS NULL OR COLUMNS(user_column) = user_id)
+    AND (org IS NULL OR COLUMNS(org_column) = org)
+
 -- name: count
--- how many rows of $dataset pass the filters.
+-- how many rows of the export there are.
 SELECT count(*) AS row_count
-FROM query_table($dataset) AS src
-WHERE ($since IS NULL OR COLUMNS($time_column) >= $since)
-    AND ($until IS NULL OR COLUMNS($time_column) < $until)
-    AND ($user_id IS NULL OR COLUMNS($user_column) = $user_id)
-    AND ($org IS NULL OR COLUMNS($org_column) = $org)
+FROM export_rows(
+    $dataset, $time_column, $since, $until, $user_column, $user_id, $org_column, $org
+) AS src
 
 -- name: select
--- the typed rows of $dataset that pass the filters, in export order.
+-- the typed rows of the export, in export order.
 SELECT *
-FROM query_table($dataset) AS src
-WHERE ($since IS NULL OR COLUMNS($time_column) >= $since)
-    AND ($until IS NULL OR COLUMNS($time_column) < $until)
-    AND ($user_id IS NULL OR COLUMNS($user_column) = $user_id)
-    AND ($org IS NULL OR COLUMNS($org_column) = $org)
+FROM export_rows(
+    $dataset, $time_column, $since, $until, $user_column, $user_id, $org_column, $org
+) AS src
 ORDER BY src
 
 -- name: select_csv
 -- the same rows rendered as CSV text by csv_safe (run csv_safe_macro first on the connection);
 -- ordering uses the typed row (src), not the text.
 SELECT csv_safe(COLUMNS(*))
-FROM query_table($dataset) AS src
-WHERE ($since IS NULL OR COLUMNS($time_column) >= $since)
-    AND ($until IS NULL OR COLUMNS($time_column) < $until)
-    AND ($user_id IS NULL OR COLUMNS($user_column) = $user_id)
-    AND ($org IS NULL OR COLUMNS($org_column) = $org)
+FROM export_rows(
+    $dataset, $time_column, $since, $until, $user_column, $user_id, $org_column, $org
+) AS src
 ORDER BY src
 
 -- name: months
--- the UTC months ('YYYY-MM', NULL for rows without a timestamp) of the rows passing the
--- filters, with row counts, NULL last: one partition file each.
+-- the UTC months ('YYYY-MM', NULL for rows without a timestamp) of the export's rows, with row
+-- counts, NULL last: one partition file each.
 SELECT
     strftime(timezone('UTC', CAST(COLUMNS($time_column) AS TIMESTAMPTZ)), '%Y-%m') AS month,
     count(*) AS row_count
-FROM query_table($dataset) AS src
-WHERE ($since IS NULL OR COLUMNS($time_column) >= $since)
-    AND ($until IS NULL OR COLUMNS($time_column) < $until)
-    AND ($user_id IS NULL OR COLUMNS($user_column) = $user_id)
-    AND ($org IS NULL OR COLUMNS($org_column) = $org)
+FROM export_rows(
+    $dataset, $time_column, $since, $until, $user_column, $user_id, $org_column, $org
+) AS src
 GROUP BY month
 ORDER BY month NULLS LAST
 
@@ -58,29 +64,25 @@ ORDER BY month NULLS LAST
 -- one partition file of a large export: the rows of `select` whose time column falls in the
 -- UTC month $month ('YYYY-MM'), or, with $undated, whose time column is NULL.
 SELECT *
-FROM query_table($dataset) AS src
-WHERE ($since IS NULL OR COLUMNS($time_column) >= $since)
-    AND ($until IS NULL OR COLUMNS($time_column) < $until)
-    AND ($user_id IS NULL OR COLUMNS($user_column) = $user_id)
-    AND ($org IS NULL OR COLUMNS($org_column) = $org)
-    AND CASE
-        WHEN $undated THEN COLUMNS($time_column) IS NULL
-        ELSE strftime(timezone('UTC', CAST(COLUMNS($time_column) AS TIMESTAMPTZ)), '%Y-%m') = $month
-    END
+FROM export_rows(
+    $dataset, $time_column, $since, $until, $user_column, $user_id, $org_column, $org
+) AS src
+WHERE CASE
+    WHEN $undated THEN COLUMNS($time_column) IS NULL
+    ELSE strftime(timezone('UTC', CAST(COLUMNS($time_column) AS TIMESTAMPTZ)), '%Y-%m') = $month
+END
 ORDER BY src
 
 -- name: select_month_csv
 -- the partition of select_month rendered as CSV text (as select_csv).
 SELECT csv_safe(COLUMNS(*))
-FROM query_table($dataset) AS src
-WHERE ($since IS NULL OR COLUMNS($time_column) >= $since)
-    AND ($until IS NULL OR COLUMNS($time_column) < $until)
-    AND ($user_id IS NULL OR COLUMNS($user_column) = $user_id)
-    AND ($org IS NULL OR COLUMNS($org_column) = $org)
-    AND CASE
-        WHEN $undated THEN COLUMNS($time_column) IS NULL
-        ELSE strftime(timezone('UTC', CAST(COLUMNS($time_column) AS TIMESTAMPTZ)), '%Y-%m') = $month
-    END
+FROM export_rows(
+    $dataset, $time_column, $since, $until, $user_column, $user_id, $org_column, $org
+) AS src
+WHERE CASE
+    WHEN $undated THEN COLUMNS($time_column) IS NULL
+    ELSE strftime(timezone('UTC', CAST(COLUMNS($time_column) AS TIMESTAMPTZ)), '%Y-%m') = $month
+END
 ORDER BY src
 
 -- name: csv_safe_macro

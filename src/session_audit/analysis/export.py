@@ -255,6 +255,7 @@ def _write_files(
     directory: Path,
     partition_rows: int,
 ) -> list[dict[str, Any]]:
+    conn.execute(query_sql("export", "rows_macro"))
     count = int(query.rows(conn, "count").fetchall()[0][0])
     csv = "_csv" if fmt == "csv" else ""
     if fmt == "csv":
