@@ -19,20 +19,7 @@ from session_audit.ingest.checkpoints import (
 from session_audit.ingest.normalize import NormalizedBatch, normalize_pages
 from session_audit.ingest.scan_plan import ChunkSpec, WindowOutcome
 from session_audit.ingest.store import SessionStore
-
-
-def session(sid: int, **fields: Any) -> dict[str, Any]:
-    obj: dict[str, Any] = {
-        "id": sid,
-        "userId": 100 + sid % 3,
-        "startTime": "2024-05-01T08:30:00.123Z",
-        "clientAppId": 7,
-        "ipAddress": "10.0.0.1",
-        "appId": "Tradovate",
-        "appVersion": "1.0",
-    }
-    obj.update(fields)
-    return obj
+from test_store import session  # the same API session object the store tests use
 
 
 def batch_of(*objs: Any) -> NormalizedBatch:
