@@ -157,3 +157,34 @@ def test_the_split_time_parse_equals_the_general_parse(texts: list[str | None]) 
     general path over every text (what a column holding one such text used to get)."""
     column = pl.Series(texts, dtype=pl.String)
     assert_series_equal(normalize._parse_times(column), normalize._parse_general(column))
+
+
+user_values = {
+    "id": st.one_of(ints, st.integers(1, 9)),
+    "name": st.one_of(st.none(), strings),
+    "email": st.one_of(st.none(), strings),
+    "status": st.one_of(st.none(), st.sampled_from(["Active", "Closed"])),
+    "professional": st.one_of(st.none(), st.booleans()),
+    "organizationId": st.one_of(st.none(), ints),
+    "linkedUserId": st.one_of(st.none(), ints),
+    "foreignIntroducingBrokerId": st.one_of(st.none(), ints),
+    "timestamp": st.one_of(st.none(), time_texts),
+    "marginAccountType": st.text(max_size=3),  # a field the table does not store
+}
+well_typed_user = st.fixed_dictionaries(
+    {"id": user_values["id"]}, optional={k: v for k, v in user_values.items() if k != "id"}
+)
+any_user: st.SearchStrategy[Any] = st.one_of(
+    well_typed_user,
+    well_typed_user,
+    st.fixed_dictionaries({}, optional={k: st.one_of(v, wrong) for k, v in user_values.items()}),
+    st.sampled_from([1, None, "s", []]),
+)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.one_of(st.lists(well_typed_user, max_size=10), st.lists(any_user, max_size=10)))
+def test_users_match_the_value_by_value_path(users: list[Any]) -> None:
+    users = json.loads(json.dumps(users))  # as parsed from the API's JSON
+    reference = normalize._users_frame(normalize._user_values_checked(users), "o")
+    assert_frame_equal(normalize.normalize_users(users, org="o"), reference)
