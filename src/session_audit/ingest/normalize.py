@@ -53,6 +53,7 @@ import bisect
 import functools
 import ipaddress
 import json
+import operator
 import types
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -198,29 +199,41 @@ def _normalize_strict(
         for key, col, kind in plan.fields
     }
     n = len(rows)
-    # Strict decoding leaves one way to reject a row: a time that does not parse. Without one,
-    # every row is stored and the checks, presence flags and reject frame are skipped.
+    # Strict decoding leaves one way to reject a row: a time that does not parse. The rows with
+    # none are stored without the checks; the others (few) go through them for their reasons.
     texts = pl.DataFrame([values[f"_{f.column}"] for f in plan.times])
     times = _parse_time_columns(texts, plan.times)
-    if all(
-        t.null_count() == texts[f"_{f.column}"].null_count()
-        for t, f in zip(times, plan.times, strict=True)
-    ):
-        frame = pl.DataFrame([*values.values(), *times])
+    frame = pl.DataFrame([*values.values(), *times])
+    unparsed = [t.is_null() & frame[f"_{t.name}"].is_not_null() for t in times]
+    if not any(u.any() for u in unparsed):
         return _batch(org, n, frame, _empty_rejected(), plan, fast=True)
+    bad = functools.reduce(operator.or_, unparsed)
+    bad_rows = bad.arg_true().to_list()
+    sub = frame.filter(bad)
 
     def raw_json(index: int) -> str:
-        page = bisect.bisect_right(starts, index) - 1
-        return _raw_json(
-            _parse_page(pages[page], page + 1), index - starts[page], [pages[page]], [0]
-        )
+        row = bad_rows[index]
+        page = bisect.bisect_right(starts, row) - 1
+        return _raw_json(_parse_page(pages[page], page + 1), row - starts[page], [pages[page]], [0])
 
     columns: dict[str, pl.Series] = {}
     for key, col, _kind in plan.fields:
-        columns[col] = values[col]
-        columns[f"_has_{key}"] = values[col].is_not_null()
-    not_object = pl.repeat(False, n, eager=True)
-    return _finish(org, n, not_object, columns, raw_json, plan, fast=True, times=times)
+        columns[col] = sub[col]
+        columns[f"_has_{key}"] = sub[col].is_not_null()
+    not_object = pl.repeat(False, sub.height, eager=True)
+    rejects = _finish(
+        org,
+        sub.height,
+        not_object,
+        columns,
+        raw_json,
+        plan,
+        times=[sub[f.column] for f in plan.times],
+    )
+    assert rejects.rejected.height == sub.height  # every row here fails a check
+    return _batch(
+        org, n, frame.filter(~bad), rejects.rejected, plan, fast=True, max_id=frame["id"].max()
+    )
 
 
 def _normalize_checked(pages: Sequence[bytes], org: str, plan: _Plan = _PLAN) -> NormalizedBatch:
