@@ -535,9 +535,10 @@ def _derive_fast(good: pl.DataFrame, org: str, plan: _Plan) -> pl.DataFrame:
         "ip_family": family,
         "ip_network": network,
     }
-    return pl.DataFrame(
+    frame = pl.DataFrame(
         [(computed[col] if col in computed else good[col]).alias(col) for col in plan.schema]
-    ).cast(plan.schema)  # type: ignore[arg-type]
+    )
+    return frame if frame.schema == plan.schema else frame.cast(plan.schema)  # type: ignore[arg-type]
 
 
 def _canonical_gather(ip: pl.Series) -> tuple[pl.Series, pl.Series, pl.Series]:
@@ -546,9 +547,7 @@ def _canonical_gather(ip: pl.Series) -> tuple[pl.Series, pl.Series, pl.Series]:
     address (NULL ``ip_address`` and text that is not an IP address get NULLs)."""
     distinct = ip.unique().drop_nulls()
     values = [canonical_ip(text) or _NO_IP for text in distinct.to_list()]
-    index = ip.replace_strict(
-        distinct, pl.int_range(0, len(values), dtype=pl.UInt32, eager=True), default=None
-    )
+    index = ip.cast(pl.Enum(distinct)).to_physical()  # position in ``distinct`` (a hash lookup)
     columns = list(zip(*values, strict=True)) if values else [(), (), ()]
     canon, family, network = (
         pl.Series(name, column, dtype=pl.String).gather(index)
