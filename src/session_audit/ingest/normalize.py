@@ -27,14 +27,15 @@ order given, objects in the order of each page); every rejected object is kept. 
 highest integer id seen, valid or rejected; ``fetched`` the number of objects received.
 
 Pages whose every object is a well-typed UserSession with only the documented fields (nearly all)
-are decoded strictly by msgspec, which checks the JSON types in C; a batch with any other page
-takes the per-value path (orjson, then each value's type checked in Python). On the strict path
-the only possible reject is a time that does not parse, so a batch without one skips the checks
-and the reject frame, and its derived columns are gathered rather than built per row (the
-canonical IP columns by the index of each row's distinct address, ``anomalies`` from a lookup of
-every flag combination by a bit mask). Both paths give the same sessions, rejects, reasons and
-flags (``tests/test_normalize_paths.py``, and ``tests/test_normalize_property.py`` over random
-valid and malformed pages).
+are decoded strictly by msgspec, which checks the JSON types in C; any other page is read by
+orjson and each of its values' type checked in Python (the other pages of its batch keep their
+strict decoding). On the strict path the only possible reject is a time that does not parse, so
+the rows without one skip the checks and the reject frame. The derived columns are gathered
+rather than built per row (the canonical IP columns by the index of each row's distinct address,
+``anomalies`` from a lookup of every flag combination by a bit mask). The result is that of the
+per-value path over the whole batch (``_normalize_checked`` with ``_sessions_frame``, kept as the
+reference): ``tests/test_normalize_paths.py``, and ``tests/test_normalize_property.py`` over
+random valid and malformed pages.
 
 Every column, type, required/optional field, reject reason for a wrong type and the
 ``string_over_64`` / ``missing_<column>`` flags derive from the field table
@@ -171,17 +172,66 @@ def normalize_pages(
     """Parse raw JSON pages into a :class:`NormalizedBatch` (see the module docstring).
 
     Fast path: every page decodes strictly into the field table's struct (msgspec checks each
-    value's JSON type in C). Any page that does not (a wrong type, a missing field, an unknown
-    field, not JSON at all) sends the whole batch through the exact per-value path, so reasons,
-    flags and errors are the same either way."""
+    value's JSON type in C). A page that does not (a wrong type, a missing field, an unknown
+    field, not JSON at all) is read by orjson and its values checked one by one
+    (:func:`_normalize_mixed`), the other pages keep their strict decoding; reasons, flags and
+    errors are those of the per-value path (:func:`_normalize_checked`, tested equal)."""
     plan = _plan(row)
-    strict: list[list[Any]] = []
+    decoded: list[list[Any] | None] = []
     for page in pages:
         try:
-            strict.append(plan.decoder.decode(page))
+            decoded.append(plan.decoder.decode(page))
         except msgspec.DecodeError:  # ValidationError included
-            return _normalize_checked(pages, org, plan)
-    return _normalize_strict(pages, strict, org, plan)
+            decoded.append(None)
+    strict = [d for d in decoded if d is not None]
+    if len(strict) == len(decoded):
+        return _normalize_strict(pages, strict, org, plan)
+    return _normalize_mixed(pages, decoded, org, plan)
+
+
+def _normalize_mixed(
+    pages: Sequence[bytes], decoded: list[list[Any] | None], org: str, plan: _Plan
+) -> NormalizedBatch:
+    """Pages some of which strict decoding refused (``None`` in ``decoded``): those are parsed
+    by orjson (an :class:`ApiError` for the first that is not a JSON array, as on the per-value
+    path: a page msgspec decodes is valid JSON to orjson too) and their values checked one by
+    one; the values of the strictly decoded pages need no check."""
+    objs: list[list[Any] | None] = [
+        _parse_page(page, number) if d is None else None
+        for number, (page, d) in enumerate(zip(pages, decoded, strict=True), 1)
+    ]
+    starts: list[int] = []
+    n = 0
+    for d, o in zip(decoded, objs, strict=True):
+        starts.append(n)
+        n += len(d if d is not None else o or ())
+    if n == 0:
+        return empty_batch(org, plan.row)
+    not_object: list[bool] = []
+    for d, o in zip(decoded, objs, strict=True):
+        if d is not None:
+            not_object.extend([False] * len(d))
+        else:
+            not_object.extend(type(x) is not dict for x in o or ())
+    columns: dict[str, pl.Series] = {}
+    for key, col, kind in plan.fields:
+        values: list[Any] = []
+        for d, o in zip(decoded, objs, strict=True):
+            if d is not None:
+                values.extend(map(attrgetter(key), d))
+            else:
+                values.extend(x.get(key) if type(x) is dict else None for x in o or ())
+        columns[col], columns[f"_has_{key}"] = _column(values, kind)
+
+    def raw_json(index: int) -> str:
+        page = bisect.bisect_right(starts, index) - 1
+        parsed = objs[page]
+        if parsed is None:
+            parsed = _parse_page(pages[page], page + 1)
+        return _raw_json(parsed, index - starts[page], [pages[page]], [0])
+
+    not_objects = pl.Series(not_object, dtype=pl.Boolean)
+    return _finish(org, n, not_objects, columns, raw_json, plan, fast=True)
 
 
 def _normalize_strict(
