@@ -30,11 +30,18 @@ candidates AS (
 ),
 seen_before AS (
     -- known app/versions used before the brand-new period: they cannot be brand-new, so only
-    -- the unknown and the possibly brand-new ones are aggregated below
-    SELECT DISTINCT coalesce(s.app_id, '(none)') AS app_key,
-        coalesce(s.app_version, '(none)') AS version_key_text
-    FROM user_sessions AS s, horizon AS h
-    WHERE s.org = $org AND days_between(s.start_time, h.newest) > $new_app_days
+    -- the unknown and the possibly brand-new ones are aggregated below. days_between falls as
+    -- the start grows, so "some session more than N days before the newest" is "the first
+    -- one is": one small aggregate per app/version, the threshold compared once per group
+    SELECT f.app_key, f.version_key_text
+    FROM (
+        SELECT coalesce(app_id, '(none)') AS app_key,
+            coalesce(app_version, '(none)') AS version_key_text, min(start_time) AS first_start
+        FROM user_sessions
+        WHERE org = $org
+        GROUP BY 1, 2
+    ) AS f, horizon AS h
+    WHERE days_between(f.first_start, h.newest) > $new_app_days
 ),
 reportable AS (
     SELECT c.app_key, c.version_key_text

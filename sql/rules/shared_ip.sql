@@ -16,15 +16,21 @@ WITH candidate_ips AS (
     WHERE org = $org AND id >= $since_id AND ip IS NOT NULL
         AND ip NOT IN (SELECT ip FROM finding_allowlisted_ips)
 ),
-per_user AS (
+per_account AS (
+    -- aggregated before users is joined: one row per (ip, user), not per session
     SELECT
-        s.ip, s.user_id, coalesce(any_value(u.linked_user_id), s.user_id) AS person,
+        s.ip, s.user_id,
         min({'t': s.start_time, 'id': s.id}) AS f, max(s.start_time) AS last_seen,
         count(*) AS sessions
     FROM user_sessions AS s
-    LEFT JOIN users AS u ON u.org = s.org AND u.id = s.user_id
     WHERE s.org = $org AND s.ip IN (SELECT ip FROM candidate_ips)
     GROUP BY s.ip, s.user_id
+),
+per_user AS (
+    -- users has one row per (org, id): the account's person is its linked user, else itself
+    SELECT a.*, coalesce(u.linked_user_id, a.user_id) AS person
+    FROM per_account AS a
+    LEFT JOIN users AS u ON u.org = $org AND u.id = a.user_id
 ),
 per_ip AS (
     SELECT

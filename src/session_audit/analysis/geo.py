@@ -315,7 +315,8 @@ def _store(conn: duckdb.DuckDBPyConnection, rows: list[dict[str, Any]]) -> int:
             ("asn_database_built", pa.timestamp("us", tz="UTC")),
         ]
     )
-    frame = pa.Table.from_pylist(rows, schema=schema)
+    # column by column (from_pylist converts each row's dict: ~3x slower for a few hundred rows)
+    frame = pa.table([[row[name] for row in rows] for name in schema.names], schema=schema)
     conn.register("geo_staged", frame)
     try:
         conn.execute(query_sql("geo", "insert"))
