@@ -12,8 +12,9 @@
 -- running maximum over a user's whole history); only those few candidates are checked against
 -- every earlier session of their user (latest activity, networks used). Before the sort, users
 -- without a dormancy-long hole between session starts (buckets of half the period) are left
--- out by one small aggregate (gapped_users): the sort holds only users that can wake up. The window comes from
--- the evaluator (variable session_audit_findings_window, window in sql/queries/findings.sql).
+-- out by one small aggregate (gapped_users): the sort holds only users that can wake up. The
+-- window comes from the evaluator (variable session_audit_findings_window, window in
+-- sql/queries/findings.sql).
 -- Key: the waking session id.
 -- Returns the finding columns: severity, finding_key, user_ids, session_ids, first_seen,
 -- last_seen, summary, evidence (JSON text).
