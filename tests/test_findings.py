@@ -304,6 +304,52 @@ def test_dormant_account_woken_from_a_new_network_only(geo: Settings) -> None:
     }
 
 
+def test_dormant_after_a_session_that_ends_before_it_starts(geo: Settings) -> None:
+    # user 1's starts leave no 60-day hole (days 0, 40, 71), but the session of day 40 ends on
+    # day 10: the user was inactive for 61 days before day 71 (the rule's pre-sort filter must
+    # keep such users); user 2 is the same with a sane session, so never dormant
+    conn = make_db()
+    add_sessions(conn, [
+        s(1, 1, 0, "10.1.1.1"), s(2, 1, 40 * DAY, "10.1.1.1", length=-30 * DAY),
+        s(3, 1, 71 * DAY, "10.3.3.1"),
+        s(4, 2, 0, "10.1.1.2"), s(5, 2, 40 * DAY, "10.1.1.2"), s(6, 2, 71 * DAY, "10.3.3.2"),
+    ])  # fmt: skip
+    expected = {("dormant_reactivated", "medium", (1,), (3,))}
+    assert run(conn, Settings(), "dormant_reactivated") == expected
+    conn.execute("DELETE FROM findings")
+    evaluate_findings(conn, geo, org="default", since_session_id=3, rules=["dormant_reactivated"])
+    assert found(conn, "dormant_reactivated") == expected
+
+
+def test_dormant_threshold_is_the_setting() -> None:
+    conn = make_db()
+    add_sessions(conn, [
+        s(1, 1, 0, "10.1.1.1"), s(2, 1, 5 * DAY, "10.1.1.1"), s(3, 1, 21 * DAY, "10.3.3.1"),
+        s(4, 2, 0, "10.1.1.2"), s(5, 2, 9 * DAY, "10.1.1.2"), s(6, 2, 18 * DAY, "10.3.3.2"),
+    ])  # fmt: skip
+    assert run(conn, Settings(findings_dormant_days=10), "dormant_reactivated") == {
+        ("dormant_reactivated", "medium", (1,), (3,))
+    }
+
+
+def test_geo_rules_without_a_usable_ip_geo_row_are_left_out_after_an_ingest(
+    geo: Settings,
+) -> None:
+    conn = make_db()
+    # addresses the test databases do not place: the four GeoIP rules can find nothing
+    add_sessions(conn, [s(1, 1, 0, "192.0.2.1"), s(2, 1, 30 * DAY, "192.0.2.2")])
+    summary = evaluate_findings(conn, geo, org="default", since_session_id=2)
+    geo_rules = ("impossible_travel", "new_country", "new_asn", "hosting_asn")
+    assert set(geo_rules) <= set(summary.rules_run)
+    assert all(summary.per_rule[rule] == 0 for rule in geo_rules)
+    # a placed address (a hosting network, after the learning period): they run again
+    add_sessions(conn, [s(3, 1, 31 * DAY, "10.1.1.1"), s(4, 1, 31 * DAY + 30, "10.6.6.1")])
+    summary = evaluate_findings(conn, geo, org="default", since_session_id=3)
+    assert summary.per_rule["impossible_travel"] == 1
+    assert summary.per_rule["hosting_asn"] == 1
+    assert summary.per_rule["new_asn"] == 0  # the first ASN of the user is not after learning
+
+
 def test_new_ip_burst(geo: Settings) -> None:
     conn = make_db()
     add_sessions(conn, [

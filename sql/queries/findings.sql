@@ -147,6 +147,23 @@ WHERE end_time IS NULL
     AND start_time > getvariable('session_audit_findings_window').since
         - to_microseconds(CAST(open_session_hours() * 3600000000 AS BIGINT))
 
+-- name: rule_inputs
+-- whether ip_geo holds any row the GeoIP rules can use (a cheap look at the
+-- whole table, every organisation: an address is global), one flag per rule; a rule whose flag
+-- is false finds nothing and an evaluation after an ingest leaves it out of its statement:
+--   impossible_travel  a placed address (latitude and longitude)
+--   new_country        an address with a country
+--   new_asn            an address with an ASN
+--   hosting_asn        an address whose ASN is in finding_hosting_asns
+SELECT
+    coalesce(bool_or(g.latitude IS NOT NULL AND g.longitude IS NOT NULL), false)
+        AS impossible_travel,
+    coalesce(bool_or(g.country IS NOT NULL), false) AS new_country,
+    coalesce(bool_or(g.asn IS NOT NULL), false) AS new_asn,
+    coalesce(bool_or(h.asn IS NOT NULL), false) AS hosting_asn
+FROM ip_geo AS g
+LEFT JOIN finding_hosting_asns AS h ON h.asn = g.asn
+
 -- name: stage
 -- the rows of one or more rules with their deterministic id (first 24 hex
 -- digits of sha256(rule, org, finding_key) joined by U+001F), org and rule, into the temp table

@@ -20,9 +20,11 @@ Contract:
   staged, updated and inserted inside DuckDB (``stage`` in ``sql/queries/findings.sql``,
   ``findings_new``, ``findings_upsert``, ``findings_insert``): one rule at a time for a full
   evaluation (its memory is one rule's rows), all rules in one statement after an ingest (one
-  round of writes). Only the counts and at most ``new_limit`` of the NEW findings (most severe
-  first) come back to Python (:attr:`FindingsSummary.new`; :attr:`FindingsSummary.new_count`
-  counts them all), so Python's memory does not grow with the number of findings.
+  round of writes; a GeoIP rule for which ``ip_geo`` holds no usable row at all, e.g. no
+  placed address, is left out of that statement: it finds nothing, and counts 0). Only the
+  counts and at most ``new_limit`` of the NEW findings (most severe first) come back to Python
+  (:attr:`FindingsSummary.new`; :attr:`FindingsSummary.new_count` counts them all), so
+  Python's memory does not grow with the number of findings.
   Rules that need a missing database are skipped and the summary says so in one message
   ("... skipped: no GeoIP database"); nothing fails for lack of files.
 * :func:`evaluate_new_findings` is the cheap call after an ingest (only sessions with id >=
@@ -311,8 +313,10 @@ def evaluate_findings(
             # incremental one stages every rule in one statement (one planning of the
             # writes, and DuckDB runs the rules' pipelines side by side)
             groups = [[rule.name] for rule in run] if full else [[rule.name for rule in run]]
+            per_rule = dict.fromkeys((rule.name for rule in run), 0)
+            idle = set() if full else _idle_rules(conn)
             for names in groups:
-                per_rule.update(_evaluate_rules(conn, names, values))
+                per_rule.update(_evaluate_rules(conn, [n for n in names if n not in idle], values))
             for rule_name, severity, count in conn.execute(
                 query_sql("findings", "new_counts")
             ).fetchall():
@@ -397,6 +401,19 @@ def _prepare(conn: duckdb.DuckDBPyConnection, settings: Settings, values: dict[s
     conn.execute(window, _bind(window, values))
     conn.execute(query_sql("findings", "recent_sessions"))
     conn.execute(query_sql("findings", "new_ids"))
+
+
+def _idle_rules(conn: duckdb.DuckDBPyConnection) -> set[str]:
+    """The GeoIP rules that cannot find anything because ``ip_geo`` holds no row they use
+    (``rule_inputs``: e.g. a City file that places none of the addresses). Leaving them out of
+    an incremental evaluation's statement saves their planning (about 10 ms each); a full
+    evaluation runs them all."""
+    cursor = conn.execute(query_sql("findings", "rule_inputs"))
+    row = cursor.fetchone()
+    if row is None:  # pragma: no cover - an aggregate always answers one row
+        return set()
+    names = [str(d[0]) for d in cursor.description or []]
+    return {name for name, usable in zip(names, row, strict=True) if not usable}
 
 
 def _evaluate_rules(
