@@ -1,5 +1,7 @@
 -- Rule new_app_version: an app and version that is unknown (no app id, no version, or a
--- version that does not start with a number: macro version_key is NULL), or brand-new: first
+-- version that does not start with a number: macro version_key is NULL, i.e. its release part,
+-- macro version_release_part, is empty: the test used here, without expanding the whole key
+-- macro twice, about 13 ms of planning per evaluation), or brand-new: first
 -- seen in the organisation within the last N days of the data (before its newest session
 -- start; never the local clock) and after the organisation's learning period (so the first
 -- ingest does not call everything new).
@@ -22,7 +24,8 @@ candidates AS (
     SELECT
         coalesce(app_id, '(none)') AS app_key, coalesce(app_version, '(none)') AS
             version_key_text,
-        app_id IS NULL OR app_version IS NULL OR version_key(app_version) IS NULL AS unknown
+        app_id IS NULL OR app_version IS NULL OR version_release_part(app_version) = ''
+            AS unknown
     FROM (
         SELECT DISTINCT app_id, app_version
         FROM user_sessions WHERE org = $org AND id >= $since_id
@@ -68,7 +71,7 @@ firsts AS (
 ),
 classified AS (
     SELECT f.*,
-        f.app_id IS NULL OR f.app_version IS NULL OR version_key(f.app_version) IS NULL
+        f.app_id IS NULL OR f.app_version IS NULL OR version_release_part(f.app_version) = ''
             AS unknown,
         days_between((f.f).t, h.newest) <= $new_app_days
             AND days_between(h.org_first, (f.f).t) >= $learning_days AS brand_new,
