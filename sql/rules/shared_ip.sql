@@ -16,6 +16,15 @@ WITH candidate_ips AS (
     WHERE org = $org AND id >= $since_id AND ip IS NOT NULL
         AND ip NOT IN (SELECT ip FROM finding_allowlisted_ips)
 ),
+shared_ips AS (
+    -- necessary: two people are two accounts; a light aggregate (no per-account state) keeps
+    -- the addresses used by more than one account
+    SELECT ip
+    FROM user_sessions
+    WHERE org = $org AND ip IN (SELECT ip FROM candidate_ips)
+    GROUP BY ip
+    HAVING min(user_id) <> max(user_id)
+),
 per_account AS (
     -- aggregated before users is joined: one row per (ip, user), not per session
     SELECT
@@ -23,7 +32,7 @@ per_account AS (
         min({'t': s.start_time, 'id': s.id}) AS f, max(s.start_time) AS last_seen,
         count(*) AS sessions
     FROM user_sessions AS s
-    WHERE s.org = $org AND s.ip IN (SELECT ip FROM candidate_ips)
+    WHERE s.org = $org AND s.ip IN (SELECT ip FROM shared_ips)
     GROUP BY s.ip, s.user_id
 ),
 per_user AS (
