@@ -65,7 +65,7 @@ def _full(results: Results, sizes: Sizes, workdir: Path, log: Log, queries_db: P
         shutil.move(str(queries_db), db)  # the queries section is done with it
         log(f"findings: reusing the query database ({n:,} sessions)")
     else:
-        seconds = build_database(db, n, users)
+        seconds, _rollup = build_database(db, n, users)
         log(f"findings: built {n:,} sessions in {seconds:.1f} s")
     with duckdb.connect(str(db)) as conn:
         conn.execute(bench_sql("findings_clear"))

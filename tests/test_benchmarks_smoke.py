@@ -141,3 +141,34 @@ def test_quick_benchmark_command_reports_every_figure(tmp_path: object) -> None:
     assert naive["value"] < stored
     assert by_name["client CPU per 10,000 sessions, session-audit ingest"]["value"] > 0
     assert "load path / floor" in run.stdout
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(300)
+def test_findings_section_alone_builds_its_own_data_set(tmp_path: object) -> None:
+    """`--only findings` has no query section to reuse a database from: it builds its own."""
+    from pathlib import Path
+
+    import orjson
+
+    assert isinstance(tmp_path, Path)
+    out = tmp_path / "results.json"
+    run = run_child(
+        [
+            sys.executable,
+            "-m",
+            "benchmarks",
+            "--quick",
+            "--only",
+            "findings",
+            "--json",
+            str(out),
+            "--workdir",
+            str(tmp_path / "work"),
+        ],
+        timeout=280,
+    )
+    assert run.returncode == 0
+    figures = orjson.loads(out.read_bytes())["figures"]
+    full = next(f for f in figures if f["name"].startswith("findings of the full evaluation"))
+    assert full["value"] > 0
