@@ -350,30 +350,6 @@ def test_geo_rules_without_a_usable_ip_geo_row_are_left_out_after_an_ingest(
     assert summary.per_rule["new_asn"] == 0  # the first ASN of the user is not after learning
 
 
-def test_a_failed_evaluation_leaves_ip_geo_as_it_was(
-    geo: Settings, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    # the GeoIP refresh shares the evaluation's one transaction: a failing rule statement rolls
-    # back the lookups too (the next evaluation looks the addresses up again)
-    from session_audit.analysis import findings as findings_module
-    from session_audit.errors import StorageError
-
-    conn = make_db()
-    add_sessions(conn, [s(1, 1, 0, "10.1.1.1"), s(2, 2, 0, "10.3.3.3")])
-
-    def fail(*_: Any) -> dict[str, int]:
-        raise duckdb.InvalidInputException("a rule failed")
-
-    with monkeypatch.context() as patch:
-        patch.setattr(findings_module, "_evaluate_rules", fail)
-        with pytest.raises(StorageError, match="a rule failed"):
-            evaluate_findings(conn, geo, org="default", since_session_id=1)
-    assert conn.execute("SELECT count(*) FROM ip_geo").fetchone() == (0,)
-    summary = evaluate_findings(conn, geo, org="default", since_session_id=1)
-    assert summary.ip_lookups == 2
-    assert conn.execute("SELECT count(*) FROM ip_geo").fetchone() == (2,)
-
-
 def test_new_ip_burst(geo: Settings) -> None:
     conn = make_db()
     add_sessions(conn, [

@@ -13,8 +13,7 @@ Contract:
   full evaluation) and the variable ``session_audit_findings_window`` (``since``, ``newest``).
   :data:`RULES` lists them with the GeoIP databases they need.
 * :func:`evaluate_findings` refreshes ``ip_geo`` from the configured MMDB files
-  (:mod:`.geo`: only addresses not yet looked up; in the evaluation's one transaction, so a
-  failed evaluation also leaves ``ip_geo`` as it was), runs every rule whose databases are
+  (:mod:`.geo`: only addresses not yet looked up), runs every rule whose databases are
   available and upserts its rows into ``findings`` under a deterministic id (sha256 of rule,
   org and finding_key): re-evaluation never duplicates; a finding keeps ``first_seen``,
   ``detected_at`` and its acknowledgement. The evaluation is set-based: the rules' rows are
@@ -286,6 +285,10 @@ def evaluate_findings(
     skipped = tuple(rule.name for rule in selected if not rule.needs <= available)
     run = [rule for rule in selected if rule.name not in skipped]
     lookups = 0
+    if available and run:
+        lookups = refresh_ip_geo(
+            conn, databases, since_session_id=None if full else since_id
+        ).looked_up
     if skipped:
         messages.append(f"{', '.join(skipped)} {NO_GEOIP}")
     values: dict[str, Any] = {
@@ -303,17 +306,9 @@ def evaluate_findings(
     # and the lower limit only cost time (0.33 -> 0.42 s for 60k new sessions)
     lowered = full and _limit_memory(conn, EVALUATION_MEMORY_LIMIT)
     try:
+        _prepare(conn, settings, values)
         conn.execute("BEGIN TRANSACTION")
         try:
-            # the GeoIP refresh shares the evaluation's transaction (one commit)
-            if available and run:
-                lookups = refresh_ip_geo(
-                    conn,
-                    databases,
-                    since_session_id=None if full else since_id,
-                    own_transaction=False,
-                ).looked_up
-            _prepare(conn, settings, values)
             # a full evaluation stages one rule at a time (its memory is one rule's rows); an
             # incremental one stages every rule in one statement (one planning of the
             # writes, and DuckDB runs the rules' pipelines side by side)

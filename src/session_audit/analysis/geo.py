@@ -239,14 +239,11 @@ def refresh_ip_geo(
     databases: GeoDatabases,
     *,
     since_session_id: int | None = None,
-    own_transaction: bool = True,
 ) -> GeoRefresh:
     """Bring ``ip_geo`` up to date with the available files (one transaction).
 
     Rebuilds every row when the files differ from ``geoip_sources``; then looks up the canonical
-    IPs not yet in ``ip_geo`` (of sessions with id >= ``since_session_id``; None: all).
-    ``own_transaction=False``: the caller holds an open transaction and commits or rolls back
-    (the findings evaluation: one commit for the refresh and the rules' writes)."""
+    IPs not yet in ``ip_geo`` (of sessions with id >= ``since_session_id``; None: all)."""
     try:
         recorded = {
             str(kind): (str(sha), int(size), str(path), loaded_at)
@@ -261,8 +258,7 @@ def refresh_ip_geo(
         stored = {kind: (sha, size) for kind, (sha, size, _, _) in recorded.items()}
         wanted = {kind: (s.sha256, s.size) for kind, s in sources.items()}
         rebuilt = stored != wanted
-        if own_transaction:
-            conn.execute("BEGIN TRANSACTION")
+        conn.execute("BEGIN TRANSACTION")
         try:
             if rebuilt:
                 conn.execute(query_sql("geo", "clear"))
@@ -288,11 +284,9 @@ def refresh_ip_geo(
                     ).fetchall()
                 ]
                 looked_up = _store(conn, lookup_rows(ips, sources))
-            if own_transaction:
-                conn.execute("COMMIT")
+            conn.execute("COMMIT")
         except BaseException:
-            if own_transaction:
-                conn.execute("ROLLBACK")
+            conn.execute("ROLLBACK")
             raise
     except duckdb.Error as exc:
         raise StorageError(f"cannot update ip_geo: {exc}") from exc
