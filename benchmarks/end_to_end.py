@@ -35,16 +35,9 @@ def run_end_to_end(results: Results, sizes: Sizes, workdir: Path, log: Log) -> N
     with SimulatorProcess(sessions=n, users=_users(n)) as sim:
         c = Contenders(sim, sizes, workdir / "e2e")
         label = f"{c.sessions:,} sessions"
-        # Alternate the two so that load from elsewhere on the machine hits both alike.
-        ours_runs: list[Measured] = []
-        floor_runs: list[Measured] = []
-        for k in range(sizes.repeats):
-            ours_runs.append(c.ours(f"ours{k}"))
-            floor_runs.append(c.fetch_floor())
-        ours = best(ours_runs)
+        ours_runs, floor_runs = _ours_and_floor(results, E2E, c, sizes, log, label)
         floor = best(floor_runs)
-        log(f"ours: {[round(m.seconds, 2) for m in ours_runs]} s")
-        log(f"fetch floor: {[round(m.seconds, 2) for m in floor_runs]} s")
+        ours = best(ours_runs)
         rerun = c.ours("rerun", db=Path(ours_runs[0].extra["db"]) if ours_runs[0].extra else None)
         tuned = c.dlt("tuned")
         log(f"dlt tuned: {tuned.seconds:.2f} s")
@@ -52,32 +45,7 @@ def run_end_to_end(results: Results, sizes: Sizes, workdir: Path, log: Log) -> N
         if naive is not None:
             log(f"dlt naive: {naive.seconds:.2f} s")
 
-        results.add(
-            E2E,
-            f"session-audit ingest, {label}",
-            ours.seconds,
-            "s",
-            note=f"best of {len(ours_runs)}; in-run {ours.inner_seconds} s; "
-            f"CPU {ours.cpu_seconds:.2f} s; {ours.rows:,} rows stored",
-        )
-        results.add(
-            E2E,
-            "fetch floor (async httpx, same pages)",
-            floor.seconds,
-            "s",
-            note=f"best of {len(floor_runs)}; in-run {floor.inner_seconds} s; "
-            f"CPU {floor.cpu_seconds:.2f} s",
-        )
-        results.at_most(
-            E2E, "ingest / fetch floor (wall)", ratio(ours.seconds, floor.seconds), "x", 1.25
-        )
-        results.add(
-            E2E,
-            "ingest / fetch floor (in-run, no start-up)",
-            ratio(ours.inner_seconds, floor.inner_seconds),
-            "x",
-        )
-        _dlt_rows(results, "dlt tuned (parallelized, deferred, parquet)", tuned)
+        _dlt_rows(results, E2E, "dlt tuned (parallelized, deferred, parquet)", tuned)
         results.at_least(
             E2E, "dlt tuned / ingest (time)", ratio(tuned.seconds, ours.seconds), "x", 2
         )
@@ -93,7 +61,7 @@ def run_end_to_end(results: Results, sizes: Sizes, workdir: Path, log: Log) -> N
             note="> 1: we use less memory",
         )
         if naive is not None:
-            _dlt_rows(results, "dlt naive (one page after another)", naive)
+            _dlt_rows(results, E2E, "dlt naive (one page after another)", naive)
             results.at_least(
                 E2E, "dlt naive / ingest (time)", ratio(naive.seconds, ours.seconds), "x", 10
             )
@@ -159,9 +127,53 @@ def run_end_to_end(results: Results, sizes: Sizes, workdir: Path, log: Log) -> N
             )
 
 
-def _dlt_rows(results: Results, name: str, m: Measured) -> None:
+def _ours_and_floor(
+    results: Results, section: str, c: Contenders, sizes: Sizes, log: Log, label: str
+) -> tuple[list[Measured], list[Measured]]:
+    """Ours and the fetch floor, ``sizes.repeats`` times each, alternated so that load from
+    elsewhere on the machine hits both alike; the best of each and their ratios are added to
+    ``section``. Returns every run of each."""
+    ours_runs: list[Measured] = []
+    floor_runs: list[Measured] = []
+    for k in range(sizes.repeats):
+        ours_runs.append(c.ours(f"ours{k}"))
+        floor_runs.append(c.fetch_floor())
+    ours = best(ours_runs)
+    floor = best(floor_runs)
+    prefix = "" if section == E2E else f"{section}: "
+    log(f"{prefix}ours {[round(m.seconds, 2) for m in ours_runs]} s")
+    log(f"{prefix}fetch floor {[round(m.seconds, 2) for m in floor_runs]} s")
     results.add(
-        E2E,
+        section,
+        f"session-audit ingest, {label}",
+        ours.seconds,
+        "s",
+        note=f"best of {len(ours_runs)}; in-run {ours.inner_seconds} s; "
+        f"CPU {ours.cpu_seconds:.2f} s; {ours.rows:,} rows stored",
+    )
+    results.add(
+        section,
+        "fetch floor (async httpx, same pages)",
+        floor.seconds,
+        "s",
+        note=f"best of {len(floor_runs)}; in-run {floor.inner_seconds} s; "
+        f"CPU {floor.cpu_seconds:.2f} s",
+    )
+    results.at_most(
+        section, "ingest / fetch floor (wall)", ratio(ours.seconds, floor.seconds), "x", 1.25
+    )
+    results.add(
+        section,
+        "ingest / fetch floor (in-run, no start-up)",
+        ratio(ours.inner_seconds, floor.inner_seconds),
+        "x",
+    )
+    return ours_runs, floor_runs
+
+
+def _dlt_rows(results: Results, section: str, name: str, m: Measured) -> None:
+    results.add(
+        section,
         name,
         m.seconds,
         "s",
@@ -331,45 +343,13 @@ def run_ordinary(results: Results, sizes: Sizes, workdir: Path, log: Log) -> Non
     with SimulatorProcess(sessions=n, users=_users(n), server="ordinary") as sim:
         c = Contenders(sim, sizes, workdir / "ordinary")
         label = f"{c.sessions:,} sessions"
-        ours_runs: list[Measured] = []
-        floor_runs: list[Measured] = []
-        for k in range(sizes.repeats):
-            ours_runs.append(c.ours(f"ours{k}"))
-            floor_runs.append(c.fetch_floor())
+        ours_runs, floor_runs = _ours_and_floor(results, ORDINARY, c, sizes, log, label)
         ours = best(ours_runs)
-        floor = best(floor_runs)
-        log(f"ordinary: ours {[round(m.seconds, 2) for m in ours_runs]} s")
-        log(f"ordinary: fetch floor {[round(m.seconds, 2) for m in floor_runs]} s")
         tuned = c.dlt("tuned")
         log(f"ordinary: dlt tuned {tuned.seconds:.2f} s")
         per_10k = 10_000 / ours.rows if ours.rows else 0.0
         cpu_ours = min(m.cpu_seconds for m in ours_runs)
         cpu_floor = min(m.cpu_seconds for m in floor_runs)
-        results.add(
-            ORDINARY,
-            f"session-audit ingest, {label}",
-            ours.seconds,
-            "s",
-            note=f"best of {len(ours_runs)}; in-run {ours.inner_seconds} s; CPU "
-            f"{ours.cpu_seconds:.2f} s; {ours.rows:,} rows stored",
-        )
-        results.add(
-            ORDINARY,
-            "fetch floor (async httpx, same pages)",
-            floor.seconds,
-            "s",
-            note=f"best of {len(floor_runs)}; in-run {floor.inner_seconds} s; CPU "
-            f"{floor.cpu_seconds:.2f} s",
-        )
-        results.at_most(
-            ORDINARY, "ingest / fetch floor (wall)", ratio(ours.seconds, floor.seconds), "x", 1.25
-        )
-        results.add(
-            ORDINARY,
-            "ingest / fetch floor (in-run, no start-up)",
-            ratio(ours.inner_seconds, floor.inner_seconds),
-            "x",
-        )
         results.add(
             ORDINARY,
             "client CPU per 10,000 sessions, session-audit ingest",
@@ -385,14 +365,7 @@ def run_ordinary(results: Results, sizes: Sizes, workdir: Path, log: Log) -> Non
             "s",
             note=f"{cpu_floor:.2f} s",
         )
-        results.add(
-            ORDINARY,
-            "dlt tuned (parallelized, deferred, parquet)",
-            tuned.seconds,
-            "s",
-            note=f"in-run {tuned.inner_seconds} s; CPU {tuned.cpu_seconds:.2f} s; "
-            f"{tuned.rows:,} rows stored",
-        )
+        _dlt_rows(results, ORDINARY, "dlt tuned (parallelized, deferred, parquet)", tuned)
         results.add(
             ORDINARY,
             "client CPU per 10,000 sessions, dlt tuned",
