@@ -21,7 +21,7 @@ from typing import Annotated, Any, Literal
 from prefect import flow
 from pydantic import AnyHttpUrl, Field
 
-from session_audit.orchestration.ingest_flow import flow_source, ingest_in_flow, summary_to_dict
+from session_audit.orchestration.ingest_flow import flow_source, ingest_in_flow
 from session_audit.scale.executors import ExecutionPlan
 from session_audit.settings import load_settings
 
@@ -62,4 +62,4 @@ async def ingest_sessions(
         org=org,
     )
     source = flow_source(start_id=start_id, since=since, ids=ids, ids_file=ids_file)
-    return summary_to_dict(await ingest_in_flow(settings, source, plan))
+    return (await ingest_in_flow(settings, source, plan)).as_dict()

@@ -28,7 +28,7 @@ from session_audit.ingest.runner import (
     IdSource,
     IngestSummary,
 )
-from session_audit.scale.executors import ExecutionPlan, FutureAdapter
+from session_audit.scale.executors import ExecutionPlan
 from session_audit.scale.staging import ChunkSpec, StagedChunk, StagingArea
 from session_audit.scale.worker import extract_chunk
 from session_audit.settings import Settings
@@ -42,21 +42,13 @@ cloudpickle.register_pickle_by_value(sys.modules[__name__])
 # --- plain functions: no Prefect server ----------------------------------------------------------
 
 
-def test_future_adapter_hands_over_results_and_exceptions_of_foreign_futures() -> None:
-    """The Executor seam the staged driver sees: a PrefectFuture-like becomes a Future."""
-    handed: list[tuple[Any, ...]] = []
-    foreign: list[Future[Any]] = []
+def test_a_settled_future_hands_over_results_and_exceptions_of_prefect_futures() -> None:
+    """The one kind of future the staged driver sees: a PrefectFuture-like becomes a Future."""
+    from session_audit.orchestration.tasks import settled_future
 
-    def submit(fn: Any, *args: Any) -> Future[Any]:
-        handed.append((fn, *args))
-        future: Future[Any] = Future()
-        foreign.append(future)
-        return future
-
-    executor = FutureAdapter(submit)
-    first = executor.submit(extract_chunk, "spec", 7)
-    second = executor.submit(extract_chunk, "other", 8)
-    assert handed == [(extract_chunk, "spec", 7), (extract_chunk, "other", 8)]
+    foreign: list[Any] = [Future(), Future()]  # what a PrefectFuture offers: the same two calls
+    first: Future[Any] = settled_future(foreign[0])
+    second: Future[Any] = settled_future(foreign[1])
     assert not first.done() and not first.cancel()  # handed over: it cannot be withdrawn
     foreign[0].set_result("staged")
     foreign[1].set_exception(TokenExpiredError("token refused", status=401))
@@ -64,9 +56,9 @@ def test_future_adapter_hands_over_results_and_exceptions_of_foreign_futures() -
     with pytest.raises(TokenExpiredError, match="token refused"):
         second.result(timeout=1)
 
-    done: Future[Any] = Future()
+    done: Any = Future()
     done.set_result(3)
-    assert FutureAdapter(lambda fn, *a: done).submit(extract_chunk).result(timeout=1) == 3
+    assert settled_future(done).result(timeout=1) == 3
 
 
 def test_task_runner_for_builds_the_runner_of_each_executor() -> None:
@@ -174,7 +166,7 @@ def _run_dask_flow(
     """An ``ingest_sessions`` flow run with executor="dask" on a local cluster of 2 worker
     processes. ``kill_seq``: that chunk's first attempt kills its worker; ``expire_after``: every
     token issued so far is refused once that many chunks are merged."""
-    from session_audit.orchestration.ingest_flow import run_ingest_flow, summary_to_dict
+    from session_audit.orchestration.ingest_flow import run_ingest_flow
 
     db, marks = tmp_path / "dask.duckdb", tmp_path / "marks"
     marks.mkdir()
@@ -193,7 +185,7 @@ def _run_dask_flow(
         progress=progress,
         extract=functools.partial(_pid_recording, str(marks), kill_seq),
     )
-    return summary_to_dict(summary), db, marks, merged
+    return summary.as_dict(), db, marks, merged
 
 
 @pytest.mark.slow

@@ -22,11 +22,7 @@ from session_audit.ingest.counts import LedgerCounts
 from session_audit.ingest.runner import IdSource, IngestSummary
 from session_audit.orchestration import prepare_prefect_env, should_use_prefect
 from session_audit.orchestration.artifacts import artifact_key, count_rows, summary_markdown
-from session_audit.orchestration.ingest_flow import (
-    flow_parameters,
-    flow_source,
-    summary_to_dict,
-)
+from session_audit.orchestration.ingest_flow import flow_parameters, flow_source
 from session_audit.scale.executors import ExecutionPlan
 from session_audit.settings import Settings
 from support import sim_config
@@ -109,20 +105,14 @@ def test_prepare_env_leaves_home_alone_with_a_configured_server(tmp_path: Path) 
 def test_task_retries_only_whole_task_storage_failures(
     exc: BaseException | None, retry: bool
 ) -> None:
-    from session_audit.orchestration.tasks import should_retry_step
-
-    assert should_retry_step(exc) is retry
-
-
-def test_retry_condition_reads_the_failed_state() -> None:
+    """The retry condition reads the failed state's exception."""
     from prefect.client.schemas.objects import TaskRun
     from prefect.states import Failed
 
     from session_audit.orchestration.tasks import _retry_condition, ingest_step
 
     run = TaskRun(task_key="k", dynamic_key="0")
-    assert _retry_condition(ingest_step, run, Failed(data=StorageError("io")))
-    assert not _retry_condition(ingest_step, run, Failed(data=ApiError("x")))
+    assert _retry_condition(ingest_step, run, Failed(data=exc)) is retry
 
 
 def _summary() -> IngestSummary:
@@ -181,7 +171,7 @@ def test_summary_markdown_states_the_outcome_and_no_secret() -> None:
 
 def test_summary_round_trips_through_the_flow_result() -> None:
     summary = _summary()
-    result = summary_to_dict(summary)
+    result = summary.as_dict()
     assert IngestSummary.from_dict(result) == summary
     # the flow's result keeps the ledger row's counts at the top, as it always returned them
     assert (result["inserted"], result["rejected"], result["requests"]) == (790, 4, 42)
@@ -198,16 +188,18 @@ def test_flow_source() -> None:
 def test_what_an_in_process_flow_run_is_handed_never_leaves_the_process() -> None:
     """Prefect ships a flow run's context (the flow and its closure) to Dask workers: the
     settings, credentials included, and the callbacks the caller handed over stay here."""
+    import functools
     import pickle
 
-    from session_audit.orchestration.ingest_flow import _Handed
+    from session_audit.orchestration.ingest_flow import _Handed, ingest_in_flow
 
     settings = Settings(username="alice", password="hunter2", db=Path("d.duckdb"))
-    handed = _Handed(settings, IdSource("scan"), ExecutionPlan(), progress=lambda r, s: None)
+    work = functools.partial(ingest_in_flow, settings, IdSource("scan"), ExecutionPlan())
+    handed = _Handed(work)
     data = pickle.dumps(handed)
     assert b"hunter2" not in data and b"alice" not in data
-    assert pickle.loads(data) == _Handed()  # noqa: S301  # the bytes pickled just above
-    assert handed.settings is settings  # in this process, everything is there
+    assert pickle.loads(data).work is None  # noqa: S301  # the bytes pickled just above
+    assert handed.work is work  # in this process, everything is there
 
 
 def test_flow_parameters_are_small_and_never_secret() -> None:

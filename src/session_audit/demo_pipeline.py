@@ -224,10 +224,10 @@ def run_demo(
         step("starting Prefect (its local server takes 15-30 s to start on a small machine)")
         started = time.monotonic()
         tally = TaskRunTally()  # the server is stopped once it recorded these task runs
-        with prefect_api(tally=tally) as api_url:
+        with prefect_api(tally=tally) as prefect:
             timings["prefect_start"] = time.monotonic() - started
             step(
-                f"Prefect API ready at {api_url}; running the ingest_sessions flow "
+                f"Prefect API ready at {prefect.api_url}; running the ingest_sessions flow "
                 f"(--since {since.date().isoformat()}: no session id needed)"
             )
             started = time.monotonic()

@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import threading
 import time
@@ -156,9 +157,15 @@ class IngestSummary:
     discovery_requests: int = 0  # item requests --since spent finding where to start
     findings: FindingsSummary | None = field(default=None, repr=False)  # the rules, new rows
 
+    def as_dict(self) -> dict[str, Any]:
+        """The summary as plain data (the Prefect flow's result; the findings are published as
+        their own artifact), the ledger row's counts also at the top (``data["inserted"]``)."""
+        data = dataclasses.asdict(dataclasses.replace(self, findings=None))
+        return {**data, **self.counts.as_dict()}
+
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> IngestSummary:
-        """The summary from ``dataclasses.asdict`` of one (the Prefect flow's result)."""
+        """The summary from :meth:`as_dict` (or ``dataclasses.asdict``) of one."""
         names = {f.name for f in fields(cls)}
         values = {k: v for k, v in data.items() if k in names}
         if isinstance(values.get("counts"), Mapping):
@@ -880,8 +887,10 @@ async def ingest(
     sleep: Callable[[float], Awaitable[None]] | None = None,
     clock: Callable[[], float] = time.time,
     monotonic: Callable[[], float] = time.monotonic,
+    fetcher: Callable[[IngestRun], Fetcher] = InlineFetcher,
 ) -> IngestSummary:
-    """Run one ingest end to end and return its summary (also stored in ``ingest_runs``)."""
+    """Run one ingest end to end and return its summary (also stored in ``ingest_runs``);
+    ``fetcher`` builds the run's :class:`Fetcher` (``scale.driver.PooledFetcher``: staged)."""
     run = IngestRun(
         settings,
         source,
@@ -892,7 +901,7 @@ async def ingest(
         monotonic=monotonic,
     )
     async with run:
-        await drive(run, call=call, progress=progress)
+        await drive(run, fetcher(run), call=call, progress=progress)
     assert run.summary is not None
     return run.summary
 

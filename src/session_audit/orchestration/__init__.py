@@ -8,10 +8,6 @@ nothing in ``session_audit`` imports. Importing this package does not import pre
 
 from __future__ import annotations
 
-from session_audit.orchestration.environment import (
-    prefect_home_for,
-    prepare_prefect_env,
-    should_use_prefect,
-)
+from session_audit.orchestration.environment import prepare_prefect_env, should_use_prefect
 
-__all__: list[str] = ["prefect_home_for", "prepare_prefect_env", "should_use_prefect"]
+__all__: list[str] = ["prepare_prefect_env", "should_use_prefect"]

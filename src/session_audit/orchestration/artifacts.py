@@ -6,7 +6,7 @@ all (``FindingsSummary.new_count`` / ``alertable_count``): the artifact and the 
 those and say how many more there are.
 
 The texts are built by pure functions (tested without a server); :func:`publish_ingest_artifacts`
-and :func:`publish_findings_artifact` only hand them to Prefect. Nothing secret is in them:
+and :func:`publish_findings` only hand them to Prefect. Nothing secret is in them:
 counts, ids, the org, the database path, the findings' sentences.
 
 Alerts: when the setting ``alert_block`` (``SESSION_AUDIT_ALERT_BLOCK``) names a Prefect block
@@ -14,7 +14,7 @@ Alerts: when the setting ``alert_block`` (``SESSION_AUDIT_ALERT_BLOCK``) names a
 ``slack-webhook/risk-team``), :func:`alert_new_findings` sends ONE message per run listing the
 run's new findings of severity high or medium, and nothing when there are none. A notification
 block (Slack, Teams, custom webhook...) gets ``notify(body, subject)``; a generic
-``Webhook`` block gets ``call(payload)`` with the JSON of :func:`alert_payload`.
+``Webhook`` block gets ``call(payload)``: JSON of the subject, the text, the org and the rows.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ import re
 from typing import Any
 
 from session_audit.analysis.findings import Finding, FindingsSummary
+from session_audit.errors import ConfigError
 from session_audit.ingest.runner import IngestSummary
 
 
@@ -100,23 +101,6 @@ def findings_rows(findings: tuple[Finding, ...] | list[Finding]) -> list[dict[st
     ]
 
 
-async def publish_findings_artifact(summary: FindingsSummary) -> None:
-    """Create the table artifact of the run's new findings (call inside the flow run)."""
-    from prefect.artifacts import acreate_table_artifact
-
-    note = f"; {'; '.join(summary.messages)}" if summary.messages else ""
-    shown = (
-        f" (the {len(summary.new)} most severe listed)"
-        if summary.new_count > len(summary.new)
-        else ""
-    )
-    await acreate_table_artifact(
-        key=artifact_key("new-findings", summary.org),
-        table=findings_rows(summary.new),
-        description=f"{summary.new_count} new finding(s) in {summary.org}{shown}{note}",
-    )
-
-
 def alert_text(
     findings: tuple[Finding, ...] | list[Finding], *, org: str, total: int | None = None
 ) -> tuple[str, str]:
@@ -133,56 +117,56 @@ def alert_text(
     return subject, "\n".join(lines)
 
 
-def alert_payload(
-    findings: tuple[Finding, ...] | list[Finding], *, org: str, total: int | None = None
-) -> dict[str, Any]:
-    """The JSON a generic webhook receives: subject, text, and the findings as rows."""
-    subject, body = alert_text(findings, org=org, total=total)
-    return {"subject": subject, "text": body, "org": org, "findings": findings_rows(findings)}
-
-
-async def load_alert_block(name: str) -> Any:
-    """The Prefect block named ``name`` ("type-slug/block-name"); ConfigError if unknown."""
-    from prefect.blocks.core import Block
-
-    from session_audit.errors import ConfigError
-
-    if "/" not in name:
-        raise ConfigError(
-            f"alert block {name!r}: use '<block-type-slug>/<block-name>', e.g. webhook/alerts"
-        )
-    try:
-        return await Block.aload(name)
-    except (ValueError, KeyError) as exc:
-        raise ConfigError(f"cannot load the alert block {name!r}: {exc}") from exc
-
-
 async def alert_new_findings(block: Any, summary: FindingsSummary) -> int:
     """Send one message listing the new high/medium findings of ``summary`` through ``block``
-    (a NotificationBlock or a Webhook block); none when there are none. Returns the number of
-    findings sent."""
+    (a NotificationBlock: ``notify(body, subject)``; a Webhook block: ``call`` with the JSON of
+    subject, text, org and the findings as rows); none when there are none. Returns the number
+    of findings sent."""
     findings = summary.alertable
     if not findings:
         return 0
     from prefect.blocks.abstract import NotificationBlock
 
-    total = summary.alertable_count
+    subject, body = alert_text(findings, org=summary.org, total=summary.alertable_count)
     if isinstance(block, NotificationBlock):
-        subject, body = alert_text(findings, org=summary.org, total=total)
         result = block.notify(body, subject)
         if inspect.isawaitable(result):  # notify is async in some Prefect versions
             await result
     else:
-        response = await block.call(alert_payload(findings, org=summary.org, total=total))
+        rows = findings_rows(findings)
+        payload = {"subject": subject, "text": body, "org": summary.org, "findings": rows}
+        response = await block.call(payload)
         response.raise_for_status()
     return len(findings)
 
 
 async def publish_findings(summary: FindingsSummary, *, alert_block: str | None) -> int:
     """After an ingest flow run's evaluation: the findings table artifact, then the alert
-    through the block named ``alert_block`` (setting ``alert_block``; None: no alert).
-    Returns the number of findings alerted."""
-    await publish_findings_artifact(summary)
+    through the block named ``alert_block`` ("type-slug/block-name", the setting; None: no
+    alert; an unknown one is a ConfigError). Returns the number of findings alerted."""
+    from prefect.artifacts import acreate_table_artifact
+    from prefect.blocks.core import Block
+
+    note = f"; {'; '.join(summary.messages)}" if summary.messages else ""
+    shown = (
+        f" (the {len(summary.new)} most severe listed)"
+        if summary.new_count > len(summary.new)
+        else ""
+    )
+    await acreate_table_artifact(
+        key=artifact_key("new-findings", summary.org),
+        table=findings_rows(summary.new),
+        description=f"{summary.new_count} new finding(s) in {summary.org}{shown}{note}",
+    )
     if not alert_block:
         return 0
-    return await alert_new_findings(await load_alert_block(alert_block), summary)
+    if "/" not in alert_block:
+        raise ConfigError(
+            f"alert block {alert_block!r}: use '<block-type-slug>/<block-name>', e.g. "
+            "webhook/alerts"
+        )
+    try:
+        block = await Block.aload(alert_block)
+    except (ValueError, KeyError) as exc:
+        raise ConfigError(f"cannot load the alert block {alert_block!r}: {exc}") from exc
+    return await alert_new_findings(block, summary)

@@ -25,11 +25,9 @@ from __future__ import annotations
 from collections.abc import Mapping, MutableMapping
 from pathlib import Path
 
-STARTUP_TIMEOUT_SECONDS = 120
-
 #: Always-sensible defaults (filled in only when the user did not set them).
 BASE_DEFAULTS: Mapping[str, str] = {
-    "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": str(STARTUP_TIMEOUT_SECONDS),
+    "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "120",
     "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
     "DO_NOT_TRACK": "1",
     "PREFECT_TELEMETRY_ENABLE_RESOURCE_METRICS": "false",
@@ -51,25 +49,20 @@ def should_use_prefect(env: Mapping[str, str]) -> bool:
     return bool(env.get("PREFECT_API_URL", "").strip())
 
 
-def prefect_home_for(data_dir: Path) -> Path:
-    """Where Prefect keeps its state for this project: ``<data dir>/prefect``."""
-    return (data_dir / "prefect").resolve()
-
-
 def prepare_prefect_env(
     env: MutableMapping[str, str], data_dir: Path, *, quiet: bool = False
 ) -> dict[str, str]:
     """Fill in Prefect's settings in ``env`` (pass ``os.environ`` from the CLI edge) before prefect
     is imported. Returns the variables that were set (the user's own values are kept).
 
-    ``PREFECT_HOME`` goes under ``data_dir`` unless the user set ``PREFECT_HOME`` or
+    ``PREFECT_HOME`` is ``<data_dir>/prefect`` unless the user set ``PREFECT_HOME`` or
     ``PREFECT_API_URL`` (then their Prefect setup is theirs).
     """
     wanted: dict[str, str] = dict(BASE_DEFAULTS)
     if quiet:
         wanted.update(QUIET_DEFAULTS)
     if not env.get("PREFECT_HOME") and not should_use_prefect(env):
-        home = prefect_home_for(data_dir)
+        home = (data_dir / "prefect").resolve()
         home.mkdir(parents=True, exist_ok=True)
         wanted["PREFECT_HOME"] = str(home)
     applied: dict[str, str] = {}

@@ -16,26 +16,19 @@ findings alert. Two callers hand them over, nothing is looked up from globals:
 from __future__ import annotations
 
 import asyncio
-import dataclasses
-from collections.abc import Callable
-from dataclasses import dataclass
+import functools
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
 
 from prefect import flow
-from prefect.logging import get_run_logger
 from prefect.runtime import flow_run
 
 from session_audit.errors import ConfigError
 from session_audit.ingest.runner import IdSource, IngestSummary, ProgressSink, ingest
 from session_audit.orchestration.artifacts import publish_findings, publish_ingest_artifacts
 from session_audit.orchestration.prefect_server import prefect_api
-from session_audit.orchestration.tasks import (
-    PrefectSteps,
-    TaskRunTally,
-    task_runner_for,
-    task_runner_pool,
-)
+from session_audit.orchestration.tasks import PrefectSteps, TaskRunTally, task_runner_pool
 from session_audit.scale.driver import ingest_staged
 from session_audit.scale.executors import ExecutionPlan
 from session_audit.scale.staging import StagedChunk
@@ -77,13 +70,6 @@ def flow_source(
     return IdSource(kind="scan", start_id=start_id, since=since)
 
 
-def summary_to_dict(summary: IngestSummary) -> dict[str, Any]:
-    """The flow's return value: the run summary as plain data, the ledger row's counts also at
-    the top (``result["inserted"]``); the findings are published as their own artifact."""
-    data = dataclasses.asdict(dataclasses.replace(summary, findings=None))
-    return {**data, **summary.counts.as_dict()}
-
-
 async def ingest_in_flow(
     settings: Settings,
     source: IdSource,
@@ -108,7 +94,6 @@ async def ingest_in_flow(
         )
     else:
         with task_runner_pool(plan, tally) as pool:
-            get_run_logger().info("extracting chunks as task runs on %s", pool.label)
             summary = await ingest_staged(
                 settings,
                 source,
@@ -141,18 +126,14 @@ def flow_parameters(
     return {**params, **(plan.parameters() if plan else {})}
 
 
-@dataclass(frozen=True)
 class _Handed:
-    """What :func:`run_ingest_flow` hands to its flow run. It never leaves this process: when
-    Prefect ships the flow run's context (the flow and its closure) to Dask workers, it pickles
-    as an empty one (credentials and callbacks stay here; workers only run chunk tasks)."""
+    """What :func:`run_ingest_flow` hands to its flow run: the run's work. It never leaves this
+    process: when Prefect ships the flow run's context (the flow and its closure) to Dask
+    workers, it pickles as an empty one (credentials and callbacks stay here; workers only run
+    chunk tasks)."""
 
-    settings: Settings | None = None
-    source: IdSource | None = None
-    plan: ExecutionPlan | None = None
-    progress: ProgressSink | None = None
-    extract: Callable[..., StagedChunk] = extract_chunk
-    tally: TaskRunTally | None = None
+    def __init__(self, work: Callable[[], Awaitable[IngestSummary]] | None = None) -> None:
+        self.work = work
 
     def __reduce__(self) -> tuple[Any, ...]:
         return (_Handed, ())
@@ -176,24 +157,17 @@ def run_ingest_flow(
     does.
     """
     plan, tally = plan or ExecutionPlan(), tally or TaskRunTally()
-    handed = _Handed(settings, source, plan, progress, extract, tally)
+    work = functools.partial(
+        ingest_in_flow, settings, source, plan, progress=progress, extract=extract, tally=tally
+    )
+    handed = _Handed(work)
 
     async def body(**parameters: Any) -> dict[str, Any]:
         del parameters  # they only show what the run was handed
-        assert handed.settings and handed.source and handed.plan, "handed over in-process only"
-        summary = await ingest_in_flow(
-            handed.settings,
-            handed.source,
-            handed.plan,
-            progress=handed.progress,
-            extract=handed.extract,
-            tally=handed.tally,
-        )
-        return summary_to_dict(summary)
+        assert handed.work is not None, "handed over in-process only"
+        return (await handed.work()).as_dict()
 
     in_process = flow(name=FLOW_NAME, log_prints=False, persist_result=False)(body)
-    if plan.executor != "inline":  # the flow's own task runner runs the chunks
-        in_process = in_process.with_options(task_runner=task_runner_for(plan))
     with prefect_api(tally=tally):
         result = asyncio.run(in_process(**flow_parameters(settings, source, plan)))
     return IngestSummary.from_dict(result)

@@ -8,11 +8,13 @@ runs, ``PREFECT_API_URL`` points at it in this process and in what it starts. At
 client's buffered logs and events are drained, and the server is stopped (SIGTERM, then SIGKILL
 after :data:`STOP_TIMEOUT_SECONDS`):
 
-* :func:`prefect_api` (one command: the demo, an in-process flow run): a free port, no UI, no
+:func:`prefect_api` serves both:
+
+* one command (the demo, an in-process flow run): a free port, no UI, no
   scheduler; before stopping it waits until the server recorded every task run the block started
   (Prefect's own ephemeral server, stopped from ``atexit``, interrupts its task-run recorder
   mid-write and prints errors).
-* :func:`served_prefect_api` (``session-audit serve``): a server a person opens and next to which
+* ``session-audit serve`` (``port=``): a server a person opens and next to which
   Prefect's CLI works: a fixed port (``SESSION_AUDIT_PREFECT_PORT``, default 4200; one in use is
   one ConfigError line), the UI's API URL set to that same address (``/api/ui-settings`` names
   the API that answers), every service on (the scheduler creates the cron runs).
@@ -21,17 +23,15 @@ after :data:`STOP_TIMEOUT_SECONDS`):
 from __future__ import annotations
 
 import contextlib
-import inspect
 import os
 import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 from prefect.settings import (
     PREFECT_API_URL,
@@ -62,50 +62,23 @@ class PrefectEndpoint:
 
 
 @contextlib.contextmanager
-def prefect_api(*, tally: TaskRunTally | None = None) -> Iterator[str]:
-    """Yield the URL of a Prefect API for one command (see the module docstring); a local
-    server is stopped once it recorded the task runs ``tally`` counts (those of the block)."""
-    configured = PREFECT_API_URL.value()
+def prefect_api(
+    *, port: int | None = None, tally: TaskRunTally | None = None
+) -> Iterator[PrefectEndpoint]:
+    """The Prefect API for the block: the configured one, or ``prefect server start`` on
+    127.0.0.1 with this process pointed at it: on ``port`` with its UI (``serve``), else on a
+    free port without; stopped once it recorded the task runs ``tally`` counts (those of the
+    block). See the module docstring."""
+    configured, ui_setting = PREFECT_API_URL.value(), PREFECT_UI_URL.value()
     if configured:
         try:
-            yield str(configured)
+            yield PrefectEndpoint(str(configured), str(ui_setting) if ui_setting else None, False)
         finally:
             _drain_client_workers()
         return
-    baseline = tally.started if tally is not None else 0
-    since = datetime.now(UTC) - timedelta(seconds=1)
-    with _local_server(_free_port(), ui=False) as endpoint:
-        try:
-            yield endpoint.api_url
-        finally:
-            _drain_client_workers()
-            expected = tally.started - baseline if tally is not None else 0
-            _wait_until_recorded(endpoint.api_url, expected, since)
-
-
-@contextlib.contextmanager
-def served_prefect_api(*, port: int) -> Iterator[PrefectEndpoint]:
-    """The Prefect API of ``session-audit serve`` for the block: the configured one, or a local
-    server with its UI on 127.0.0.1:``port`` (see the module docstring)."""
-    configured = PREFECT_API_URL.value()
-    if configured:
-        ui = PREFECT_UI_URL.value()
-        try:
-            yield PrefectEndpoint(str(configured), str(ui) if ui else None, local=False)
-        finally:
-            _drain_client_workers()
-        return
+    ui, port = port is not None, port or _free_port()
     check_port_free(port)
-    with _local_server(port, ui=True) as endpoint:
-        try:
-            yield endpoint
-        finally:
-            _drain_client_workers()
-
-
-@contextlib.contextmanager
-def _local_server(port: int, *, ui: bool) -> Iterator[PrefectEndpoint]:
-    """``prefect server start`` on 127.0.0.1:``port`` for the block, this process pointed at it."""
+    baseline, since = tally.started if tally else 0, datetime.now(UTC) - timedelta(seconds=1)
     home = Path(PREFECT_HOME.value())
     home.mkdir(parents=True, exist_ok=True)
     log_path = home / "server.log"
@@ -126,7 +99,12 @@ def _local_server(port: int, *, ui: bool) -> Iterator[PrefectEndpoint]:
         )
         os.environ["PREFECT_API_URL"] = api_url
         with temporary_settings(updates={PREFECT_API_URL: api_url, PREFECT_UI_URL: ui_url}):
-            yield PrefectEndpoint(api_url=api_url, ui_url=ui_url if ui else None, local=True)
+            try:
+                yield PrefectEndpoint(api_url, ui_url if ui else None, local=True)
+            finally:
+                _drain_client_workers()
+                if tally is not None:
+                    _wait_until_recorded(api_url, tally.started - baseline, since)
     finally:
         if previous is None:
             os.environ.pop("PREFECT_API_URL", None)
@@ -142,42 +120,39 @@ def _free_port() -> int:
         return port
 
 
-def check_port_free(port: int, host: str = LOCAL_HOST) -> None:
-    """Raise a one-line ConfigError when ``host:port`` cannot be bound (it is in use)."""
+def check_port_free(port: int) -> None:
+    """Raise a one-line ConfigError when 127.0.0.1:``port`` cannot be bound (it is in use)."""
     with contextlib.closing(socket.socket(socket.AF_INET, socket.SOCK_STREAM)) as sock:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
-            sock.bind((host, port))
+            sock.bind((LOCAL_HOST, port))
         except OSError as exc:
             raise ConfigError(
-                f"port {port} on {host} is in use (a Prefect server left running?): set "
+                f"port {port} on {LOCAL_HOST} is in use (a Prefect server left running?): set "
                 "SESSION_AUDIT_PREFECT_PORT (or --prefect-port) to a free port, or set "
-                f"PREFECT_API_URL=http://{host}:{port}/api to use the server already there"
+                f"PREFECT_API_URL=http://{LOCAL_HOST}:{port}/api to use the server already there"
             ) from exc
 
 
-def local_server_command(port: int, host: str = LOCAL_HOST, *, ui: bool = True) -> list[str]:
-    """The ``prefect server start`` command line of a local server (``ui=False``: a one-command
-    server, without UI, scheduler or late-runs service)."""
-    command = [sys.executable, "-m", "prefect", "server", "start", "--host", host]
+def local_server_command(port: int, *, ui: bool = True) -> list[str]:
+    """The ``prefect server start`` command line of a local server on 127.0.0.1 (``ui=False``: a
+    one-command server, without UI, scheduler or late-runs service)."""
+    command = [sys.executable, "-m", "prefect", "server", "start", "--host", LOCAL_HOST]
     command += ["--port", str(port), "--analytics-off"]
     return command if ui else [*command, "--no-ui", "--no-scheduler", "--no-late-runs"]
 
 
-def local_server_env(
-    environ: Mapping[str, str], port: int, host: str = LOCAL_HOST
-) -> dict[str, str]:
+def local_server_env(environ: Mapping[str, str], port: int) -> dict[str, str]:
     """The environment of the local server: ours, with the API address fixed so that the UI's
     settings (``/api/ui-settings``) name the API it actually serves."""
-    api_url = f"http://{host}:{port}/api"
     env = {k: v for k, v in environ.items() if k not in ("PREFECT_API_URL", "PREFECT_API_KEY")}
     # The server writes to its own log file: let it log warnings and errors there.
     env.pop("PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL", None)
     env.update(
         {
-            "PREFECT_SERVER_API_HOST": host,
+            "PREFECT_SERVER_API_HOST": LOCAL_HOST,
             "PREFECT_SERVER_API_PORT": str(port),
-            "PREFECT_UI_API_URL": api_url,
+            "PREFECT_UI_API_URL": f"http://{LOCAL_HOST}:{port}/api",
             "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
         }
     )
@@ -186,29 +161,28 @@ def local_server_env(
 
 def _drain_client_workers() -> None:
     """Send the logs and events still buffered in this process to the server, and stop the
-    workers, while the server is still up."""
+    workers, while the server is still up (called outside any event loop: it blocks)."""
     from prefect.events.worker import EventsWorker
     from prefect.logging.handlers import APILogWorker
 
-    async def drain() -> None:
-        pending: Any
-        with contextlib.suppress(RuntimeError):  # the log worker may never have started
-            pending = APILogWorker.instance().drain()
-            if inspect.isawaitable(pending):
-                await pending
-        pending = EventsWorker.drain_all()
-        if inspect.isawaitable(pending):
-            await pending
+    APILogWorker.drain_all()
+    EventsWorker.drain_all()
 
-    from prefect.utilities.asyncutils import run_coro_as_sync
 
-    run_coro_as_sync(drain())
+def _poll(ready: Callable[[], bool], timeout: float, interval: float) -> bool:
+    """Call ``ready`` every ``interval`` seconds until it is true (True) or ``timeout`` passed."""
+    deadline = time.monotonic() + timeout
+    while not ready():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(interval)
+    return True
 
 
 def _wait_until_recorded(api_url: str, expected: int, since: datetime) -> None:
     """Poll the server until the ``expected`` task runs started since ``since`` are recorded in a
     final state, so that stopping it interrupts no write. Gives up after SETTLE_TIMEOUT_SECONDS
-    (the stop is then no worse than prefect's own)."""
+    or on an error (the stop is then no worse than prefect's own)."""
     import httpx
 
     if expected <= 0:
@@ -219,18 +193,17 @@ def _wait_until_recorded(api_url: str, expected: int, since: datetime) -> None:
             "state": {"type": {"any_": ["COMPLETED", "FAILED", "CRASHED", "CANCELLED"]}},
         }
     }
-    deadline = time.monotonic() + SETTLE_TIMEOUT_SECONDS
     with httpx.Client(base_url=api_url, timeout=5.0) as client:
-        while time.monotonic() < deadline:
+
+        def recorded() -> bool:
             try:
                 response = client.post("/task_runs/count", json=body)
                 response.raise_for_status()
-                recorded = int(response.json())
+                return int(response.json()) >= expected
             except (httpx.HTTPError, ValueError):
-                return
-            if recorded >= expected:
-                return
-            time.sleep(0.1)
+                return True
+
+        _poll(recorded, SETTLE_TIMEOUT_SECONDS, 0.1)
 
 
 def _wait_until_healthy(
@@ -240,25 +213,24 @@ def _wait_until_healthy(
     does not answer within ``timeout`` seconds."""
     import httpx
 
-    deadline = time.monotonic() + timeout
     with httpx.Client(timeout=2.0) as client:
-        while True:
+
+        def healthy() -> bool:
             if proc.poll() is not None:
                 raise ConfigError(
                     f"the local Prefect server exited with code {proc.returncode} (see {log_path})"
                 )
             try:
-                if client.get(f"{api_url}/health").status_code == 200:
-                    return
+                return client.get(f"{api_url}/health").status_code == 200
             except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline:
-                raise ConfigError(
-                    f"the local Prefect server did not answer within {timeout:.0f} s (see "
-                    f"{log_path}); set PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS higher "
-                    "or point PREFECT_API_URL at a running server"
-                )
-            time.sleep(0.25)
+                return False
+
+        if not _poll(healthy, timeout, 0.25):
+            raise ConfigError(
+                f"the local Prefect server did not answer within {timeout:.0f} s (see "
+                f"{log_path}); set PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS higher "
+                "or point PREFECT_API_URL at a running server"
+            )
 
 
 def _stop_process(proc: subprocess.Popen[bytes]) -> None:

@@ -13,7 +13,7 @@ fails on the database lock. The link is made through Prefect's REST API (a deplo
 
 The flows are the deployment entry points of the top-level ``flows`` package, loaded by module
 path as a Prefect worker loads them (nothing here imports them). The Prefect API is
-:func:`~session_audit.orchestration.prefect_server.served_prefect_api`'s: the one at
+:func:`~session_audit.orchestration.prefect_server.prefect_api`'s: the one at
 ``PREFECT_API_URL``, or a local ``prefect server start`` on ``settings.prefect_port``.
 """
 
@@ -148,11 +148,11 @@ def serve_schedules(
     from prefect.exceptions import TerminationSignal
     from prefect.runner import Runner
 
-    from session_audit.orchestration.prefect_server import served_prefect_api
+    from session_audit.orchestration.prefect_server import prefect_api
 
     specs = schedule_specs(settings, daily_audit=daily_audit)
     deployments = build_deployments(specs)
-    with _sigterm_unwinds(), served_prefect_api(port=settings.prefect_port) as endpoint:
+    with _sigterm_unwinds(), prefect_api(port=settings.prefect_port) as endpoint:
         runner = Runner(name="session-audit", pause_on_shutdown=True)
         ids: list[UUID] = [runner.add_deployment(d) for d in deployments]  # type: ignore[misc]
         with get_client(sync_client=True) as client:

@@ -5,9 +5,11 @@
   in the flow's own event loop (the run's HTTP client and DuckDB writer stay on one loop).
 * :func:`task_runner_pool` (``threads`` or ``dask``): a ``ChunkPool`` whose chunks are runs of
   :data:`extract_chunk_task` on the task runner of :func:`task_runner_for` (threads, or
-  prefect-dask on ``address`` or on ``scale.executors.local_cluster``). The flow process keeps
-  the DuckDB writer, the ledger row and the only login; a chunk carries no password or secret,
-  only the lent token (a ``TokenLease``, whose repr hides it; task parameters are not stored).
+  prefect-dask on ``address`` or on ``scale.executors.local_cluster``), started for the ingest;
+  :func:`settled_future` turns each task run's future into the driver's kind. The flow process
+  keeps the DuckDB writer, the ledger row and the only login; a chunk carries no password or
+  secret, only the lent token (a ``TokenLease``, whose repr hides it; task parameters are not
+  stored).
 * :class:`TaskRunTally` counts the task runs one caller started, so that the local server it
   stops afterwards waits until they are recorded (``prefect_server.prefect_api``).
 
@@ -21,6 +23,7 @@ one transaction, so a retried step stores its chunk exactly once.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Iterator
+from concurrent.futures import Future
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -28,20 +31,14 @@ from typing import Any, TypeVar
 from prefect import Task, task
 from prefect.cache_policies import NO_CACHE
 from prefect.client.schemas.objects import State, TaskRun
-from prefect.context import FlowRunContext
 from prefect.futures import PrefectFuture
+from prefect.logging import get_run_logger
 from prefect.task_runners import TaskRunner, ThreadPoolTaskRunner
 from prefect.utilities.callables import get_call_parameters
 
 from session_audit.api.auth import TokenLease
 from session_audit.errors import ConfigError, DatabaseLockedError, MigrationError, StorageError
-from session_audit.scale.executors import (
-    ChunkPool,
-    ExecutionPlan,
-    FutureAdapter,
-    dask_slots,
-    local_cluster,
-)
+from session_audit.scale.executors import ChunkPool, ExecutionPlan, dask_slots, local_cluster
 from session_audit.scale.staging import ChunkSpec, StagedChunk, StagingArea
 from session_audit.settings import Settings
 
@@ -58,17 +55,14 @@ class TaskRunTally:
     started: int = 0
 
 
-def should_retry_step(exc: BaseException | None) -> bool:
-    """True only for whole-task failures a retry can fix (see the module docstring)."""
-    if not isinstance(exc, StorageError):
-        return False
-    return not isinstance(exc, DatabaseLockedError | MigrationError)
-
-
 def _retry_condition(task: Task[..., Any], task_run: TaskRun, state: State[Any]) -> bool:
+    """Retry only a whole-step ``StorageError`` that is not a locked or unmigratable database
+    (see the module docstring)."""
     del task, task_run
-    data = state.data
-    return should_retry_step(data if isinstance(data, BaseException) else None)
+    exc = state.data
+    return isinstance(exc, StorageError) and not isinstance(
+        exc, DatabaseLockedError | MigrationError
+    )
 
 
 @task(
@@ -134,35 +128,42 @@ def task_runner_for(plan: ExecutionPlan) -> TaskRunner[Any]:
 
 @contextmanager
 def task_runner_pool(plan: ExecutionPlan, tally: TaskRunTally) -> Iterator[ChunkPool]:
-    """A :class:`ChunkPool` whose chunks are task runs of the current flow run: on the flow's
-    task runner when it is of the plan's kind (``run_ingest_flow`` sets it), else on one of
-    :func:`task_runner_for` started for the block (a deployment run). Call inside a flow run."""
-    context = FlowRunContext.get()
-    current = context.task_runner if context is not None else None
-    if current is not None and type(current) is type(task_runner_for(plan)):
-        yield _pool(plan, current, tally)
-        return
+    """A :class:`ChunkPool` whose chunks are task runs of the current flow run, on a task runner
+    of :func:`task_runner_for` started for the block. Call inside a flow run."""
     with task_runner_for(plan) as runner:
-        yield _pool(plan, runner, tally)
+        dask_client: Any = None
+        if plan.executor == "dask":
+            try:
+                dask_client = runner.client  # type: ignore[attr-defined]
+            except (OSError, TimeoutError) as exc:
+                where = f"the Dask scheduler at {plan.address}" if plan.address else "Dask"
+                raise ConfigError(f"cannot reach {where}: {exc}") from exc
+        slots = dask_slots(dask_client) if dask_client is not None else plan.slots
+        where = f"Dask cluster of {slots} worker threads" if dask_client else f"{slots} threads"
+        get_run_logger().info("extracting chunks as task runs on %s (Prefect task runs)", where)
+
+        def submit(fn: Callable[..., StagedChunk], *args: Any) -> Future[StagedChunk]:
+            parameters = get_call_parameters(extract_chunk_task.fn, (fn, *args), {})
+            tally.started += 1
+            return settled_future(runner.submit(extract_chunk_task, parameters))
+
+        yield ChunkPool(submit, slots, dask_client)
 
 
-def _pool(plan: ExecutionPlan, runner: TaskRunner[Any], tally: TaskRunTally) -> ChunkPool:
-    dask_client: Any = None
-    if plan.executor == "threads":
-        slots, label = plan.slots, f"{plan.slots} threads (Prefect task runs)"
-    else:
+def settled_future(handle: PrefectFuture[T]) -> Future[T]:
+    """A ``concurrent.futures.Future`` settled from ``handle``'s done callback (the staged
+    driver's one kind of future). The work cannot be withdrawn once handed over, so the future
+    is already *running* (``cancel()`` is a no-op)."""
+    future: Future[T] = Future()
+    future.set_running_or_notify_cancel()
+
+    def settle(done: PrefectFuture[T]) -> None:
         try:
-            dask_client = runner.client  # type: ignore[attr-defined]
-        except (OSError, TimeoutError) as exc:
-            where = f"the Dask scheduler at {plan.address}" if plan.address else "Dask"
-            raise ConfigError(f"cannot reach {where}: {exc}") from exc
-        slots = dask_slots(dask_client)
-        label = f"Dask cluster of {slots} worker threads (Prefect task runs)"
+            value = done.result()
+        except BaseException as exc:  # handed to the waiter, which re-raises it
+            future.set_exception(exc)
+        else:
+            future.set_result(value)
 
-    def submit(fn: Callable[..., StagedChunk], *args: Any) -> PrefectFuture[StagedChunk]:
-        parameters = get_call_parameters(extract_chunk_task.fn, (fn, *args), {})
-        future: PrefectFuture[StagedChunk] = runner.submit(extract_chunk_task, parameters)
-        tally.started += 1
-        return future
-
-    return ChunkPool(FutureAdapter(submit), slots, label, dask_client)
+    handle.add_done_callback(settle)
+    return future

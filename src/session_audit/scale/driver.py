@@ -41,7 +41,7 @@ from session_audit.ingest.runner import (
     IngestRun,
     IngestSummary,
     ProgressSink,
-    drive,
+    ingest,
     run_until_signal,
 )
 from session_audit.ingest.scan_plan import ChunkSpec
@@ -78,23 +78,23 @@ class _Pending:
 
 
 class PooledFetcher:
-    """The :class:`~session_audit.ingest.runner.Fetcher` of the threads and Dask executors."""
+    """The :class:`~session_audit.ingest.runner.Fetcher` of the threads and Dask executors: its
+    run's staging directory is under ``staging_root``, removed when the fetcher closes."""
 
     def __init__(
         self,
         run: IngestRun,
         pool: ChunkPool,
-        staging: StagingArea,
+        staging_root: str,
         *,
         extract: Any = extract_chunk,
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         self.run = run
         self.pool = pool
-        self.staging = staging
+        self.staging = StagingArea.for_run(staging_root, run.run_id)
         # an in-process transport (threads only) goes with each chunk to its worker's client
         self.extract = functools.partial(extract, transport=transport) if transport else extract
-        self.settings = run.settings
         self.slots = pool.slots
         self.worker_settings = worker_settings(run.settings, pool.slots)
         self.batch_size = run.settings.batch_size
@@ -107,7 +107,7 @@ class PooledFetcher:
         reserved = max(1, math.ceil(len(spec) / self.batch_size))
         for _ in range(reserved):
             await client.budget.acquire()
-        future = self.pool.executor.submit(
+        future = self.pool.submit(
             self.extract, spec, lease, self.worker_settings, self.staging, self.batch_size
         )
         self._pending[spec.seq] = _Pending(spec, future, reserved, lease, resent)
@@ -138,12 +138,16 @@ class PooledFetcher:
         for _ in range(max(0, extra)):
             await self.run.client.budget.acquire()
         self.batch_size = min(self.batch_size, staged.batch_size)
-        return self.staging.read(staged, self.settings.org)
+        return self.staging.read(staged, self.run.settings.org)
 
     async def aclose(self) -> None:
         for item in self._pending.values():
             item.future.cancel()
         self._pending.clear()
+        try:
+            self.staging.remove()
+        except SessionAuditError as exc:
+            _log.warning("%s", exc)
 
 
 async def ingest_staged(
@@ -157,20 +161,18 @@ async def ingest_staged(
     transport: httpx.AsyncBaseTransport | None = None,
     extract: Any = extract_chunk,
 ) -> IngestSummary:
-    """One staged ingest run end to end; the staging directory is removed afterwards."""
-    run = IngestRun(settings, source, transport=transport, flow_run_id=flow_run_id)
-    async with run:
-        staging = StagingArea.for_run(staging_root, run.run_id)
-        fetcher = PooledFetcher(run, pool, staging, extract=extract, transport=transport)
-        try:
-            await drive(run, fetcher, progress=progress)
-        finally:
-            try:
-                staging.remove()
-            except SessionAuditError as exc:
-                _log.warning("%s", exc)
-    assert run.summary is not None
-    return run.summary
+    """One staged ingest run end to end: :func:`~session_audit.ingest.runner.ingest` with a
+    :class:`PooledFetcher` on ``pool``."""
+    return await ingest(
+        settings,
+        source,
+        transport=transport,
+        progress=progress,
+        flow_run_id=flow_run_id,
+        fetcher=lambda run: PooledFetcher(
+            run, pool, staging_root, extract=extract, transport=transport
+        ),
+    )
 
 
 def run_ingest_staged(

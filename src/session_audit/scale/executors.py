@@ -9,19 +9,20 @@ options, flow parameters), and the pools that carry it out.
   retried (HTTP retries live in the client, token recovery in the driver).
 
 :func:`local_cluster` is the one place that builds a Dask cluster: Prefect's ``DaskTaskRunner``
-gets it as its ``cluster_class`` (``orchestration.chunk_tasks``). :class:`FutureAdapter` turns a
-``PrefectFuture``-like into a ``concurrent.futures.Future``, so the staged driver has one code
-path whoever runs the chunks. This module imports neither prefect nor distributed at import.
+gets it as its ``cluster_class`` (``orchestration.tasks``). A :class:`ChunkPool`'s ``submit``
+returns a ``concurrent.futures.Future`` whoever runs the chunks (``orchestration.tasks`` settles
+one from each Prefect future), so the staged driver has one code path. This module imports
+neither prefect nor distributed at import.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterator
-from concurrent.futures import Executor, Future, ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal, Protocol, cast
+from typing import TYPE_CHECKING, Any, Literal, cast
 
 from session_audit.errors import ConfigError
 
@@ -86,45 +87,12 @@ class ExecutionPlan:
 
 @dataclass
 class ChunkPool:
-    """An executor of chunks and how many chunks may run at once."""
+    """Where a run's chunks go: ``submit(fn, *args)`` returns a ``concurrent.futures.Future``
+    (whoever runs the chunks); ``slots`` chunks may run at once."""
 
-    executor: Executor
+    submit: Callable[..., Future[Any]]
     slots: int
-    label: str
     dask_client: Any = None  # distributed.Client when the chunks run on Dask
-
-
-class FutureLike(Protocol):
-    """What :class:`FutureAdapter` needs of a foreign future (``PrefectFuture`` has both)."""
-
-    def add_done_callback(self, fn: Callable[[Any], None], /) -> None: ...
-
-    def result(self) -> Any: ...
-
-
-class FutureAdapter(Executor):
-    """An ``Executor`` over ``submit(fn, *args, **kwargs) -> FutureLike``: each call returns a
-    ``Future`` settled from the foreign future's done callback. The work cannot be withdrawn once
-    handed over, so the future is already *running* (``cancel()`` is a no-op)."""
-
-    def __init__(self, submit: Callable[..., FutureLike]) -> None:
-        self._submit = submit
-
-    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
-        handle = self._submit(fn, *args, **kwargs)
-        future: Future[Any] = Future()
-        future.set_running_or_notify_cancel()
-
-        def settle(done: FutureLike) -> None:
-            try:
-                value = done.result()
-            except BaseException as exc:  # handed to the waiter, which re-raises it
-                future.set_exception(exc)
-            else:
-                future.set_result(value)
-
-        handle.add_done_callback(settle)
-        return future
 
 
 def local_cluster(n_workers: int = DEFAULT_WORKERS, **kwargs: Any) -> Any:
@@ -154,7 +122,7 @@ def open_pool(plan: ExecutionPlan) -> Iterator[ChunkPool]:
     if plan.executor == "threads":
         n = plan.slots
         with ThreadPoolExecutor(max_workers=n, thread_name_prefix="session-audit-chunk") as pool:
-            yield ChunkPool(pool, n, f"{n} threads")
+            yield ChunkPool(pool.submit, n)
         return
     if plan.executor != "dask":
         raise ConfigError("the inline executor runs no pool")
@@ -167,11 +135,9 @@ def open_pool(plan: ExecutionPlan) -> Iterator[ChunkPool]:
             client = client_class(plan.address or cluster, timeout=30, set_as_default=False)
         except (OSError, TimeoutError) as exc:
             raise ConfigError(f"cannot reach the Dask scheduler at {plan.address}: {exc}") from exc
-        label = plan.address and f"Dask cluster {plan.address}"
-        label = label or f"local Dask cluster of {plan.slots} processes"
         try:
             executor = client.get_executor(pure=False, retries=0)
-            yield ChunkPool(executor, dask_slots(client), label, client)
+            yield ChunkPool(executor.submit, dask_slots(client), client)
         finally:
             client.close()
     finally:

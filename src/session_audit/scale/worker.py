@@ -31,20 +31,13 @@ def extract_chunk(
     ``settings`` are the worker's share (no credentials, its slice of the request budget);
     ``batch_size`` is the driver's current ids-per-call (it only ever shrinks); ``transport``:
     the run's in-process transport (threads only), else the network."""
-    return asyncio.run(_extract(spec, lease, settings, staging, batch_size, transport))
 
+    async def fetch() -> tuple[list[bytes], TradovateClient]:
+        client = TradovateClient(settings, transport=transport, token_lease=lease)
+        client.batch_size = min(client.batch_size, batch_size)
+        async with client:
+            return await client.session_item_pages(spec.ids), client
 
-async def _extract(
-    spec: ChunkSpec,
-    lease: TokenLease,
-    settings: Settings,
-    staging: StagingArea,
-    batch_size: int,
-    transport: httpx.AsyncBaseTransport | None,
-) -> StagedChunk:
-    client = TradovateClient(settings, transport=transport, token_lease=lease)
-    client.batch_size = min(client.batch_size, batch_size)
-    async with client:
-        pages = await client.session_item_pages(spec.ids)
+    pages, client = asyncio.run(fetch())
     batch = normalize_pages(pages, org=settings.org)
     return staging.write(spec, batch, client.counters, client.batch_size)
