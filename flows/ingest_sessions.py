@@ -21,7 +21,8 @@ from typing import Annotated, Any, Literal
 from prefect import flow
 from pydantic import AnyHttpUrl, Field
 
-from session_audit.orchestration.ingest_flow import flow_source, ingest_in_flow
+from session_audit.ingest.runner import IdSource
+from session_audit.orchestration.ingest_flow import ingest_in_flow
 from session_audit.scale.executors import ExecutionPlan
 from session_audit.settings import load_settings
 
@@ -61,5 +62,5 @@ async def ingest_sessions(
         db=db,
         org=org,
     )
-    source = flow_source(start_id=start_id, since=since, ids=ids, ids_file=ids_file)
+    source = IdSource.of(start_id=start_id, since=since, ids=ids, ids_file=ids_file)
     return (await ingest_in_flow(settings, source, plan)).as_dict()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -22,7 +23,7 @@ from session_audit.ingest.counts import LedgerCounts
 from session_audit.ingest.runner import IdSource, IngestSummary
 from session_audit.orchestration import prepare_prefect_env, should_use_prefect
 from session_audit.orchestration.artifacts import artifact_key, count_rows, summary_markdown
-from session_audit.orchestration.ingest_flow import flow_parameters, flow_source
+from session_audit.orchestration.ingest_flow import flow_parameters
 from session_audit.scale.executors import ExecutionPlan
 from session_audit.settings import Settings
 from support import sim_config
@@ -177,12 +178,17 @@ def test_summary_round_trips_through_the_flow_result() -> None:
     assert (result["inserted"], result["rejected"], result["requests"]) == (790, 4, 42)
 
 
-def test_flow_source() -> None:
-    assert flow_source(start_id=5, ids=None, ids_file=None) == IdSource("scan", 5)
-    assert flow_source(start_id=None, ids=[3, 1], ids_file=None) == IdSource("ids", ids=(3, 1))
-    assert flow_source(start_id=None, ids=None, ids_file=None) == IdSource("scan", None)
+def test_the_id_source_named_by_flow_parameters(tmp_path: Path) -> None:
+    assert IdSource.of(start_id=5) == IdSource("scan", 5)
+    assert IdSource.of(ids=[3, 1]) == IdSource("ids", ids=(3, 1))
+    assert IdSource.of() == IdSource("scan", None)
+    ids_file = tmp_path / "ids.txt"
+    ids_file.write_text("9\n4\n9\n")
+    assert IdSource.of(ids_file=str(ids_file)) == IdSource("ids", ids=(4, 9))
+    naive = IdSource.of(since=datetime(2026, 7, 1))
+    assert naive == IdSource("scan", since=datetime(2026, 7, 1, tzinfo=UTC))
     with pytest.raises(ConfigError, match="at most one"):
-        flow_source(start_id=5, ids=[1], ids_file=None)
+        IdSource.of(start_id=5, ids=[1])
 
 
 def test_what_an_in_process_flow_run_is_handed_never_leaves_the_process() -> None:

@@ -113,6 +113,31 @@ class IdSource:
     ids: tuple[int, ...] = ()
     since: datetime | None = None
 
+    @classmethod
+    def of(
+        cls,
+        *,
+        start_id: int | None = None,
+        since: datetime | None = None,
+        ids: Sequence[int] | None = None,
+        ids_file: str | None = None,
+    ) -> IdSource:
+        """The source these options name (flow parameters): ``ids``, ``ids_file`` (read here),
+        or a range scan from ``start_id`` or ``since`` (naive: UTC; neither: the cursor)."""
+        named = {"start_id": start_id, "since": since, "ids": ids, "ids_file": ids_file}
+        given = [name for name, value in named.items() if value is not None]
+        if len(given) > 1:
+            raise ConfigError(f"give at most one id source, got {' and '.join(given)}")
+        if ids_file is not None:
+            from session_audit.ingest.sources import read_ids_file
+
+            ids = read_ids_file(ids_file)
+        if ids is not None:
+            return cls(kind="ids", ids=tuple(ids))
+        if since is not None and since.tzinfo is None:
+            since = since.replace(tzinfo=UTC)
+        return cls(kind="scan", start_id=start_id, since=since)
+
 
 @dataclass
 class ChunkResult:

@@ -18,13 +18,11 @@ from __future__ import annotations
 import asyncio
 import functools
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
 from typing import Any
 
 from prefect import flow
 from prefect.runtime import flow_run
 
-from session_audit.errors import ConfigError
 from session_audit.ingest.runner import IdSource, IngestSummary, ProgressSink, ingest
 from session_audit.orchestration.artifacts import publish_findings, publish_ingest_artifacts
 from session_audit.orchestration.prefect_server import prefect_api
@@ -36,38 +34,6 @@ from session_audit.scale.worker import extract_chunk
 from session_audit.settings import Settings
 
 FLOW_NAME = "ingest_sessions"
-
-
-def flow_source(
-    *,
-    start_id: int | None,
-    ids: list[int] | None,
-    ids_file: str | None,
-    since: datetime | None = None,
-) -> IdSource:
-    """The id source named by flow parameters: ``ids``, ``ids_file``, or a range scan from
-    ``start_id`` or ``since`` (neither: the stored cursor)."""
-    given = [
-        name
-        for name, value in (
-            ("start_id", start_id),
-            ("since", since),
-            ("ids", ids),
-            ("ids_file", ids_file),
-        )
-        if value is not None
-    ]
-    if len(given) > 1:
-        raise ConfigError(f"give at most one id source, got {' and '.join(given)}")
-    if ids is not None:
-        return IdSource(kind="ids", ids=tuple(ids))
-    if ids_file is not None:
-        from session_audit.ingest.sources import read_ids_file
-
-        return IdSource(kind="ids", ids=tuple(read_ids_file(ids_file)))
-    if since is not None and since.tzinfo is None:
-        since = since.replace(tzinfo=UTC)
-    return IdSource(kind="scan", start_id=start_id, since=since)
 
 
 async def ingest_in_flow(
