@@ -159,6 +159,33 @@ def test_the_split_time_parse_equals_the_general_parse(texts: list[str | None]) 
     assert_series_equal(normalize._parse_times(column), normalize._parse_general(column))
 
 
+octet_texts = st.one_of(
+    st.integers(0, 300).map(str),
+    st.sampled_from(["", "00", "01", "007", "0x1", "+1", " 1", "1 ", "\u0661", "255", "256"]),
+    st.text(alphabet="0123456789", min_size=1, max_size=4),
+)
+ip_texts = st.one_of(
+    st.lists(octet_texts, min_size=1, max_size=5).map(".".join),
+    st.builds(
+        "{}{}".format,
+        st.lists(octet_texts, min_size=4, max_size=4).map(".".join),
+        st.sampled_from(["", "\n", " ", "/24", "%1", ".", "x"]),
+    ),
+    st.sampled_from(IPS),
+    st.text(alphabet="0123456789.:abcdefABCDEF%", max_size=20),
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(ip_texts, max_size=20, unique=True))
+def test_the_vectorised_ipv4_path_equals_canonical_ip(texts: list[str]) -> None:
+    """Dotted quads take the Rust path (IPV4_PATTERN), the rest canonical_ip: every text gets
+    exactly what canonical_ip gives it."""
+    columns = normalize._canonical_distinct(pl.Series(texts, dtype=pl.String))
+    got = list(zip(*(c.to_list() for c in columns), strict=True))
+    assert got == [normalize.canonical_ip(t) or (None, None, None) for t in texts]
+
+
 user_values = {
     "id": st.one_of(ints, st.integers(1, 9)),
     "name": st.one_of(st.none(), strings),
