@@ -50,8 +50,8 @@ def in_process(request: pytest.FixtureRequest) -> Simulator:
     return _sim(**getattr(request, "param", {}))
 
 
-def _threads(sim: Simulator, workers: int | None = None) -> ExecutionPlan:
-    return ExecutionPlan("threads", workers=workers, transport=sim.transport())
+def _threads(sim: Simulator, workers: int | None = None, **options: Any) -> ExecutionPlan:
+    return ExecutionPlan("threads", workers=workers, transport=sim.transport(), **options)
 
 
 def _cursor(db: Path) -> int | None:
@@ -149,15 +149,10 @@ def test_chunks_finishing_out_of_order_are_merged_in_order(
         merged.append(result)
 
     async def main() -> IngestSummary:
-        with open_pool(ExecutionPlan("threads", workers=4)) as pool:
+        plan = _threads(sim, 4, staging_dir=str(tmp_path / "staging"))
+        with open_pool(plan) as pool:
             return await ingest_staged(
-                settings,
-                _scan(sim),
-                pool,
-                staging_root=str(tmp_path / "staging"),
-                progress=progress,
-                extract=_slow_first_chunk,
-                transport=sim.transport(),
+                settings, _scan(sim), plan, pool, progress=progress, extract=_slow_first_chunk
             )
 
     asyncio.run(main())
@@ -192,15 +187,15 @@ def test_a_failed_chunk_fails_the_run_keeps_committed_chunks_and_the_rerun_gets_
     merged: list[ChunkResult] = []
 
     async def main() -> IngestSummary:
-        with open_pool(ExecutionPlan("threads", workers=2)) as pool:
+        plan = _threads(sim, 2, staging_dir=str(tmp_path / "staging"))
+        with open_pool(plan) as pool:
             return await ingest_staged(
                 settings,
                 _scan(sim),
+                plan,
                 pool,
-                staging_root=str(tmp_path / "staging"),
                 progress=lambda r, s: merged.append(r),
                 extract=functools.partial(_failing_at, 4),
-                transport=sim.transport(),
             )
 
     with pytest.raises(SessionAuditError, match=r"chunk 4 .* worker lost its disk"):
@@ -300,6 +295,10 @@ def test_an_execution_plan_is_frozen_and_says_its_flow_parameters(tmp_path: Path
 # --- Dask: a LocalCluster of worker processes against the simulator over HTTP ---------------------
 
 
+def _dask_plan(tmp_path: Path) -> ExecutionPlan:
+    return ExecutionPlan("dask", workers=2, staging_dir=str(tmp_path / "staging"))
+
+
 @pytest.fixture(scope="module")
 def dask_pool() -> Iterator[ChunkPool]:
     """One LocalCluster of 2 worker processes for the Dask tests (start-up costs seconds)."""
@@ -328,9 +327,7 @@ def test_dask_local_cluster_of_two_processes_gets_truth(
     assert pool.slots == 2
     pids = set(pool.dask_client.run(os.getpid).values())
     assert len(pids) == 2 and os.getpid() not in pids  # real worker processes
-    summary = asyncio.run(
-        ingest_staged(settings, _scan(sim), pool, staging_root=str(tmp_path / "staging"))
-    )
+    summary = asyncio.run(ingest_staged(settings, _scan(sim), _dask_plan(tmp_path), pool))
     assert summary.status == "completed"
     assert_db_equals_truth(sim, db)
     assert sim.stats.logins == 1
@@ -366,8 +363,8 @@ def test_killing_a_dask_worker_mid_chunk_loses_nothing(
         ingest_staged(
             settings,
             _scan(sim),
+            _dask_plan(tmp_path),
             pool,
-            staging_root=str(tmp_path / "staging"),
             extract=functools.partial(_kill_own_process_once, str(marker)),
         )
     )

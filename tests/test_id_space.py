@@ -370,13 +370,14 @@ def test_dask_workers_cross_the_sparse_space_too(tmp_path: Path) -> None:
     url, stop = start_background_server(sim)
     db = tmp_path / "s.duckdb"
     try:
-        with open_pool(ExecutionPlan("dask", workers=2)) as pool:
+        plan = ExecutionPlan("dask", workers=2, staging_dir=str(tmp_path / "staging"))
+        with open_pool(plan) as pool:
             summary = asyncio.run(
                 ingest_staged(
                     _settings(sim, db, base_url=url),
                     IdSource("scan", start_id=_first(sim)),
+                    plan,
                     pool,
-                    staging_root=str(tmp_path / "staging"),
                 )
             )
     finally:

@@ -63,11 +63,10 @@ async def ingest_in_flow(
             summary = await ingest_staged(
                 settings,
                 source,
+                plan,
                 pool,
-                staging_root=plan.staging_root(settings),
                 progress=progress,
                 flow_run_id=flow_run_id,
-                transport=plan.transport,
                 extract=extract,
             )
     await publish_ingest_artifacts(summary, db=str(settings.db))

@@ -56,16 +56,16 @@ _log = logging.getLogger("session_audit.scale")
 def worker_settings(settings: Settings, slots: int) -> Settings:
     """The settings a worker gets: no credentials, its share of the per-second budget and of
     the concurrency (the hourly budget is charged by the driver)."""
-    data = settings.model_dump()
-    data.update(
-        username="",
-        password=SecretStr(""),
-        secret=SecretStr(""),
-        requests_per_hour=max(1, settings.requests_per_hour // slots),
-        requests_per_second=settings.requests_per_second / slots,
-        concurrency=max(1, settings.concurrency // slots),
+    return settings.model_copy(
+        update={
+            "username": "",
+            "password": SecretStr(""),
+            "secret": SecretStr(""),
+            "requests_per_hour": max(1, settings.requests_per_hour // slots),
+            "requests_per_second": settings.requests_per_second / slots,
+            "concurrency": max(1, settings.concurrency // slots),
+        }
     )
-    return Settings.model_validate(data)
 
 
 @dataclass
@@ -153,25 +153,23 @@ class PooledFetcher:
 async def ingest_staged(
     settings: Settings,
     source: IdSource,
+    plan: ExecutionPlan,
     pool: ChunkPool,
     *,
-    staging_root: str,
     progress: ProgressSink | None = None,
     flow_run_id: str | None = None,
-    transport: httpx.AsyncBaseTransport | None = None,
     extract: Any = extract_chunk,
 ) -> IngestSummary:
     """One staged ingest run end to end: :func:`~session_audit.ingest.runner.ingest` with a
-    :class:`PooledFetcher` on ``pool``."""
+    :class:`PooledFetcher` on ``pool``, staging under ``plan.staging_root``."""
+    root, transport = plan.staging_root(settings), plan.transport
     return await ingest(
         settings,
         source,
         transport=transport,
         progress=progress,
         flow_run_id=flow_run_id,
-        fetcher=lambda run: PooledFetcher(
-            run, pool, staging_root, extract=extract, transport=transport
-        ),
+        fetcher=lambda run: PooledFetcher(run, pool, root, extract=extract, transport=transport),
     )
 
 
@@ -184,13 +182,4 @@ def run_ingest_staged(
 ) -> IngestSummary:
     """Synchronous entry for the CLI: open the plan's pool, run the staged ingest, close it."""
     with open_pool(plan) as pool:
-        return run_until_signal(
-            ingest_staged(
-                settings,
-                source,
-                pool,
-                staging_root=plan.staging_root(settings),
-                progress=progress,
-                transport=plan.transport,
-            )
-        )
+        return run_until_signal(ingest_staged(settings, source, plan, pool, progress=progress))

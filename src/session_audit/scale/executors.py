@@ -20,7 +20,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, cast
 
@@ -128,18 +128,13 @@ def open_pool(plan: ExecutionPlan) -> Iterator[ChunkPool]:
         raise ConfigError("the inline executor runs no pool")
     import importlib
 
-    client_class: Any = importlib.import_module("distributed").Client
-    cluster = None if plan.address is not None else local_cluster(plan.slots)
-    try:
+    distributed: Any = importlib.import_module("distributed")
+    with ExitStack() as stack:
+        cluster = None if plan.address else stack.enter_context(local_cluster(plan.slots))
         try:
-            client = client_class(plan.address or cluster, timeout=30, set_as_default=False)
+            client = distributed.Client(plan.address or cluster, timeout=30, set_as_default=False)
         except (OSError, TimeoutError) as exc:
             raise ConfigError(f"cannot reach the Dask scheduler at {plan.address}: {exc}") from exc
-        try:
+        with client:
             executor = client.get_executor(pure=False, retries=0)
             yield ChunkPool(executor.submit, dask_slots(client), client)
-        finally:
-            client.close()
-    finally:
-        if cluster is not None:
-            cluster.close()
