@@ -26,9 +26,10 @@ from session_audit.ingest.runner import (
     IdSource,
     IngestSummary,
 )
+from session_audit.ingest.scan_plan import ChunkSpec
 from session_audit.scale.driver import ingest_staged, run_ingest_staged, worker_settings
 from session_audit.scale.executors import ChunkPool, ExecutionPlan, open_pool
-from session_audit.scale.staging import ChunkSpec, StagedChunk, StagingArea
+from session_audit.scale.staging import StagedChunk, StagingArea
 from session_audit.scale.worker import extract_chunk
 from session_audit.settings import Settings
 from session_audit.simulator import Simulator

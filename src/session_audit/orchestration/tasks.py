@@ -38,8 +38,9 @@ from prefect.utilities.callables import get_call_parameters
 
 from session_audit.api.auth import TokenLease
 from session_audit.errors import ConfigError, DatabaseLockedError, MigrationError, StorageError
+from session_audit.ingest.scan_plan import ChunkSpec
 from session_audit.scale.executors import ChunkPool, ExecutionPlan, dask_slots, local_cluster
-from session_audit.scale.staging import ChunkSpec, StagedChunk, StagingArea
+from session_audit.scale.staging import StagedChunk, StagingArea
 from session_audit.settings import Settings
 
 T = TypeVar("T")

@@ -138,7 +138,7 @@ class PooledFetcher:
         for _ in range(max(0, extra)):
             await self.run.client.budget.acquire()
         self.batch_size = min(self.batch_size, staged.batch_size)
-        return self.staging.read(staged, self.run.settings.org)
+        return self.staging.read(staged)
 
     async def aclose(self) -> None:
         for item in self._pending.values():

@@ -18,6 +18,7 @@ cursor and stages afresh) and may be deleted at any time.
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from dataclasses import dataclass, field
 from typing import Any
@@ -27,14 +28,8 @@ import polars as pl
 
 from session_audit.api.counters import RunCounters
 from session_audit.errors import StorageError
-from session_audit.ingest.normalize import (
-    REJECTED_SCHEMA,
-    SESSION_SCHEMA,
-    NormalizedBatch,
-)
-from session_audit.ingest.scan_plan import ChunkSpec, StepKind
-
-__all__ = ["ChunkSpec", "StagedChunk", "StagingArea", "StepKind"]
+from session_audit.ingest.normalize import REJECTED_SCHEMA, SESSION_SCHEMA, NormalizedBatch
+from session_audit.ingest.scan_plan import ChunkSpec
 
 
 @dataclass(frozen=True)
@@ -44,9 +39,7 @@ class StagedChunk:
     spec: ChunkSpec
     sessions_url: str | None
     rejected_url: str | None
-    max_id: int | None
-    fetched: int
-    duplicates: int
+    batch: NormalizedBatch  # its frames left empty: they are in the files
     batch_size: int  # the worker's ids-per-call after any shrinking
     counters: RunCounters = field(default_factory=RunCounters)  # what the worker's client did
 
@@ -79,16 +72,10 @@ class StagingArea:
             ]
         except OSError as exc:
             raise StorageError(f"cannot write staging files under {self.url}: {exc}") from exc
-        return StagedChunk(
-            spec=spec,
-            sessions_url=urls[0],
-            rejected_url=urls[1],
-            max_id=batch.max_id,
-            fetched=batch.fetched,
-            duplicates=batch.duplicates,
-            batch_size=batch_size,
-            counters=counters,
+        empty = dataclasses.replace(
+            batch, sessions=batch.sessions.clear(), rejected=batch.rejected.clear()
         )
+        return StagedChunk(spec, urls[0], urls[1], empty, batch_size, counters)
 
     def _put(self, fs: Any, base: str, name: str, frame: pl.DataFrame) -> str | None:
         if frame.height == 0:
@@ -100,7 +87,7 @@ class StagingArea:
         fs.mv(tmp, final)
         return final
 
-    def read(self, staged: StagedChunk, org: str) -> NormalizedBatch:
+    def read(self, staged: StagedChunk) -> NormalizedBatch:
         """The :class:`NormalizedBatch` a worker staged, exactly as it normalized it."""
         fs, _ = self._fs()
         try:
@@ -108,14 +95,7 @@ class StagingArea:
             rejected = _read(fs, staged.rejected_url, REJECTED_SCHEMA)
         except (OSError, pl.exceptions.PolarsError) as exc:
             raise StorageError(f"cannot read staged chunk {staged.spec.seq}: {exc}") from exc
-        return NormalizedBatch(
-            org=org,
-            sessions=sessions,
-            rejected=rejected,
-            max_id=staged.max_id,
-            fetched=staged.fetched,
-            duplicates=staged.duplicates,
-        )
+        return dataclasses.replace(staged.batch, sessions=sessions, rejected=rejected)
 
     def remove(self) -> None:
         """Delete the run's staging directory (after the run; missing is fine)."""

@@ -14,7 +14,8 @@ import httpx
 from session_audit.api.auth import TokenLease
 from session_audit.api.client import TradovateClient
 from session_audit.ingest.normalize import normalize_pages
-from session_audit.scale.staging import ChunkSpec, StagedChunk, StagingArea
+from session_audit.ingest.scan_plan import ChunkSpec
+from session_audit.scale.staging import StagedChunk, StagingArea
 from session_audit.settings import Settings
 
 
