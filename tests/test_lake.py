@@ -9,10 +9,10 @@ from typing import Any
 import duckdb
 import pytest
 
+from session_audit.analysis.lake import MANIFEST, create_lake_view, lake_relation, sync_lake
 from session_audit.db.connection import connect
 from session_audit.errors import ConfigError
 from session_audit.ingest.runner import IdSource, ingest
-from session_audit.scale.lake import MANIFEST, create_lake_view, lake_relation, sync_lake
 from session_audit.simulator import Simulator
 from support import sim_config, sim_settings
 

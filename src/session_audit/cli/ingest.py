@@ -217,8 +217,8 @@ def _tenant_runs(
 
 
 def _sync_lake(settings: Settings, lake: str) -> None:
+    from session_audit.analysis.lake import sync_lake
     from session_audit.db.connection import connect
-    from session_audit.scale.lake import sync_lake
 
     with connect(settings.db, read_only=True) as conn:
         done = sync_lake(conn, settings.org, lake)

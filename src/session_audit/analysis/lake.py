@@ -47,11 +47,6 @@ class LakeSync:
     rows_written: int
 
 
-def partition_glob(root: str) -> str:
-    """The glob DuckDB reads the lake with."""
-    return f"{root.rstrip('/')}/**/*.parquet"
-
-
 def sync_lake(conn: duckdb.DuckDBPyConnection, org: str, root: str) -> LakeSync:
     """Rewrite the lake partitions of ``org`` whose rows changed in the database."""
     if not _ORG_SAFE.match(org):
@@ -125,7 +120,7 @@ def lake_relation(conn: duckdb.DuckDBPyConnection, root: str) -> duckdb.DuckDBPy
     For object storage, load DuckDB's httpfs extension and create a secret on ``conn`` first
     (see docs/scale.md)."""
     try:
-        return conn.read_parquet(partition_glob(root), hive_partitioning=True)
+        return conn.read_parquet(f"{root.rstrip('/')}/**/*.parquet", hive_partitioning=True)
     except duckdb.Error as exc:
         raise StorageError(f"cannot read the lake at {root}: {exc}") from exc
 
