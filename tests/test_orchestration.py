@@ -212,18 +212,16 @@ def test_flow_parameters_are_small_and_never_secret() -> None:
     settings = Settings(
         username="alice", password="hunter2", secret="s3cr3t", cid="9", db=Path("d.duckdb")
     )
-    params = flow_parameters(settings, IdSource("ids", ids=tuple(range(100_000))))
+    params = flow_parameters(settings, IdSource("ids", ids=tuple(range(100_000))), ExecutionPlan())
     text = repr(params)
     for secret in ("alice", "hunter2", "s3cr3t"):
         assert secret not in text
     assert "ids" not in params and "start_id" not in params
-    assert flow_parameters(settings, IdSource("scan", start_id=11))["start_id"] == 11
+    assert flow_parameters(settings, IdSource("scan", 11), ExecutionPlan())["start_id"] == 11
     staged = ExecutionPlan("dask", workers=3, staging_dir="/s")
     shown = flow_parameters(settings, IdSource("scan"), staged)
     assert (shown["executor"], shown["dask_workers"], shown["staging_dir"]) == ("dask", 3, "/s")
-    assert "dask_address" not in shown and "executor" not in flow_parameters(
-        settings, IdSource("scan")
-    )
+    assert "dask_address" not in shown and "executor" not in params
 
 
 def test_serve_schedules_come_from_settings() -> None:

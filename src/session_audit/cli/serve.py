@@ -60,5 +60,5 @@ def serve(
     specs = schedule_specs(settings, daily_audit=daily_audit)
     for spec in specs:
         typer.echo(f"serving {spec.flow} as {spec.name!r} on cron {spec.cron!r}")
-    serve_schedules(settings, daily_audit=daily_audit, announce=typer.echo)
+    serve_schedules(specs, port=settings.prefect_port, announce=typer.echo)
     typer.echo("stopped")

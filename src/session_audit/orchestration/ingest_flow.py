@@ -75,9 +75,7 @@ async def ingest_in_flow(
     return summary
 
 
-def flow_parameters(
-    settings: Settings, source: IdSource, plan: ExecutionPlan | None = None
-) -> dict[str, Any]:
+def flow_parameters(settings: Settings, source: IdSource, plan: ExecutionPlan) -> dict[str, Any]:
     """The parameters an in-process flow run shows in Prefect: small and never secret."""
     params: dict[str, Any] = {
         "base_url": settings.base_url,
@@ -88,7 +86,7 @@ def flow_parameters(
     }
     if source.kind == "scan" and source.start_id is not None:
         params["start_id"] = source.start_id
-    return {**params, **(plan.parameters() if plan else {})}
+    return {**params, **plan.parameters()}
 
 
 class _Handed:

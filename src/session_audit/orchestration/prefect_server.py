@@ -76,8 +76,7 @@ def prefect_api(
         finally:
             _drain_client_workers()
         return
-    ui, port = port is not None, port or _free_port()
-    check_port_free(port)
+    ui, port = port is not None, check_port_free(port or 0)
     baseline, since = tally.started if tally else 0, datetime.now(UTC) - timedelta(seconds=1)
     home = Path(PREFECT_HOME.value())
     home.mkdir(parents=True, exist_ok=True)
@@ -113,15 +112,9 @@ def prefect_api(
         _stop_process(proc)
 
 
-def _free_port() -> int:
-    with contextlib.closing(socket.socket(socket.AF_INET, socket.SOCK_STREAM)) as sock:
-        sock.bind((LOCAL_HOST, 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def check_port_free(port: int) -> None:
-    """Raise a one-line ConfigError when 127.0.0.1:``port`` cannot be bound (it is in use)."""
+def check_port_free(port: int) -> int:
+    """Raise a one-line ConfigError when 127.0.0.1:``port`` cannot be bound (it is in use);
+    returns the port (0: one the system picked)."""
     with contextlib.closing(socket.socket(socket.AF_INET, socket.SOCK_STREAM)) as sock:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
@@ -132,6 +125,8 @@ def check_port_free(port: int) -> None:
                 "SESSION_AUDIT_PREFECT_PORT (or --prefect-port) to a free port, or set "
                 f"PREFECT_API_URL=http://{LOCAL_HOST}:{port}/api to use the server already there"
             ) from exc
+        bound: int = sock.getsockname()[1]
+        return bound
 
 
 def local_server_command(port: int, *, ui: bool = True) -> list[str]:
@@ -234,9 +229,8 @@ def _wait_until_healthy(
 
 
 def _stop_process(proc: subprocess.Popen[bytes]) -> None:
-    """SIGTERM (uvicorn shuts down gracefully), then SIGKILL after STOP_TIMEOUT_SECONDS."""
-    if proc.poll() is not None:
-        return
+    """SIGTERM (uvicorn shuts down gracefully; none to a process that exited), then SIGKILL
+    after STOP_TIMEOUT_SECONDS."""
     proc.terminate()
     try:
         proc.wait(timeout=STOP_TIMEOUT_SECONDS)

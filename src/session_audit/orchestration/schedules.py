@@ -23,7 +23,6 @@ import signal
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
-from types import FrameType
 from typing import Any
 from uuid import UUID
 
@@ -62,24 +61,21 @@ def check_cron(cron: str, *, field: str) -> str:
 
 def schedule_specs(settings: Settings, *, daily_audit: bool = True) -> list[ScheduleSpec]:
     """The deployments ``serve`` publishes, validated."""
-    specs = [
-        ScheduleSpec(
-            flow="ingest_sessions",
-            name=INGEST_DEPLOYMENT,
-            cron=check_cron(settings.ingest_cron, field="ingest_cron"),
-            description="Fetch new and still-open login sessions into DuckDB.",
-        )
-    ]
-    if daily_audit:
-        specs.append(
-            ScheduleSpec(
-                flow="daily_audit",
-                name=DAILY_AUDIT_DEPLOYMENT,
-                cron=check_cron(settings.daily_audit_cron, field="daily_audit_cron"),
-                description="Ingest, then write the compliance exports with their manifest.",
-            )
-        )
-    return specs
+    ingest = ScheduleSpec(
+        flow="ingest_sessions",
+        name=INGEST_DEPLOYMENT,
+        cron=check_cron(settings.ingest_cron, field="ingest_cron"),
+        description="Fetch new and still-open login sessions into DuckDB.",
+    )
+    if not daily_audit:
+        return [ingest]
+    audit = ScheduleSpec(
+        flow="daily_audit",
+        name=DAILY_AUDIT_DEPLOYMENT,
+        cron=check_cron(settings.daily_audit_cron, field="daily_audit_cron"),
+        description="Ingest, then write the compliance exports with their manifest.",
+    )
+    return [ingest, audit]
 
 
 def build_deployments(specs: list[ScheduleSpec]) -> list[Any]:
@@ -131,13 +127,11 @@ def share_writer_limit(client: Any, deployment_ids: Sequence[UUID]) -> UUID:
 
 
 def serve_schedules(
-    settings: Settings,
-    *,
-    daily_audit: bool = True,
-    announce: Callable[[str], None] = print,
+    specs: list[ScheduleSpec], *, port: int, announce: Callable[[str], None] = print
 ) -> None:
-    """Publish the deployments and run their scheduled flow runs until interrupted (Ctrl-C or
-    SIGTERM: the schedules are paused, the local server, if any, stopped).
+    """Publish the deployments of ``specs`` (:func:`schedule_specs`) and run their scheduled
+    flow runs until interrupted (Ctrl-C or SIGTERM: the schedules are paused, the local server,
+    if any, stopped); a local server listens on ``port`` (setting ``prefect_port``).
 
     ``announce`` receives the lines a person needs: the UI address, the ``export
     PREFECT_API_URL=...`` line for Prefect's own CLI, and how to start a run by hand.
@@ -150,9 +144,8 @@ def serve_schedules(
 
     from session_audit.orchestration.prefect_server import prefect_api
 
-    specs = schedule_specs(settings, daily_audit=daily_audit)
     deployments = build_deployments(specs)
-    with _sigterm_unwinds(), prefect_api(port=settings.prefect_port) as endpoint:
+    with _sigterm_unwinds(), prefect_api(port=port) as endpoint:
         runner = Runner(name="session-audit", pause_on_shutdown=True)
         ids: list[UUID] = [runner.add_deployment(d) for d in deployments]  # type: ignore[misc]
         with get_client(sync_client=True) as client:
@@ -173,13 +166,9 @@ def serve_schedules(
 @contextmanager
 def _sigterm_unwinds() -> Iterator[None]:
     """Until the runner installs its own handler, SIGTERM unwinds like Ctrl-C (so the local
-    server is stopped, not orphaned)."""
-
-    def handler(signum: int, frame: FrameType | None) -> None:
-        raise KeyboardInterrupt
-
+    server is stopped, not orphaned): Python's own SIGINT handler, which raises it."""
     try:
-        previous = signal.signal(signal.SIGTERM, handler)
+        previous = signal.signal(signal.SIGTERM, signal.default_int_handler)
     except ValueError:  # not the main thread
         yield
         return
