@@ -13,23 +13,41 @@
 -- Returns the finding columns: severity, finding_key, user_ids, session_ids, first_seen,
 -- last_seen, summary, evidence (JSON text).
 WITH observations AS (
+    -- a full evaluation: every observation with the one before it (windows per user)
     SELECT
         user_id, run_id, observed_at, failed_passwords,
         lag(failed_passwords) OVER w AS previous_failed,
         lag(observed_at) OVER w AS previous_at,
-        lag(run_id) OVER w AS previous_run,
-        row_number() OVER (PARTITION BY user_id ORDER BY observed_at DESC, run_id DESC)
-            AS recency
+        lag(run_id) OVER w AS previous_run
     FROM user_session_stats
-    WHERE org = $org AND failed_passwords IS NOT NULL
+    WHERE $full AND org = $org AND failed_passwords IS NOT NULL
     WINDOW w AS (PARTITION BY user_id ORDER BY observed_at, run_id)
+),
+latest_two AS (
+    -- after an ingest: each user's two latest observations (by observed_at, then run_id), one
+    -- aggregate instead of sorting every user's observations
+    SELECT user_id,
+        max({'observed_at': observed_at, 'run_id': run_id, 'failed': failed_passwords}, 2)
+            AS two
+    FROM user_session_stats
+    WHERE NOT $full AND org = $org AND failed_passwords IS NOT NULL
+    GROUP BY user_id
+),
+pairs AS (
+    SELECT user_id, run_id, observed_at, failed_passwords, previous_failed, previous_at,
+        previous_run
+    FROM observations
+    UNION ALL
+    SELECT user_id, two[1].run_id, two[1].observed_at, two[1].failed, two[2].failed,
+        two[2].observed_at, two[2].run_id
+    FROM latest_two
+    WHERE len(two) = 2
 ),
 jumps AS (
     SELECT *, failed_passwords - previous_failed AS jump
-    FROM observations
+    FROM pairs
     WHERE previous_failed IS NOT NULL
         AND failed_passwords - previous_failed >= $failed_password_jump
-        AND ($full OR recency = 1)
 )
 SELECT
     CASE WHEN j.jump >= 10 THEN 'high' WHEN j.jump >= 5 THEN 'medium' ELSE 'low' END

@@ -20,10 +20,20 @@ first_per_ip AS (
     WHERE org = $org AND ip IS NOT NULL AND user_id IN (SELECT user_id FROM changed_users)
     GROUP BY user_id, ip
 ),
+eligible AS (
+    -- necessary for a burst (exact, a filter before the windows): at least $burst_ips first
+    -- uses, one of them a session of id >= $since_id (a burst's newest_id); the windows then
+    -- sort only these users' first uses
+    SELECT user_id
+    FROM first_per_ip
+    GROUP BY user_id
+    HAVING count(*) >= $burst_ips AND max((f).id) >= $since_id
+),
 ordered AS (
     SELECT user_id, ip, (f).t AS t, (f).id AS id,
         lag((f).t) OVER (PARTITION BY user_id ORDER BY (f).t, (f).id) AS prev_t
     FROM first_per_ip
+    WHERE user_id IN (SELECT user_id FROM eligible)
 ),
 islands AS (
     SELECT *,
