@@ -262,6 +262,33 @@ def test_only_the_days_a_checkpoint_changes_are_recomputed(
     ]
 
 
+def test_the_days_of_a_plain_insert_are_those_touched_days_finds() -> None:
+    """A checkpoint none of whose ids is stored takes its days from the frame (new_days), without
+    the join: the same keys touched_days gives for new ids, at day edges, offsets and before
+    1970."""
+    conn = new_db()
+    store = SessionStore(conn, "default")
+    run = store.start_run("scan")
+    write(store, run, [[session(1, "2024-01-01T12:00:00Z")]])
+    starts = [
+        "2024-01-01T23:59:59.999Z",
+        "2024-01-02T00:00:00Z",
+        "2024-01-02T01:30:00+02:00",
+        "2024-01-02T22:30:00-02:00",
+        "1969-12-31T23:59:59.999999Z",
+        "1970-01-01T00:00:00Z",
+        "1900-02-28T12:00:00Z",
+    ]
+    batch = normalize_pages(
+        [orjson.dumps([session(10 + i, t) for i, t in enumerate(starts)])], org="default"
+    )
+    sessions = batch.sessions
+    with app_version_rollup.staged(conn, sessions):
+        joined = app_version_rollup.touched_days(conn, 10, 10 + len(starts))
+    assert sorted(app_version_rollup.new_days(sessions)) == joined
+    assert len(joined) == 6  # 22:30-02:00 is the next UTC day
+
+
 def test_days_far_apart_are_recomputed_apart_and_exactly() -> None:
     d = date(2024, 1, 1)
     gap = timedelta(days=MERGE_GAP_DAYS)

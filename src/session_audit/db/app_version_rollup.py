@@ -78,10 +78,23 @@ def rebuild(conn: duckdb.DuckDBPyConnection) -> None:
     refresh_days(conn, [(str(org), day) for org, day in rows])
 
 
+def new_days(sessions: pl.DataFrame) -> list[DayKey]:
+    """The (org, day) keys that inserting ``sessions``, none of whose ids is stored, changes:
+    the UTC days of their starts (what :func:`touched_days` finds for new ids, without the
+    join with ``user_sessions``)."""
+    import polars as pl
+
+    keys = sessions.select("org", pl.col("start_time").dt.date().alias("day")).unique()
+    return [(str(org), day) for org, day in keys.iter_rows()]
+
+
 @contextmanager
 def staged(conn: duckdb.DuckDBPyConnection, sessions: pl.DataFrame) -> Iterator[None]:
-    """``sessions`` (user_sessions columns, ids unique) registered as ``rollup_staged``."""
-    conn.register(STAGED, sessions.select(_COLUMNS).to_arrow())
+    """``sessions`` (user_sessions columns, ids unique) registered as ``rollup_staged`` (polars'
+    string views as they are: no copy)."""
+    import polars as pl
+
+    conn.register(STAGED, sessions.select(_COLUMNS).to_arrow(compat_level=pl.CompatLevel.newest()))
     try:
         yield
     finally:
@@ -90,16 +103,23 @@ def staged(conn: duckdb.DuckDBPyConnection, sessions: pl.DataFrame) -> Iterator[
 
 
 @contextmanager
-def maintained(conn: duckdb.DuckDBPyConnection, sessions: pl.DataFrame) -> Iterator[None]:
+def maintained(
+    conn: duckdb.DuckDBPyConnection, sessions: pl.DataFrame, *, new: bool = False
+) -> Iterator[None]:
     """Keep the rollup exact across the block, which merges ``sessions`` into user_sessions
-    (same transaction): the days it changes are found before and recomputed after."""
+    (same transaction): the days it changes are found before and recomputed after. ``new``:
+    the caller has checked that none of the ids is stored (the days are then those of the
+    frame, :func:`new_days`)."""
     if sessions.height == 0:
         yield
         return
-    lo, hi = sessions["id"].min(), sessions["id"].max()
-    assert isinstance(lo, int) and isinstance(hi, int)
-    with staged(conn, sessions):
-        keys = touched_days(conn, lo, hi)
+    if new:
+        keys = new_days(sessions)
+    else:
+        lo, hi = sessions["id"].min(), sessions["id"].max()
+        assert isinstance(lo, int) and isinstance(hi, int)
+        with staged(conn, sessions):
+            keys = touched_days(conn, lo, hi)
     yield
     if keys:
         refresh_days(conn, keys)

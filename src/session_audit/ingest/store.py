@@ -52,6 +52,13 @@ class Checkpoint:
 Opener = Callable[[], AbstractContextManager[duckdb.DuckDBPyConnection]]
 
 
+def arrow_view(frame: pl.DataFrame) -> Any:
+    """``frame`` as a pyarrow table DuckDB can scan, without a copy: polars' own string views
+    (``CompatLevel.newest``), which DuckDB reads as they are. The default ``to_arrow()`` copies
+    every string column into ``large_string`` (~6 ms per 50,000-session checkpoint)."""
+    return frame.to_arrow(compat_level=pl.CompatLevel.newest())
+
+
 class _Rows:
     """A query's rows, fetched before its connection closed."""
 
@@ -317,8 +324,9 @@ class SessionStore:
             return LedgerCounts()
         lo, hi = sessions["id"].min(), sessions["id"].max()
         stored = self._run("sessions_in_id_range", org=self.org, lo=lo, hi=hi).fetchall()
-        with self._rollup_maintained(sessions), self._staged("staged_sessions", sessions):
-            if stored[0][0] == 0:  # none of these ids is stored: a plain insert, no MERGE
+        new = stored[0][0] == 0  # none of these ids is stored: a plain insert, no MERGE
+        with self._rollup_maintained(sessions, new=new), self._staged("staged_sessions", sessions):
+            if new:
                 self._run("insert_new_sessions", run_id=run_id).fetchall()
                 return LedgerCounts(inserted=sessions.height)
             actions = self.conn.execute(  # the MERGE rendered from the field table
@@ -329,11 +337,13 @@ class SessionStore:
         unchanged = sessions.height - inserted - updated
         return LedgerCounts(inserted=inserted, updated=updated, unchanged=unchanged)
 
-    def _rollup_maintained(self, sessions: pl.DataFrame) -> AbstractContextManager[None]:
+    def _rollup_maintained(
+        self, sessions: pl.DataFrame, *, new: bool
+    ) -> AbstractContextManager[None]:
         """Keep app_version_daily_rollup exact across the merge of ``sessions``, in the same
         transaction: the UTC days the merge changes are found before it and recomputed after
-        (see :mod:`session_audit.db.app_version_rollup`)."""
-        return app_version_rollup.maintained(self.conn, sessions)
+        (see :mod:`session_audit.db.app_version_rollup`; ``new``: none of the ids is stored)."""
+        return app_version_rollup.maintained(self.conn, sessions, new=new)
 
     def _insert_rejected(self, run_id: int, rejected: pl.DataFrame) -> int:
         if rejected.height == 0:
@@ -380,7 +390,7 @@ class SessionStore:
 
     @contextmanager
     def _staged(self, view: str, frame: pl.DataFrame) -> Iterator[None]:
-        self.conn.register(view, frame.to_arrow())
+        self.conn.register(view, arrow_view(frame))
         try:
             yield
         except BaseException:
