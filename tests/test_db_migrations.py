@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import cast
 
 import duckdb
+import orjson
 import pytest
 
 from session_audit.db import migrations
@@ -15,6 +16,8 @@ from session_audit.db.connection import connect
 from session_audit.db.migrations import CURRENT_VERSION, STEPS, Step, migrate, schema_version
 from session_audit.db.sqlfiles import load_sql, sql_names
 from session_audit.errors import MigrationError, StorageError
+from session_audit.ingest.normalize import normalize_pages
+from session_audit.ingest.store import SessionStore
 
 DESIGN_COLUMNS = {
     "user_sessions": [
@@ -62,7 +65,7 @@ def test_fresh_database_gets_every_design_table_and_the_version() -> None:
     assert schema_version(conn) == CURRENT_VERSION
 
 
-def test_timestamps_are_timestamptz_and_sessions_keyed_by_org_and_id() -> None:
+def test_timestamps_are_timestamptz_and_sessions_keyed_by_org_and_id_by_the_store() -> None:
     conn = connect(":memory:")
     migrate(conn)
     types = dict(
@@ -79,8 +82,23 @@ def test_timestamps_are_timestamptz_and_sessions_keyed_by_org_and_id() -> None:
     )
     conn.execute(insert, ["a"])
     conn.execute(insert, ["b"])  # the same id in another org is another session
-    with pytest.raises(duckdb.ConstraintException):
-        conn.execute(insert, ["a"])
+    # Schema 8: no PRIMARY KEY (its index cost every checkpoint); the store keeps (org, id)
+    # unique: a re-fetch of a stored id (a second checkpoint) updates the one row.
+    keys = conn.execute(
+        "SELECT count(*) FROM duckdb_constraints() WHERE table_name = 'user_sessions'"
+        " AND constraint_type = 'PRIMARY KEY'"
+    ).fetchone()
+    assert keys == (0,)
+    store = SessionStore(conn, "a")
+    run = store.start_run("scan")
+    first = {"id": 1, "userId": 1, "startTime": "2024-01-01T00:00:00Z", "clientAppId": 1}
+    for obj in (first, {**first, "endTime": "2024-01-01T01:00:00Z"}):
+        batch = normalize_pages([orjson.dumps([obj, {**obj, "id": 2}])], org="a")
+        store.write_checkpoint(run, batch, cursor=3)
+    rows = conn.execute(
+        "SELECT org, id, count(*), count(end_time) FROM user_sessions GROUP BY ALL ORDER BY ALL"
+    ).fetchall()
+    assert rows == [("a", 1, 1, 1), ("a", 2, 1, 1), ("b", 1, 1, 0)]
 
 
 def test_migrate_is_idempotent_and_keeps_data(tmp_path: Path) -> None:
@@ -124,6 +142,35 @@ def test_a_version_1_file_upgrades_in_place_to_the_current_schema(tmp_path: Path
     indexes = {r[0] for r in conn.execute("SELECT index_name FROM duckdb_indexes()").fetchall()}
     assert "user_sessions_user_idx" in indexes
     assert conn.execute("SELECT count(*) FROM login_history").fetchone() == (1,)
+
+
+def test_a_version_7_file_loses_the_key_and_keeps_every_row_and_the_user_index(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "v7.duckdb"
+    conn = connect(path)
+    assert migrate(conn, steps=[s for s in STEPS if s.version <= 7]) == 7
+    store = SessionStore(conn, "default")
+    run = store.start_run("scan")
+    objs = [
+        {"id": i, "userId": i % 3, "startTime": f"2024-01-0{i}T00:00:00.5Z", "appId": "x" * i}
+        for i in range(1, 8)
+    ]
+    store.write_checkpoint(run, normalize_pages([orjson.dumps(objs)], org="default"), cursor=8)
+    before = conn.execute("SELECT * FROM user_sessions ORDER BY id").fetchall()
+    columns_before = conn.execute("DESCRIBE user_sessions").fetchall()
+    conn.close()
+    conn = connect(path)
+    assert migrate(conn) == CURRENT_VERSION
+    assert conn.execute("SELECT * FROM user_sessions ORDER BY id").fetchall() == before
+    # same columns, types, NULL-ability and defaults; only the key is gone
+    after = conn.execute("DESCRIBE user_sessions").fetchall()
+    assert [r[:3] + r[4:] for r in after] == [r[:3] + r[4:] for r in columns_before]
+    assert [r[0] for r in columns_before if r[3] == "PRI"] == ["org", "id"]
+    assert all(r[3] != "PRI" for r in after)
+    indexes = {r[0] for r in conn.execute("SELECT index_name FROM duckdb_indexes()").fetchall()}
+    assert "user_sessions_user_idx" in indexes
+    assert conn.execute("SELECT count(*) FROM login_history").fetchone() == (7,)
 
 
 def test_a_version_3_file_gets_its_canonical_ips_backfilled(tmp_path: Path) -> None:

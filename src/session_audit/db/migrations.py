@@ -126,6 +126,11 @@ STEPS: tuple[Step, ...] = (
         "schema_objects: digests of the macros and views last created (recreated on change)",
         ("schema/schema_objects",),
     ),
+    Step(
+        8,
+        "user_sessions without the (org, id) primary key: the ingest keeps one row per id",
+        ("schema/user_sessions_keyless_v8",),
+    ),
 )
 
 CURRENT_VERSION = STEPS[-1].version
