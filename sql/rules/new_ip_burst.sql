@@ -15,10 +15,19 @@ WITH changed_users AS (
     SELECT DISTINCT user_id FROM user_sessions WHERE org = $org AND id >= $since_id
 ),
 first_per_ip AS (
-    SELECT user_id, ip, min({'t': start_time, 'id': id}) AS f
-    FROM user_sessions
-    WHERE org = $org AND ip IS NOT NULL AND user_id IN (SELECT user_id FROM changed_users)
-    GROUP BY user_id, ip
+    -- each user's first session from each address, by (start, id): the smallest key
+    -- start microseconds * 2^64 + id (ordered exactly as (start, id) for any BIGINT id; a
+    -- HUGEINT minimum costs less than a struct's), its id recovered from the key
+    SELECT user_id, ip, t,
+        CAST(k - CAST(epoch_us(t) AS HUGEINT) * 18446744073709551616 AS BIGINT) AS id
+    FROM (
+        SELECT user_id, ip, min(start_time) AS t,
+            min(CAST(epoch_us(start_time) AS HUGEINT) * 18446744073709551616 + id) AS k
+        FROM user_sessions
+        WHERE org = $org AND ip IS NOT NULL
+            AND user_id IN (SELECT user_id FROM changed_users)
+        GROUP BY user_id, ip
+    )
 ),
 eligible AS (
     -- necessary for a burst (exact, a filter before the windows): at least $burst_ips first
@@ -27,11 +36,11 @@ eligible AS (
     SELECT user_id
     FROM first_per_ip
     GROUP BY user_id
-    HAVING count(*) >= $burst_ips AND max((f).id) >= $since_id
+    HAVING count(*) >= $burst_ips AND max(id) >= $since_id
 ),
 ordered AS (
-    SELECT user_id, ip, (f).t AS t, (f).id AS id,
-        lag((f).t) OVER (PARTITION BY user_id ORDER BY (f).t, (f).id) AS prev_t
+    SELECT user_id, ip, t, id,
+        lag(t) OVER (PARTITION BY user_id ORDER BY t, id) AS prev_t
     FROM first_per_ip
     WHERE user_id IN (SELECT user_id FROM eligible)
 ),
