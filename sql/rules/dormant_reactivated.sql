@@ -34,10 +34,16 @@ recent AS NOT MATERIALIZED (
 before AS (
     -- each changed user's last session before the window: the predecessor of its first recent
     -- one (an aggregate over the history, no sort)
-    SELECT user_id, (f).id AS id, (f).t AS start_time, (f).activity AS activity
+    -- by the key start microseconds * 2^64 + id (exactly the (start, id) order; HUGEINT
+    -- aggregates cost less than a struct maximum)
+    SELECT user_id,
+        CAST(k - CAST(epoch_us(start_time) AS HUGEINT) * 18446744073709551616 AS BIGINT) AS id,
+        start_time, activity
     FROM (
-        SELECT user_id,
-            max({'t': start_time, 'id': id, 'activity': coalesce(end_time, start_time)}) AS f
+        SELECT user_id, max(start_time) AS start_time,
+            max(CAST(epoch_us(start_time) AS HUGEINT) * 18446744073709551616 + id) AS k,
+            arg_max(coalesce(end_time, start_time),
+                CAST(epoch_us(start_time) AS HUGEINT) * 18446744073709551616 + id) AS activity
         FROM user_sessions
         WHERE org = $org AND user_id IN (SELECT user_id FROM changed_users)
             AND start_time < getvariable('session_audit_findings_window').since
