@@ -389,6 +389,34 @@ def test_failed_password_jump_full_and_after_an_ingest() -> None:
     }
 
 
+def test_failed_password_jump_after_an_ingest_compares_the_two_latest_observations() -> None:
+    conn = make_db()
+    add_stats(conn, [
+        (1, 5, at(0), 0), (2, 5, at(60), 5), (3, 5, at(60), 9),  # same time: run order decides
+        (1, 6, at(0), 0), (2, 6, at(60), 7),  # its latest observation has no count (below)
+        (1, 7, at(0), 9), (2, 7, at(60), 0), (3, 7, at(120), 3),  # only the last step counts
+    ])  # fmt: skip
+    conn.execute(
+        "INSERT INTO user_session_stats (org, run_id, observed_at, user_id, failed_passwords)"
+        " VALUES ('default', 3, ?, 6, NULL)",
+        [at(120)],
+    )
+    evaluate_new_findings(conn, "default", 1, settings=Settings())
+    rows = conn.execute(
+        "SELECT user_ids, severity, evidence FROM findings"
+        " WHERE rule = 'failed_password_jump' ORDER BY user_ids"
+    ).fetchall()
+    steps = [
+        (users[0], severity, {k: json.loads(e)[k] for k in ("previous_run", "run", "jump")})
+        for users, severity, e in rows
+    ]
+    assert steps == [
+        (5, "low", {"previous_run": 2, "run": 3, "jump": 4}),
+        (6, "medium", {"previous_run": 1, "run": 2, "jump": 7}),
+        (7, "low", {"previous_run": 2, "run": 3, "jump": 3}),
+    ]
+
+
 def test_new_app_version_unknown_or_brand_new() -> None:
     conn = make_db()
     add_sessions(conn, [
