@@ -17,7 +17,8 @@ rollup commits or rolls back with the sessions):
 
 * :func:`touched_days` BEFORE the write, with the staged rows registered as ``rollup_staged``
   (see :func:`staged`): the days of new ids, and the old and new days of stored ids whose
-  user, start, app or version change;
+  user, start, app or version change; a writer that has checked that none of its ids is
+  stored may take :func:`new_days` of its frame instead (the same keys, no join);
 * :func:`refresh_days` AFTER the write, with those days.
 
 :func:`maintained` does both around a block (``SessionStore.write_checkpoint`` uses it).
