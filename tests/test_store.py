@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -10,6 +11,7 @@ from typing import Any
 
 import duckdb
 import orjson
+import polars as pl
 import pytest
 
 from session_audit.db.checks import run_checks
@@ -297,6 +299,24 @@ def test_a_batch_of_another_org_is_refused(store: SessionStore) -> None:
     run = store.start_run("scan")
     with pytest.raises(StorageError, match="org 'x'"):
         store.write_checkpoint(run, batch_of(session(1), org="x"), cursor=None)
+
+
+@pytest.mark.parametrize("stored_first", [False, True])
+def test_a_batch_repeating_an_id_is_refused_and_stores_nothing(
+    store: SessionStore, stored_first: bool
+) -> None:
+    """user_sessions has no key (schema 8): the store itself refuses a frame whose ids repeat
+    (normalize and combine_batches never make one), on the plain insert and the MERGE path."""
+    run = store.start_run("scan")
+    if stored_first:
+        store.write_checkpoint(run, batch_of(session(1)), cursor=2)
+    good = batch_of(session(1, appVersion="2"), session(2))
+    doubled = dataclasses.replace(good, sessions=pl.concat([good.sessions, good.sessions]))
+    before = store.conn.execute("SELECT * FROM user_sessions ORDER BY id").fetchall()
+    with pytest.raises(StorageError, match="repeats a session id"):
+        store.write_checkpoint(run, doubled, cursor=3)
+    assert store.conn.execute("SELECT * FROM user_sessions ORDER BY id").fetchall() == before
+    assert store.next_id() == (2 if stored_first else None)
 
 
 def test_orgs_are_kept_apart(conn: duckdb.DuckDBPyConnection) -> None:

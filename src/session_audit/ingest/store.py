@@ -7,6 +7,9 @@ inserted / updated / unchanged rows —, records the rejected objects, adds the 
 run) and moves the scan cursor forward (never back), then commits. Any failure rolls
 the whole checkpoint back, so a crash (even kill -9) leaves the database at the previous
 checkpoint and a rerun starts from the last committed cursor: nothing lost, nothing duplicated.
+One row per (org, id) is the store's to keep (user_sessions has no key since schema 8): a
+checkpoint none of whose ids is stored is a plain insert, any other is MERGEd by (org, id), and a
+frame that repeats an id is refused before anything is written.
 
 Runs still 'running' when a new run of the same org starts are marked 'interrupted': the
 DuckDB file lock guarantees their process is gone.
@@ -322,6 +325,8 @@ class SessionStore:
     def _merge_sessions(self, run_id: int, sessions: pl.DataFrame) -> LedgerCounts:
         if sessions.height == 0:
             return LedgerCounts()
+        if sessions["id"].n_unique() != sessions.height:  # user_sessions has no key (schema 8)
+            raise StorageError("the checkpoint repeats a session id (one row per id is stored)")
         lo, hi = sessions["id"].min(), sessions["id"].max()
         stored = self._run("sessions_in_id_range", org=self.org, lo=lo, hi=hi).fetchall()
         new = stored[0][0] == 0  # none of these ids is stored: a plain insert, no MERGE
