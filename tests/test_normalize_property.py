@@ -159,6 +159,27 @@ def test_the_split_time_parse_equals_the_general_parse(texts: list[str | None]) 
     assert_series_equal(normalize._parse_times(column), normalize._parse_general(column))
 
 
+api_shaped_times = st.builds(
+    "{:04d}-{:02d}-{:02d}T{:02d}:{:02d}:{:02d}.{:03d}Z".format,
+    st.one_of(st.integers(0, 9999), st.sampled_from([1900, 1970, 2000, 2023, 2024, 2100])),
+    st.integers(0, 13),
+    st.integers(0, 32),
+    st.integers(0, 25),
+    st.integers(0, 61),
+    st.integers(0, 61),
+    st.integers(0, 999),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.one_of(st.none(), api_shaped_times, time_texts), max_size=20))
+def test_the_api_spelling_fast_parse_equals_the_general_parse(texts: list[str | None]) -> None:
+    """Texts in the API's own spelling (any field out of range included: month 13, Feb 30,
+    hour 24, second 60, year 0) read by the fast path are what the general path reads."""
+    column = pl.Series(texts, dtype=pl.String)
+    assert_series_equal(normalize._parse_times(column), normalize._parse_general(column))
+
+
 octet_texts = st.one_of(
     st.integers(0, 300).map(str),
     st.sampled_from(["", "00", "01", "007", "0x1", "+1", " 1", "1 ", "\u0661", "255", "256"]),

@@ -450,11 +450,46 @@ def _column(values: list[Any], kind: type) -> tuple[pl.Series, pl.Series]:
     return pl.Series(kept, dtype=dtype), present
 
 
+# The API's exact spelling: UTC, milliseconds, a literal Z, the time of day within range.
+API_TIME_PATTERN = (
+    r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T(?:[01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9]\.[0-9]{3}Z$"
+)
+_SECONDS_FORMAT = "%Y-%m-%dT%H:%M:%S"  # a format polars parses without chrono (no %.f)
+
+
 def _parse_times(text: pl.Series) -> pl.Series:
-    """UTC timestamps of ISO 8601 texts (NULL where none parses). The API's own spelling, UTC
-    with a literal ``Z``, is read first by the cheaper format (``Z_FORMAT``: 2.5x faster than
-    the offset-aware one on 4k values); only the texts it misses take the general path
-    (:func:`_parse_general`, which reads every text the Z format reads the same way: tested)."""
+    """UTC timestamps of ISO 8601 texts (NULL where none parses), cheapest spelling first:
+
+    * the API's own (:data:`API_TIME_PATTERN`): its first 19 characters by ``_SECONDS_FORMAT``
+      plus its milliseconds as an integer (4x cheaper than ``Z_FORMAT`` on 2M values); a date
+      that does not exist (2023-02-29) gives NULL here and goes on;
+    * the texts that missed, by ``Z_FORMAT`` (2.5x cheaper than the offset-aware format);
+    * what is still missed, by the general path (:func:`_parse_general`).
+
+    Each step reads every text it accepts exactly as the general path does (tested over random
+    texts), so the result is the general path's."""
+    col = pl.col("text")
+    fast = (
+        pl.DataFrame({"text": text})
+        .select(
+            pl.when(col.str.contains(API_TIME_PATTERN)).then(
+                col.str.slice(0, 19).str.strptime(
+                    pl.Datetime("us"), _SECONDS_FORMAT, strict=False, cache=False
+                )
+                + pl.duration(milliseconds=col.str.slice(20, 3).cast(pl.Int64))
+            )
+        )
+        .to_series()
+        .dt.replace_time_zone("UTC")
+    )
+    if fast.null_count() == text.null_count():
+        return fast.alias(text.name)
+    missed = (fast.is_null() & text.is_not_null()).arg_true()
+    return fast.scatter(missed, _parse_zulu(text.gather(missed))).alias(text.name)
+
+
+def _parse_zulu(text: pl.Series) -> pl.Series:
+    """:func:`_parse_general` with the texts ``Z_FORMAT`` reads read by it (cheaper)."""
     zulu = text.str.strptime(pl.Datetime("us"), Z_FORMAT, strict=False, cache=False)
     zulu = zulu.dt.replace_time_zone("UTC")
     if zulu.null_count() == text.null_count():
