@@ -44,9 +44,11 @@ Every column, type, required/optional field, reject reason for a wrong type and 
 an added field). The derived columns this module computes are ``anomalies``, ``ip``,
 ``ip_family`` and ``ip_network``.
 
-Timestamps are parsed vectorised: the API's ``...Z`` spelling first, the texts it misses by
-``%Y-%m-%dT%H:%M:%S%.f%#z``, and the rare values that fail both through
-:meth:`datetime.fromisoformat` one by one (naive values are read as UTC).
+Timestamps are parsed vectorised: the API's exact spelling (``2026-08-01T19:39:01.730Z``) by
+a chrono-free seconds format plus its milliseconds, other ``...Z`` texts by ``%.fZ``, the texts
+those miss by ``%Y-%m-%dT%H:%M:%S%.f%#z``, and the rare values that fail all of them through
+:meth:`datetime.fromisoformat` one by one (naive values are read as UTC); every step reads a text
+as the general path would (tested).
 """
 
 from __future__ import annotations
