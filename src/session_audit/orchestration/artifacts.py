@@ -102,11 +102,10 @@ def findings_rows(findings: tuple[Finding, ...] | list[Finding]) -> list[dict[st
 
 
 def alert_text(
-    findings: tuple[Finding, ...] | list[Finding], *, org: str, total: int | None = None
+    findings: tuple[Finding, ...] | list[Finding], *, org: str, total: int
 ) -> tuple[str, str]:
-    """(subject, body) of the alert message listing ``findings`` (of ``total`` new ones;
-    default: as many as listed)."""
-    total = len(findings) if total is None else max(total, len(findings))
+    """(subject, body) of the alert message listing ``findings`` (of ``total`` new ones)."""
+    total = max(total, len(findings))
     subject = f"session-audit: {total} new high/medium finding(s) in {org}"
     lines = [
         f"[{row['severity']}] {row['rule']} {row['id']}: {row['summary']}"

@@ -65,9 +65,6 @@ def prepare_prefect_env(
         home = (data_dir / "prefect").resolve()
         home.mkdir(parents=True, exist_ok=True)
         wanted["PREFECT_HOME"] = str(home)
-    applied: dict[str, str] = {}
-    for key, value in wanted.items():
-        if key not in env:
-            env[key] = value
-            applied[key] = value
+    applied = {key: value for key, value in wanted.items() if key not in env}
+    env.update(applied)
     return applied
