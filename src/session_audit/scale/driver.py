@@ -30,7 +30,6 @@ from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Any
 
-import httpx
 from pydantic import SecretStr
 
 from session_audit.api.auth import TokenLease
@@ -79,21 +78,14 @@ class _Pending:
 
 class PooledFetcher:
     """The :class:`~session_audit.ingest.runner.Fetcher` of the threads and Dask executors: its
-    run's staging directory is under ``staging_root``, removed when the fetcher closes."""
+    run's staging directory is under ``plan.staging_root``, removed when the fetcher closes."""
 
-    def __init__(
-        self,
-        run: IngestRun,
-        pool: ChunkPool,
-        staging_root: str,
-        *,
-        extract: Any = extract_chunk,
-        transport: httpx.AsyncBaseTransport | None = None,
-    ) -> None:
+    def __init__(self, run: IngestRun, pool: ChunkPool, plan: ExecutionPlan, extract: Any) -> None:
         self.run = run
         self.pool = pool
-        self.staging = StagingArea.for_run(staging_root, run.run_id)
+        self.staging = StagingArea.for_run(plan.staging_root(run.settings), run.run_id)
         # an in-process transport (threads only) goes with each chunk to its worker's client
+        transport = plan.transport
         self.extract = functools.partial(extract, transport=transport) if transport else extract
         self.slots = pool.slots
         self.worker_settings = worker_settings(run.settings, pool.slots)
@@ -162,14 +154,13 @@ async def ingest_staged(
 ) -> IngestSummary:
     """One staged ingest run end to end: :func:`~session_audit.ingest.runner.ingest` with a
     :class:`PooledFetcher` on ``pool``, staging under ``plan.staging_root``."""
-    root, transport = plan.staging_root(settings), plan.transport
     return await ingest(
         settings,
         source,
-        transport=transport,
+        transport=plan.transport,
         progress=progress,
         flow_run_id=flow_run_id,
-        fetcher=lambda run: PooledFetcher(run, pool, root, extract=extract, transport=transport),
+        fetcher=lambda run: PooledFetcher(run, pool, plan, extract),
     )
 
 

@@ -120,9 +120,8 @@ def dask_slots(client: Any) -> int:
 def open_pool(plan: ExecutionPlan) -> Iterator[ChunkPool]:
     """A :class:`ChunkPool` for ``plan`` (threads or dask); what it started is closed after."""
     if plan.executor == "threads":
-        n = plan.slots
-        with ThreadPoolExecutor(max_workers=n, thread_name_prefix="session-audit-chunk") as pool:
-            yield ChunkPool(pool.submit, n)
+        with ThreadPoolExecutor(plan.slots, thread_name_prefix="session-audit-chunk") as pool:
+            yield ChunkPool(pool.submit, plan.slots)
         return
     if plan.executor != "dask":
         raise ConfigError("the inline executor runs no pool")
