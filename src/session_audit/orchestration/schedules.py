@@ -20,8 +20,8 @@ path as a Prefect worker loads them (nothing here imports them). The Prefect API
 from __future__ import annotations
 
 import signal
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager, suppress
+from collections.abc import Callable, Sequence
+from contextlib import suppress
 from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
@@ -99,11 +99,11 @@ def build_deployments(specs: list[ScheduleSpec]) -> list[Any]:
     ]
 
 
-def share_writer_limit(client: Any, deployment_ids: Sequence[UUID]) -> UUID:
+def share_writer_limit(client: Any, deployment_ids: Sequence[UUID]) -> None:
     """Make the deployments ``deployment_ids`` share the :data:`WRITER_LIMIT` global concurrency
     limit (created with :data:`WRITER_SLOTS` slots if missing) instead of a limit each; the
-    per-deployment limit Prefect created for each is deleted. ``client`` is a sync Prefect client.
-    Returns the shared limit's id. Idempotent."""
+    per-deployment limit Prefect created for each is deleted. ``client`` is a sync Prefect client
+    (its ``request`` raises on an HTTP error status). Idempotent."""
     from prefect.exceptions import ObjectNotFound
 
     client.upsert_global_concurrency_limit_by_name(WRITER_LIMIT, WRITER_SLOTS)
@@ -112,18 +112,15 @@ def share_writer_limit(client: Any, deployment_ids: Sequence[UUID]) -> UUID:
         current = client.read_deployment(deployment_id).global_concurrency_limit
         if current is not None and current.id == shared.id:
             continue
-        response = client.request(
+        client.request(
             "PATCH",
             "/deployments/{id}",
             path_params={"id": str(deployment_id)},
             json={"global_concurrency_limit_id": str(shared.id)},
         )
-        response.raise_for_status()
         if current is not None and current.name == f"deployment:{deployment_id}":
             with suppress(ObjectNotFound):
                 client.delete_global_concurrency_limit_by_name(current.name)
-    shared_id: UUID = shared.id
-    return shared_id
 
 
 def serve_schedules(
@@ -145,34 +142,25 @@ def serve_schedules(
     from session_audit.orchestration.prefect_server import prefect_api
 
     deployments = build_deployments(specs)
-    with _sigterm_unwinds(), prefect_api(port=port) as endpoint:
-        runner = Runner(name="session-audit", pause_on_shutdown=True)
-        ids: list[UUID] = [runner.add_deployment(d) for d in deployments]  # type: ignore[misc]
-        with get_client(sync_client=True) as client:
-            share_writer_limit(client, ids)
-        where = "local Prefect server" if endpoint.local else "Prefect server"
-        announce(f"{where}: API {endpoint.api_url}")
-        if endpoint.ui_url:
-            announce(f"Prefect UI: {endpoint.ui_url}")
-        announce("for Prefect's CLI in another shell:")
-        announce(f"  export PREFECT_API_URL={endpoint.api_url}")
-        for spec in specs:
-            announce(f"  prefect deployment run '{spec.flow}/{spec.name}'")
-        announce(f"runs of {', '.join(s.name for s in specs)} share the {WRITER_LIMIT!r} limit")
-        with suppress(KeyboardInterrupt, TerminationSignal):
-            asyncio.run(runner.start())
-
-
-@contextmanager
-def _sigterm_unwinds() -> Iterator[None]:
-    """Until the runner installs its own handler, SIGTERM unwinds like Ctrl-C (so the local
-    server is stopped, not orphaned): Python's own SIGINT handler, which raises it."""
+    # Until the runner installs its own handler, SIGTERM unwinds like Ctrl-C (so a local server
+    # is stopped, not orphaned): Python's own SIGINT handler, which raises KeyboardInterrupt.
+    previous = signal.signal(signal.SIGTERM, signal.default_int_handler)
     try:
-        previous = signal.signal(signal.SIGTERM, signal.default_int_handler)
-    except ValueError:  # not the main thread
-        yield
-        return
-    try:
-        yield
+        with prefect_api(port=port) as endpoint:
+            runner = Runner(name="session-audit", pause_on_shutdown=True)
+            ids: list[UUID] = [runner.add_deployment(d) for d in deployments]  # type: ignore[misc]
+            with get_client(sync_client=True) as client:
+                share_writer_limit(client, ids)
+            where = "local Prefect server" if endpoint.local else "Prefect server"
+            announce(f"{where}: API {endpoint.api_url}")
+            if endpoint.ui_url:
+                announce(f"Prefect UI: {endpoint.ui_url}")
+            announce("for Prefect's CLI in another shell:")
+            announce(f"  export PREFECT_API_URL={endpoint.api_url}")
+            for spec in specs:
+                announce(f"  prefect deployment run '{spec.flow}/{spec.name}'")
+            announce(f"runs of {', '.join(s.name for s in specs)} share the {WRITER_LIMIT!r} limit")
+            with suppress(KeyboardInterrupt, TerminationSignal):
+                asyncio.run(runner.start())
     finally:
         signal.signal(signal.SIGTERM, previous)
