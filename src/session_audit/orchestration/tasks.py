@@ -132,15 +132,14 @@ def task_runner_pool(plan: ExecutionPlan, tally: TaskRunTally) -> Iterator[Chunk
     """A :class:`ChunkPool` whose chunks are task runs of the current flow run, on a task runner
     of :func:`task_runner_for` started for the block. Call inside a flow run."""
     with task_runner_for(plan) as runner:
-        dask_client: Any = None
+        slots, where = plan.slots, f"{plan.slots} threads"
         if plan.executor == "dask":
-            try:
-                dask_client = runner.client  # type: ignore[attr-defined]
+            try:  # prefect-dask connects (or starts its cluster) on first use of the client
+                slots = dask_slots(runner.client)  # type: ignore[attr-defined]
             except (OSError, TimeoutError) as exc:
                 where = f"the Dask scheduler at {plan.address}" if plan.address else "Dask"
                 raise ConfigError(f"cannot reach {where}: {exc}") from exc
-        slots = dask_slots(dask_client) if dask_client is not None else plan.slots
-        where = f"Dask cluster of {slots} worker threads" if dask_client else f"{slots} threads"
+            where = f"Dask cluster of {slots} worker threads"
         get_run_logger().info("extracting chunks as task runs on %s (Prefect task runs)", where)
 
         def submit(fn: Callable[..., StagedChunk], *args: Any) -> Future[StagedChunk]:
@@ -148,7 +147,7 @@ def task_runner_pool(plan: ExecutionPlan, tally: TaskRunTally) -> Iterator[Chunk
             tally.started += 1
             return settled_future(runner.submit(extract_chunk_task, parameters))
 
-        yield ChunkPool(submit, slots, dask_client)
+        yield ChunkPool(submit, slots)
 
 
 def settled_future(handle: PrefectFuture[T]) -> Future[T]:
