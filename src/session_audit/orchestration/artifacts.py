@@ -85,8 +85,8 @@ async def publish_ingest_artifacts(summary: IngestSummary, *, db: str) -> None:
 
 
 def findings_rows(findings: tuple[Finding, ...] | list[Finding]) -> list[dict[str, Any]]:
-    """The findings table artifact: one row per new finding, most severe first."""
-    order = {"high": 0, "medium": 1, "low": 2, "info": 3}
+    """The findings table artifact: one row per new finding, in the evaluation's order (most
+    severe first, then rule and id: ``FindingsSummary.new``)."""
     return [
         {
             "id": f.id,
@@ -97,7 +97,7 @@ def findings_rows(findings: tuple[Finding, ...] | list[Finding]) -> list[dict[st
             "last_seen": f.last_seen.isoformat() if f.last_seen is not None else "",
             "summary": f.summary,
         }
-        for f in sorted(findings, key=lambda f: (order.get(f.severity, 9), f.rule, f.id))
+        for f in findings
     ]
 
 

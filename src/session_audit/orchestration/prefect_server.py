@@ -91,7 +91,6 @@ def prefect_api(
             stdin=subprocess.DEVNULL,
             start_new_session=True,
         )
-    previous = os.environ.get("PREFECT_API_URL")
     try:
         _wait_until_healthy(
             proc, api_url, PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS.value(), log_path
@@ -104,11 +103,8 @@ def prefect_api(
                 _drain_client_workers()
                 if tally is not None:
                     _wait_until_recorded(api_url, tally.started - baseline, since)
-    finally:
-        if previous is None:
-            os.environ.pop("PREFECT_API_URL", None)
-        else:
-            os.environ["PREFECT_API_URL"] = previous
+    finally:  # it was unset or empty, or the configured server would have been used
+        os.environ.pop("PREFECT_API_URL", None)
         _stop_process(proc)
 
 
