@@ -135,16 +135,15 @@ def local_server_command(port: int, *, ui: bool = True) -> list[str]:
 
 def local_server_env(environ: Mapping[str, str], port: int) -> dict[str, str]:
     """The environment of the local server: ours, with the API address fixed so that the UI's
-    settings (``/api/ui-settings``) name the API it actually serves."""
-    env = {k: v for k, v in environ.items() if k not in ("PREFECT_API_URL", "PREFECT_API_KEY")}
-    # The server writes to its own log file: let it log warnings and errors there.
-    env.pop("PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL", None)
+    settings (``/api/ui-settings``) name the API it actually serves; its console log level is
+    Prefect's own (it logs to its file); analytics are off by the command's ``--analytics-off``."""
+    dropped = ("PREFECT_API_URL", "PREFECT_API_KEY", "PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL")
+    env = {k: v for k, v in environ.items() if k not in dropped}
     env.update(
         {
             "PREFECT_SERVER_API_HOST": LOCAL_HOST,
             "PREFECT_SERVER_API_PORT": str(port),
             "PREFECT_UI_API_URL": f"http://{LOCAL_HOST}:{port}/api",
-            "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
         }
     )
     return env
