@@ -154,35 +154,6 @@ def test_a_failure_between_merge_and_cursor_writes_nothing(
     assert store.next_id() == 4
 
 
-@pytest.mark.parametrize("fails", [False, True])
-def test_a_checkpoint_runs_on_one_duckdb_thread_and_restores_the_setting(
-    store: SessionStore,
-    conn: duckdb.DuckDBPyConnection,
-    monkeypatch: pytest.MonkeyPatch,
-    fails: bool,
-) -> None:
-    conn.execute("SET threads = 3")
-    run = store.start_run("scan")
-    seen: list[Any] = []
-    real = store._advance_cursor
-
-    def spy(run_id: int, cursor: int) -> None:
-        seen.append(conn.execute("SELECT current_setting('threads')").fetchone())
-        if fails:
-            raise duckdb.IOException("disk full")
-        real(run_id, cursor)
-
-    monkeypatch.setattr(store, "_advance_cursor", spy)
-    if fails:
-        with pytest.raises(StorageError, match="disk full"):
-            store.write_checkpoint(run, batch_of(session(1)), cursor=2)
-    else:
-        store.write_checkpoint(run, batch_of(session(1)), cursor=2)
-    assert seen == [(1,)]
-    assert conn.execute("SELECT current_setting('threads')").fetchone() == (3,)
-    assert store.next_id() == (None if fails else 2)
-
-
 def test_earlier_running_runs_are_marked_interrupted(store: SessionStore) -> None:
     other = SessionStore(store.conn, "other-org")
     first = store.start_run("scan")

@@ -61,10 +61,6 @@ SELECT a.batch_size, a.rejected_at FROM api_state AS a WHERE a.base_url = $base_
 -- the scan cursor of an org (no row: never scanned). Parameters: $org.
 SELECT next_id FROM ingest_state WHERE org = $org;
 
--- name: get_threads
--- the threads DuckDB runs a statement on (a setting of the database instance).
-SELECT current_setting('threads');
-
 -- name: id_rate_points
 -- (id, start_time) of an org's lowest and highest stored session: the slope
 -- between them is the platform's rate of session ids over time, which lets a scan cross quiet
@@ -244,11 +240,6 @@ SELECT count(*) FROM user_sessions WHERE org = $org AND id BETWEEN $lo AND $hi;
 INSERT INTO ingest_state (org, next_id, run_id, updated_at)
 VALUES ($org, $next_id, $run_id, current_timestamp)
 ON CONFLICT (org) DO NOTHING;
-
--- name: set_threads
--- run the next statements on $threads threads (SessionStore stores a checkpoint on one, then
--- restores what was set). Parameters: $threads.
-SET threads = $threads;
 
 -- name: users_with_unseen_sessions
 -- how many users' latest stats (the observation of run $run_id) report

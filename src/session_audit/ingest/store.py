@@ -291,8 +291,7 @@ class SessionStore:
                 self._advance_cursor(run_id, cursor)
             return Checkpoint(added, totals)
 
-        with self._connected(), self._one_thread():
-            return self._in_transaction("store a checkpoint", work)
+        return self._transaction("store a checkpoint", work)
 
     def write_users(self, run_id: int, users: list[dict[str, Any]]) -> int:
         """Upsert the users of one ``/user/list`` answer: new users are inserted, stored ones
@@ -406,29 +405,6 @@ class SessionStore:
                 self.conn.unregister(view)
             raise
         self.conn.unregister(view)
-
-    @contextmanager
-    def _one_thread(self) -> Iterator[None]:
-        """DuckDB runs the block on one thread, then on as many as before. A checkpoint (tens of
-        thousands of rows, one row group) gains no time from more threads but pays their
-        scheduling: measured on 2 cores, 1M sessions in 50,000-row checkpoints (15 interleaved
-        pairs), ~0.34 s of CPU less per 1M sessions (~5%), wall time the same within the noise;
-        in an ingest the windows normalized meanwhile (the store runs in a worker thread) keep
-        the other core."""
-        try:
-            row = self._run("get_threads").fetchone()
-        except duckdb.Error as exc:
-            raise StorageError(f"cannot store a checkpoint: {exc}") from exc
-        previous = int(row[0]) if row else 1
-        if previous == 1:
-            yield
-            return
-        self._run("set_threads", threads=1)
-        try:
-            yield
-        finally:
-            with contextlib.suppress(duckdb.Error):  # a broken connection: keep its error
-                self._run("set_threads", threads=previous)
 
     def _transaction(self, what: str, work: Callable[[], T]) -> T:
         with self._connected():
