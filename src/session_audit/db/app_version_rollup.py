@@ -36,6 +36,7 @@ from typing import TYPE_CHECKING
 
 import duckdb
 
+from session_audit.db.connection import arrow_view
 from session_audit.db.sqlfiles import query_sql
 
 if TYPE_CHECKING:
@@ -93,9 +94,7 @@ def new_days(sessions: pl.DataFrame) -> list[DayKey]:
 def staged(conn: duckdb.DuckDBPyConnection, sessions: pl.DataFrame) -> Iterator[None]:
     """``sessions`` (user_sessions columns, ids unique) registered as ``rollup_staged`` (polars'
     string views as they are: no copy)."""
-    import polars as pl
-
-    conn.register(STAGED, sessions.select(_COLUMNS).to_arrow(compat_level=pl.CompatLevel.newest()))
+    conn.register(STAGED, arrow_view(sessions.select(_COLUMNS)))
     try:
         yield
     finally:

@@ -29,6 +29,7 @@ import duckdb
 import polars as pl
 
 from session_audit.db import app_version_rollup
+from session_audit.db.connection import arrow_view
 from session_audit.db.sqlfiles import query_sql
 from session_audit.errors import StorageError
 from session_audit.ingest.counts import LedgerCounts
@@ -53,13 +54,6 @@ class Checkpoint:
 
 
 Opener = Callable[[], AbstractContextManager[duckdb.DuckDBPyConnection]]
-
-
-def arrow_view(frame: pl.DataFrame) -> Any:
-    """``frame`` as a pyarrow table DuckDB can scan, without a copy: polars' own string views
-    (``CompatLevel.newest``), which DuckDB reads as they are. The default ``to_arrow()`` copies
-    every string column into ``large_string`` (~6 ms per 50,000-session checkpoint)."""
-    return frame.to_arrow(compat_level=pl.CompatLevel.newest())
 
 
 class _Rows:
