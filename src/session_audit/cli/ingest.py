@@ -117,12 +117,8 @@ def ingest(
         if since_at is not None:
             fail("--since cannot be combined with --tenants (set start_id per tenant)", 2)
         runs = _tenant_runs(settings, org, base_url, start_id, ids_file)
-    elif ids_file is not None:
-        from session_audit.ingest.sources import read_ids_file
-
-        runs = [(None, settings, IdSource(kind="ids", ids=tuple(read_ids_file(ids_file))))]
     else:
-        runs = [(None, settings, IdSource(kind="scan", start_id=start_id, since=since_at))]
+        runs = [(None, settings, IdSource.of(start_id=start_id, since=since_at, ids_file=ids_file))]
 
     show_progress = sys.stderr.isatty() if progress is None else progress
     codes: list[int] = []
