@@ -20,7 +20,14 @@ from session_audit.db.connection import connect, writer
 from session_audit.db.migrations import migrate
 from session_audit.errors import ConfigError, SessionAuditError
 from session_audit.ingest.counts import LedgerCounts
-from session_audit.ingest.runner import ChunkResult, IdSource, IngestRun, IngestSummary, ingest
+from session_audit.ingest.runner import (
+    ChunkResult,
+    IdSource,
+    IngestRun,
+    IngestSummary,
+    InlineFetcher,
+    ingest,
+)
 from session_audit.simulator import Fault, Simulator
 from session_audit.simulator.server import start_background_server
 from support import assert_db_equals_truth, sim_config, sim_env, sim_settings
@@ -536,6 +543,56 @@ def test_a_run_starts_with_the_requests_earlier_runs_spent_in_the_hour(tmp_path:
 
     # Tradovate counts a user's requests over a trailing hour, across runs
     assert asyncio.run(budget_at_start()) == spent
+
+
+def test_a_store_cancelled_before_its_thread_started_is_not_waited_for(tmp_path: Path) -> None:
+    """A signal cancels a checkpoint's store while the executor's threads are all busy: the
+    thread never starts it, so the run's end must not wait for it (it once waited forever: the
+    run hung after Ctrl-C); its windows are stored on the stop, as the windows still buffered
+    are."""
+    import concurrent.futures
+    import threading
+
+    sim = _sim()
+    db = tmp_path / "s.duckdb"
+
+    async def cancel_a_queued_store() -> bool:
+        loop = asyncio.get_running_loop()
+        loop.set_default_executor(concurrent.futures.ThreadPoolExecutor(max_workers=1))
+        run = IngestRun(sim_settings(sim, db), IdSource("scan"), transport=sim.transport())
+        async with run:
+            fetcher = InlineFetcher(run)
+            first = sim.table.ids[0]
+            spec = run.new_chunk("scan", range(first, first + 200))
+            await fetcher.start(spec)
+            _, window = run.receive(spec, await fetcher.result(spec))
+            release = threading.Event()
+            busy = loop.run_in_executor(None, release.wait)  # the one thread is taken
+            store = asyncio.create_task(run.store_windows([window]))
+            await asyncio.sleep(0)  # handed to the executor, queued behind ``busy``
+            store.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await store
+            settled = threading.Thread(target=run._settle, daemon=True)
+            settled.start()
+            settled.join(timeout=10)
+            hung = settled.is_alive()
+            if hung:  # let the run end anyway, then fail
+                with run._stores:
+                    run._storing = 0
+                    run._stores.notify_all()
+            release.set()
+            await busy
+        return hung
+
+    assert asyncio.run(cancel_a_queued_store()) is False
+    first = sim.table.ids[0]
+    truth = {s["id"] for s in sim.truth_sessions() if first <= s["id"] < first + 200}
+    with connect(db, read_only=True) as conn:
+        stored = {r[0] for r in conn.execute("SELECT id FROM user_sessions").fetchall()}
+        cursor = conn.execute("SELECT next_id FROM ingest_state").fetchone()
+    assert truth and stored == truth  # the window was stored on the stop, with its cursor
+    assert cursor is not None and cursor[0] == max(truth) + 1
 
 
 def test_a_scan_ends_at_its_own_login_session_and_its_tail_and_fetches_one_window_ahead(

@@ -244,6 +244,15 @@ ProgressSink = Callable[[ChunkResult, IngestSummary], None]
 # --- one run -----------------------------------------------------------------------------------
 
 
+@dataclass
+class _HandedStore:
+    """A checkpoint handed to a worker thread: whether the thread started it, or the run,
+    cancelled before that, dropped it (both changed under ``IngestRun._stores``)."""
+
+    started: bool = False
+    dropped: bool = False
+
+
 class IngestRun:
     """One ingest run: the database writer, the API client and the ledger row, with one store
     step per chunk. Use as ``async with IngestRun(settings, source) as run: await drive(run)``."""
@@ -516,13 +525,34 @@ class IngestRun:
     async def store_windows(self, windows: Sequence[Window]) -> Checkpoint:
         """Store consecutive windows (in plan order) in ONE transaction with the cursor (in a
         worker thread: the event loop stays free to fetch ahead). The client's counters are read
-        here, on the event loop that changes them."""
+        here, on the event loop that changes them.
+
+        Cancelled (a signal) while its thread runs, the store goes on and the run's end waits
+        for it (:meth:`_settle`); cancelled before its thread started, the thread never starts
+        it and the windows are stored here, as on any stop (:meth:`store_on_stop`)."""
         spent = LedgerCounts.of_client(self.client.counters)
+        handed = _HandedStore()
         with self._stores:
             self._storing += 1  # counted on the event loop, before the thread can start
-        return await asyncio.to_thread(self._store_counted, windows, spent)
+        try:
+            return await asyncio.to_thread(self._store_counted, windows, spent, handed)
+        except asyncio.CancelledError:
+            with self._stores:
+                dropped = handed.dropped = not handed.started
+                if dropped:
+                    self._storing -= 1
+                    self._stores.notify_all()
+            if dropped:
+                self.store_on_stop(windows)
+            raise
 
-    def _store_counted(self, windows: Sequence[Window], spent: LedgerCounts) -> Checkpoint:
+    def _store_counted(
+        self, windows: Sequence[Window], spent: LedgerCounts, handed: _HandedStore
+    ) -> Checkpoint:
+        with self._stores:
+            if handed.dropped:  # cancelled while queued; the run no longer waits for it
+                raise asyncio.CancelledError
+            handed.started = True
         try:
             return self._store_windows(windows, spent)
         finally:
