@@ -34,7 +34,7 @@ from session_audit.scale.staging import StagedChunk, StagingArea
 from session_audit.scale.worker import extract_chunk
 from session_audit.settings import Settings
 from session_audit.simulator import Simulator
-from support import assert_db_equals_truth, served, sim_config, sim_settings
+from support import assert_db_equals_truth, served, sim_config, sim_env, sim_settings
 
 # Dask worker processes cannot import this test module: ship its functions by value.
 cloudpickle.register_pickle_by_value(sys.modules[__name__])
@@ -288,12 +288,8 @@ def test_cli_executor_threads_with_a_prefect_server_records_one_flow_run(
 
     (sim, url), db = served_sim, tmp_path / "cli.duckdb"
     monkeypatch.setenv("PREFECT_API_URL", str(PREFECT_API_URL.value()))
-    settings = sim_settings(sim, db, base_url=url, batch_size=40, checkpoint_ids=300)
-    for key, value in settings.redacted().items():
-        if key not in ("password", "secret") and value is not None:
-            monkeypatch.setenv(f"SESSION_AUDIT_{key.upper()}", str(value))
-    monkeypatch.setenv("SESSION_AUDIT_PASSWORD", sim.credentials.password)
-    monkeypatch.setenv("SESSION_AUDIT_SECRET", sim.credentials.sec)
+    for key, value in sim_env(sim, url, db, batch_size=40, checkpoint_ids=300).items():
+        monkeypatch.setenv(key, value)
 
     argv = ["ingest", "--no-progress", "--executor", "threads", "--dask-workers", "2"]
     code = run_app([*argv, "--start-id", str(sim.table.ids[0])])
@@ -331,12 +327,8 @@ def test_a_deployment_run_with_executor_dask_starts_its_own_task_runner(
     from flows.ingest_sessions import ingest_sessions
 
     (sim, url), db = served_sim, tmp_path / "deployed.duckdb"
-    settings = sim_settings(sim, db, base_url=url, batch_size=40, checkpoint_ids=300)
-    for key, value in settings.redacted().items():
-        if key not in ("password", "secret") and value is not None:
-            monkeypatch.setenv(f"SESSION_AUDIT_{key.upper()}", str(value))
-    monkeypatch.setenv("SESSION_AUDIT_PASSWORD", sim.credentials.password)
-    monkeypatch.setenv("SESSION_AUDIT_SECRET", sim.credentials.sec)
+    for key, value in sim_env(sim, url, db, batch_size=40, checkpoint_ids=300).items():
+        monkeypatch.setenv(key, value)
 
     result = asyncio.run(
         ingest_sessions(
