@@ -37,9 +37,11 @@
 -- longest overlap, still_open (a pair may still be going on).
 -- Returns the finding columns: severity, finding_key, user_ids, session_ids, first_seen,
 -- last_seen, summary, evidence (JSON text).
-WITH sessions AS NOT MATERIALIZED (
+WITH sessions AS MATERIALIZED (
     -- the window's sessions with an address (no join: the network is compared as text in the
-    -- pair join, where the address is placed by ip_geo only for the pairs found)
+    -- pair join, where the address is placed by ip_geo only for the pairs found); computed once
+    -- for both sides of the pair join (inlined twice, a 60k ingest onto 60k took 62 -> 50 ms
+    -- for this rule)
     SELECT
         s.user_id, s.id, s.ip, s.ip_network, s.start_time, s.end_time,
         session_assumed_end(s.start_time, s.end_time,
