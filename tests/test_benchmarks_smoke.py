@@ -66,6 +66,31 @@ def test_load_path_pieces_store_what_the_floor_stores(tmp_path: object) -> None:
     assert ours.transactions == 1
 
 
+def test_load_path_ours_is_an_ingest_run_over_whole_pages(tmp_path: object) -> None:
+    """ours goes through the product's run: a completed ledger row whose counts are the rows
+    stored and rejected, and the scan cursor just past the last id served; a window that does
+    not fall on the pages' bounds is refused rather than answered with ids nobody asked for."""
+    from pathlib import Path
+
+    import orjson
+    from benchmarks.load_path import build_pages, load_ours
+
+    from session_audit.db.connection import connect
+
+    assert isinstance(tmp_path, Path)
+    pages = build_pages(1_000, batch=100)
+    ours = load_ours(pages, tmp_path / "ours.duckdb", pages_per_window=3, batch=100)
+    objects = [o for page in pages for o in orjson.loads(page)]
+    last = max(o["id"] for o in objects if isinstance(o, dict) and isinstance(o.get("id"), int))
+    with connect(tmp_path / "ours.duckdb", read_only=True) as conn:
+        run = conn.execute("SELECT status, fetched, inserted, rejected FROM ingest_runs").fetchall()
+        cursor = conn.execute("SELECT next_id FROM ingest_state").fetchall()
+    assert run == [("completed", len(objects), ours.rows, len(objects) - ours.rows)]
+    assert cursor == [(last + 1,)]
+    with pytest.raises(ValueError, match="page bounds"):
+        load_ours(pages, tmp_path / "odd.duckdb", pages_per_window=3, batch=70)
+
+
 @pytest.mark.slow
 @pytest.mark.timeout(300)
 def test_quick_benchmark_command_reports_every_figure(tmp_path: object) -> None:
@@ -132,6 +157,10 @@ def test_quick_benchmark_command_reports_every_figure(tmp_path: object) -> None:
     assert any(n.startswith("full evaluation") and n.endswith("(peak RSS)") for n in names)
     incremental = next(f for f in figures if f["name"].startswith("incremental evaluation"))
     assert incremental["value"] > 0 and incremental["met"] is not None
+    # and over the full evaluation's long history: the newest sessions' findings are found again
+    since = next(f for f in figures if f["name"].startswith("incremental evaluation of the newest"))
+    assert since["value"] > 0 and " new findings" in since["note"]
+    assert int(since["note"].split(" new findings")[0].rsplit("; ", 1)[1].replace(",", "")) > 0
     # the sparse space: our default run crosses the quiet stretches and stores what the dense
     # runs store; a paginator that stops after a few empty pages does not
     sparse_ours = next(f for f in figures if f["name"].startswith("session-audit ingest, default"))
