@@ -70,12 +70,16 @@ def test_load_path_ours_is_an_ingest_run_over_whole_pages(tmp_path: object) -> N
     """ours goes through the product's run: a completed ledger row whose counts are the rows
     stored and rejected, and the scan cursor just past the last id served; a window that does
     not fall on the pages' bounds is refused rather than answered with ids nobody asked for."""
+    import asyncio
     from pathlib import Path
+    from types import SimpleNamespace
+    from typing import Any, cast
 
     import orjson
-    from benchmarks.load_path import build_pages, load_ours
+    from benchmarks.load_path import _ServedPages, build_pages, load_ours
 
     from session_audit.db.connection import connect
+    from session_audit.ingest.scan_plan import ChunkSpec
 
     assert isinstance(tmp_path, Path)
     pages = build_pages(1_000, batch=100)
@@ -87,8 +91,18 @@ def test_load_path_ours_is_an_ingest_run_over_whole_pages(tmp_path: object) -> N
         cursor = conn.execute("SELECT next_id FROM ingest_state").fetchall()
     assert run == [("completed", len(objects), ours.rows, len(objects) - ours.rows)]
     assert cursor == [(last + 1,)]
+    # the fetcher answers a window with the pages of its calls; past the last page, with [],
+    # as the API does; a window cut inside a page is refused
+    first = min(o["id"] for o in objects if isinstance(o, dict) and isinstance(o.get("id"), int))
+    fake_run = SimpleNamespace(settings=SimpleNamespace(org="default"))
+    fetcher = _ServedPages(cast(Any, fake_run), pages, first=first, batch=100)
+    inside = asyncio.run(fetcher._fetch(ChunkSpec.window(1, first + 100, first + 300)))
+    assert inside.fetched == sum(len(orjson.loads(p)) for p in pages[1:3])
+    end = first + 100 * len(pages)
+    beyond = asyncio.run(fetcher._fetch(ChunkSpec.window(2, end, end + 250)))
+    assert beyond.fetched == 0 and beyond.max_id is None
     with pytest.raises(ValueError, match="page bounds"):
-        load_ours(pages, tmp_path / "odd.duckdb", pages_per_window=3, batch=70)
+        asyncio.run(fetcher._fetch(ChunkSpec.window(3, first + 50, first + 250)))
 
 
 @pytest.mark.slow
