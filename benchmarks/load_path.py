@@ -6,27 +6,27 @@ rows included), built once before timing. Both contenders write a fresh DuckDB f
 * floor: ``orjson.loads`` every page -> one polars frame -> ``CREATE TABLE AS`` (timestamps cast
   in DuckDB). No validation, no merge, no lineage.
 * ours: as the ingest runs it, with the product's own code: an ``IngestRun`` (writer lock, ledger
-  row, the store opening the database per checkpoint as ``WriterLock.connection`` does) driven by
-  ``runner.pump`` over a ``ScanPlan`` of the pages' ids in ``checkpoint_ids`` windows, fetched by
-  the ingest's ``InlineFetcher`` whose API call is replaced by the pre-built pages
-  (:class:`_ServedPages`; no request is sent). So exactly what a real ingest overlaps is
-  overlapped, no more: ``InlineFetcher.slots`` (2) windows in flight, each normalized by
-  ``normalize_pages`` in a worker thread as soon as its pages are there (two normalizations may
-  run at once); the windows, observed in plan order on the event loop, go into the run's
-  ``CheckpointBuffer`` (the default ``checkpoint_rows`` and ``checkpoint_seconds``); a due
-  buffer is stored by ``IngestRun.store_windows`` in a worker thread, ONE transaction with the
-  cursor, and ``pump`` awaits that store before it hands out the next window (one store at a
-  time, in order; only the window already in flight goes on meanwhile). In a real ingest that
-  window's fetch is network time; here its pages are already there, so the store overlaps at
-  most one normalization. The number of transactions is reported. Its time runs from opening
-  the run to closing it (the ledger row finished, the database closed, which checkpoints what
-  the last commits left in DuckDB's write-ahead log; the floor's ``CREATE TABLE AS`` writes the
-  file directly).
+  row, the database opened by ``WriterLock.connection`` and closed after the first commit past
+  its one-second hold, as in an ingest) driven by ``runner.pump`` over a ``ScanPlan`` of the
+  pages' ids in ``checkpoint_ids`` windows, fetched by the ingest's ``InlineFetcher`` whose API
+  call is replaced by the pre-built pages (:class:`_ServedPages`; no request is sent). So
+  exactly what a real ingest overlaps is overlapped, no more: ``InlineFetcher.slots`` (2)
+  windows in flight, each normalized by ``normalize_pages`` in a worker thread as soon as its
+  pages are there (two normalizations may run at once); the windows, observed in plan order on
+  the event loop, go into the run's ``CheckpointBuffer`` (the default ``checkpoint_rows`` and
+  ``checkpoint_seconds``); a due buffer is stored by ``IngestRun.store_windows`` in a worker
+  thread, ONE transaction with the cursor, and ``pump`` awaits that store before it hands out
+  the next window (one store at a time, in order; only the window already in flight goes on
+  meanwhile). In a real ingest that window's fetch is network time; here its pages are already
+  there, so the store overlaps at most one normalization. The number of transactions is
+  reported. Its time runs from opening the run to closing it (the ledger row finished, the
+  database closed, which checkpoints what the last commits left in DuckDB's write-ahead log; the
+  floor's ``CREATE TABLE AS`` writes the file directly).
 
 Each contender's CPU seconds (this process, every thread: user + system) are reported beside its
 wall time, and the CPU ratio beside the wall ratio: on a shared machine the wall time of either
-side swings with the load, its CPU far less; and with the two overlapped, ours can gain wall time
-only where two cores are free.
+side swings with the load, its CPU far less; and ours, whose steps overlap, can gain wall time
+only where a second core is free.
 """
 
 from __future__ import annotations
