@@ -11,6 +11,7 @@ import pytest
 
 from session_audit.errors import ApiError
 from session_audit.ingest.normalize import (
+    PYTHON_DISTINCT_MAX,
     REJECTED_SCHEMA,
     SESSION_SCHEMA,
     canonical_ip,
@@ -248,11 +249,19 @@ def test_canonical_ip_is_computed_once_per_distinct_address() -> None:
     batch = normalize_pages(pages(*objs), org="default")
     assert batch.sessions["ip"].to_list()[:3] == ["2001:db8::7", None, "9.9.9.9"]
     info = canonical_ip.cache_info()
-    # once per distinct text of the batch; a plain dotted quad (9.9.9.9) never needs it
-    assert (info.misses, info.hits) == (2, 0)
+    # once per distinct text of the batch (a few: all go through canonical_ip)
+    assert (info.misses, info.hits) == (3, 0)
     normalize_pages(pages(*objs), org="default")
     info = canonical_ip.cache_info()
-    assert (info.misses, info.hits) == (2, 2)  # and once per process
+    assert (info.misses, info.hits) == (3, 3)  # and parsed once per process
+    # many distinct texts: a plain dotted quad takes the Rust path and never needs it
+    canonical_ip.cache_clear()
+    quads = [f"10.0.{i // 250}.{i % 250}" for i in range(PYTHON_DISTINCT_MAX + 1)]
+    objs = [session(i, ipAddress=ip) for i, ip in enumerate([*quads, "2001:DB8::7", "bad"])]
+    batch = normalize_pages(pages(*objs), org="default")
+    assert batch.sessions["ip"].to_list()[-3:] == [quads[-1], "2001:db8::7", None]
+    info = canonical_ip.cache_info()
+    assert (info.misses, info.hits) == (2, 0)
 
 
 def test_repeated_ids_last_occurrence_in_page_order_wins() -> None:

@@ -12,8 +12,9 @@ objects into
   characters), ``ip_not_parseable`` (ipAddress is not an IPv4/IPv6 address),
   ``missing_client_app_id``.
   Beside the raw ``ip_address`` (untouched) each row carries its canonical form, computed once
-  per distinct address as Python's :mod:`ipaddress` gives it (see :func:`canonical_ip`; a plain
-  IPv4 dotted quad is computed in Rust with the same result): ``ip``
+  per distinct address as Python's :mod:`ipaddress` gives it (see :func:`canonical_ip`; in a
+  batch of many distinct addresses a plain IPv4 dotted quad is computed in Rust with the same
+  result): ``ip``
   (lower-case compressed IPv6; an IPv4-mapped IPv6 address as its IPv4; a scoped address without
   its ``%zone``), ``ip_family`` ('v4'/'v6') and ``ip_network`` (the /24 or /64 holding ``ip``,
   e.g. '1.2.3.0/24', '2001:db8::/64'). All three are NULL when ``ip_address`` is NULL or not an IP
@@ -647,15 +648,33 @@ def _canonical_gather(ip: pl.Series) -> tuple[pl.Series, pl.Series, pl.Series]:
 # most 255, no leading zero, nothing around them. Such a text is its own canonical form.
 _OCTET = r"(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
 IPV4_PATTERN = rf"^{_OCTET}\.{_OCTET}\.{_OCTET}\.{_OCTET}$"
+# Distinct addresses of a batch up to which all are canonicalised by canonical_ip (see
+# _canonical_distinct): 256 uncached parses cost about what the Rust path's calls cost.
+PYTHON_DISTINCT_MAX = 256
 
 
-def _canonical_distinct(distinct: pl.Series) -> tuple[pl.Series, pl.Series, pl.Series]:
+def _canonical_distinct(
+    distinct: pl.Series, *, python_max: int | None = None
+) -> tuple[pl.Series, pl.Series, pl.Series]:
     """(ip, ip_family, ip_network) of distinct non-NULL address texts, in their order.
 
     A plain IPv4 dotted quad (:data:`IPV4_PATTERN`, nearly every address) is computed in Rust:
     it is its own ``ip``, family 'v4', its /24 the first three octets and '.0/24' (what
     :func:`canonical_ip` gives it: tested over random texts); every other text (IPv6, odd
-    spellings, text that is not an address) goes through :func:`canonical_ip`, once."""
+    spellings, text that is not an address) goes through :func:`canonical_ip`, once.
+
+    At most ``python_max`` texts (default :data:`PYTHON_DISTINCT_MAX`: a window of a sparse id
+    space) all go through :func:`canonical_ip` (cached across windows) instead: the Rust path's
+    polars calls cost ~1 ms whatever their size, more than that many cached lookups (or,
+    uncached, parses)."""
+    if distinct.len() <= (PYTHON_DISTINCT_MAX if python_max is None else python_max):
+        values = [canonical_ip(t) or _NO_IP for t in distinct.to_list()]
+        columns = list(zip(*values, strict=True)) if values else [(), (), ()]
+        canon, family, network = (
+            pl.Series(name, column, dtype=pl.String)
+            for name, column in zip(("ip", "ip_family", "ip_network"), columns, strict=True)
+        )
+        return canon, family, network
     text = distinct.alias("ip")
     v4 = text.str.contains(IPV4_PATTERN)
     frame = pl.DataFrame({"text": text, "v4": v4}).select(
