@@ -210,6 +210,19 @@ def test_the_vectorised_ipv4_path_equals_canonical_ip(texts: list[str]) -> None:
         assert got == expected
 
 
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.one_of(st.none(), ip_texts), min_size=1, max_size=20))
+def test_the_gathered_ip_columns_equal_the_per_row_reference(texts: list[str | None]) -> None:
+    """More rows than PYTHON_DISTINCT_MAX take the gather by each row's distinct address; the
+    result is the per-row reference's (NULLs and repeats included)."""
+    repeat = normalize.PYTHON_DISTINCT_MAX // len(texts) + 1
+    rows = pl.Series("ip_address", texts * repeat, dtype=pl.String)
+    assert rows.len() > normalize.PYTHON_DISTINCT_MAX
+    got = normalize._canonical_gather(rows)
+    want = normalize._canonical_columns(rows)
+    assert [c.to_list() for c in got] == [c.to_list() for c in want]
+
+
 user_values = {
     "id": st.one_of(ints, st.integers(1, 9)),
     "name": st.one_of(st.none(), strings),

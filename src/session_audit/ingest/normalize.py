@@ -360,7 +360,10 @@ def _finish(
 
 
 def _empty_rejected() -> pl.DataFrame:
-    return pl.DataFrame(schema=REJECTED_SCHEMA)
+    return _EMPTY_REJECTED.clone()  # a copy of a built frame: 0.5 us, building one 34 us
+
+
+_EMPTY_REJECTED = pl.DataFrame(schema=REJECTED_SCHEMA)
 
 
 def _batch(
@@ -637,7 +640,13 @@ def _derive_fast(good: pl.DataFrame, org: str, plan: _Plan) -> pl.DataFrame:
 def _canonical_gather(ip: pl.Series) -> tuple[pl.Series, pl.Series, pl.Series]:
     """:func:`_canonical_columns` without a Python pass over the rows: the distinct addresses
     get their values from :func:`_canonical_distinct`, the rows gather them by the index of
-    their address (NULL ``ip_address`` and text that is not an IP address get NULLs)."""
+    their address (NULL ``ip_address`` and text that is not an IP address get NULLs).
+
+    At most :data:`PYTHON_DISTINCT_MAX` rows (a window of a sparse id space) take
+    :func:`_canonical_columns` itself: its Python pass over so few rows costs less than the
+    polars calls here (0.13 against 0.58 ms for ~250 rows, the addresses cached)."""
+    if 0 < ip.len() <= PYTHON_DISTINCT_MAX:
+        return _canonical_columns(ip)
     distinct = ip.unique().drop_nulls()
     index = ip.cast(pl.Enum(distinct)).to_physical()  # position in ``distinct`` (a hash lookup)
     rows = pl.DataFrame(_canonical_distinct(distinct))[index]  # one gather of the three
