@@ -602,7 +602,11 @@ class IngestRun:
         import polars as pl
 
         lo, hi = spec.start, spec.stop - 1
-        sessions = batch.sessions.filter(pl.col("id").is_between(lo, hi))
+        # only the three columns read here (filtering the whole frame cost ~0.17 s of CPU per
+        # 500k sessions on the event loop); ids are unique within a batch (normalize)
+        sessions = batch.sessions.select("id", "user_id", "start_time").filter(
+            pl.col("id").is_between(lo, hi)
+        )
         rejected = [
             i for i in batch.rejected["session_id"].to_list() if i is not None and lo <= i <= hi
         ]
@@ -619,9 +623,11 @@ class IngestRun:
             end_id = int(own["id"].min()) if own.height else None  # type: ignore[arg-type]
         oldest = newest = None
         if sessions.height:
-            ordered = sessions.select("id", "start_time").sort("id")
-            oldest = (int(ordered["id"][0]), ordered["start_time"][0])
-            newest = (int(ordered["id"][-1]), ordered["start_time"][-1])
+            ids, starts = sessions["id"], sessions["start_time"]
+            first, last = ids.arg_min(), ids.arg_max()
+            assert first is not None and last is not None
+            oldest = (int(ids[first]), starts[first])
+            newest = (int(ids[last]), starts[last])
         return WindowOutcome(
             max(returned) if returned else None,
             end_id,
