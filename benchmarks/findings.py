@@ -11,7 +11,9 @@ ingest.
   here). Figures: wall time and CPU, peak RSS of the child, findings per rule.
 * **Incremental evaluation over a long history.** On that database, after the full
   evaluation: the findings naming one of the newest ``n`` sessions (``n`` = the end-to-end
-  size) are forgotten (``benchmarks/sql/findings_forget_since.sql``) and a child process
+  size) are forgotten (``benchmarks/sql/findings_forget_since.sql``), those sessions become
+  sessions of a later run and ``ip_user_rollup`` holds only the earlier ones
+  (``benchmarks/sql/ip_user_rollup_before.sql``), and a child process
   (``python -m benchmarks.findings since --db PATH --sessions n``) evaluates the rules from
   the first of them, as the ingest of those sessions would. Figures: its seconds and CPU, and
   its share of the incremental section's ingest time (no target: the issue's target is
@@ -246,6 +248,11 @@ def child_since(db: Path, sessions: int) -> dict[str, Any]:
             raise RuntimeError(f"{db} holds no session")
         since = int(row[0]) - sessions + 1
         conn.execute(bench_sql("findings_forget_since"), {"since_id": since})
+        # the state before their ingest (one statement per execute: DuckDB binds parameters in
+        # the last statement of a string only)
+        for statement in bench_sql("ip_user_rollup_before").split(";\n"):
+            if any(not line.startswith("--") for line in statement.strip().splitlines()):
+                conn.execute(statement, {"since_id": since} if "$since_id" in statement else None)
         conn.execute("CHECKPOINT")
         summary = evaluate_new_findings(conn, settings.org, since, settings=settings)
     return {

@@ -9,25 +9,20 @@
 -- Severity: medium; high from twice the burst size.
 -- Parameters: $org; $since_id: only bursts with a session of id >= $since_id.
 -- Key: '<user id>:<first session id of the burst>' (a burst that grows keeps its finding).
+-- Reads ip_user_rollup (the evaluator brings it up to date first) for each user's first use of
+-- each address.
 -- Returns the finding columns: severity, finding_key, user_ids, session_ids, first_seen,
 -- last_seen, summary, evidence (JSON text).
 WITH changed_users AS (
     SELECT DISTINCT user_id FROM user_sessions WHERE org = $org AND id >= $since_id
 ),
 first_per_ip AS (
-    -- each user's first session from each address, by (start, id): the smallest key
-    -- start microseconds * 2^64 + id (ordered exactly as (start, id) for any BIGINT id; a
-    -- HUGEINT minimum costs less than a struct's), its id recovered from the key
-    SELECT user_id, ip, t,
-        CAST(k - CAST(epoch_us(t) AS HUGEINT) * 18446744073709551616 AS BIGINT) AS id
-    FROM (
-        SELECT user_id, ip, min(start_time) AS t,
-            min(CAST(epoch_us(start_time) AS HUGEINT) * 18446744073709551616 + id) AS k
-        FROM user_sessions
-        WHERE org = $org AND ip IS NOT NULL
-            AND user_id IN (SELECT user_id FROM changed_users)
-        GROUP BY user_id, ip
-    )
+    -- each changed user's first session from each address, by (start, id), from ip_user_rollup
+    -- (kept by the evaluator, session_audit.db.ip_user_rollup; a 60k ingest onto 10M sessions:
+    -- about 1 s when this grouped every session of the changed users)
+    SELECT user_id, ip, first_start AS t, first_id AS id
+    FROM ip_user_rollup
+    WHERE org = $org AND user_id IN (SELECT user_id FROM changed_users)
 ),
 eligible AS (
     -- necessary for a burst (exact, a filter before the windows): at least $burst_ips first

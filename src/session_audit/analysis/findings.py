@@ -13,7 +13,9 @@ Contract:
   full evaluation) and the variable ``session_audit_findings_window`` (``since``, ``newest``).
   :data:`RULES` lists them with the GeoIP databases they need.
 * :func:`evaluate_findings` refreshes ``ip_geo`` from the configured MMDB files
-  (:mod:`.geo`: only addresses not yet looked up), runs every rule whose databases are
+  (:mod:`.geo`: only addresses not yet looked up), brings ``ip_user_rollup`` up to date when
+  a rule that reads it runs (:data:`ROLLUP_RULES`, :mod:`session_audit.db.ip_user_rollup`, in
+  the evaluation's transaction), runs every rule whose databases are
   available and upserts its rows into ``findings`` under a deterministic id (sha256 of rule,
   org and finding_key): re-evaluation never duplicates; a finding keeps ``first_seen``,
   ``detected_at`` and its acknowledgement. The evaluation is set-based: the rules' rows are
@@ -55,6 +57,7 @@ import duckdb
 
 from session_audit.analysis.geo import GeoDatabases, refresh_ip_geo
 from session_audit.analysis.query import QueryResult
+from session_audit.db import ip_user_rollup
 from session_audit.db.sqlfiles import load_sql, query_sql
 from session_audit.errors import ConfigError, StorageError
 from session_audit.settings import Settings, allowlist_networks_text
@@ -93,6 +96,8 @@ RULES: tuple[Rule, ...] = (
     Rule("new_app_version"),
 )
 RULE_NAMES = tuple(rule.name for rule in RULES)
+# the rules that read ip_user_rollup (brought up to date before they run)
+ROLLUP_RULES = frozenset({"shared_ip", "new_ip_burst"})
 
 
 @dataclass(frozen=True)
@@ -309,6 +314,8 @@ def evaluate_findings(
         _prepare(conn, settings, values)
         conn.execute("BEGIN TRANSACTION")
         try:
+            if any(rule.name in ROLLUP_RULES for rule in run):
+                ip_user_rollup.refresh(conn, org)
             # a full evaluation stages one rule at a time (its memory is one rule's rows); an
             # incremental one stages every rule in one statement (one planning of the
             # writes, and DuckDB runs the rules' pipelines side by side)

@@ -131,6 +131,12 @@ STEPS: tuple[Step, ...] = (
         "user_sessions without the (org, id) primary key: the ingest keeps one row per id",
         ("schema/user_sessions_keyless_v8",),
     ),
+    Step(
+        9,
+        "ip_user_rollup: per (org, ip, user) first and last session for the findings rules "
+        "(built by the next findings evaluation)",
+        ("schema/ip_user_rollup", "schema/ip_user_rollup_state"),
+    ),
 )
 
 CURRENT_VERSION = STEPS[-1].version
