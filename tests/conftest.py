@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+import duckdb
 import pytest
 
 
@@ -18,3 +19,15 @@ def prefect_harness() -> Iterator[None]:
 
     with prefect_test_harness(server_startup_timeout=120):
         yield
+
+
+@pytest.fixture
+def conn() -> Iterator[duckdb.DuckDBPyConnection]:
+    """An in-memory database at the current schema (a module may define its own ``conn``)."""
+    from session_audit.db.connection import connect
+    from session_audit.db.migrations import migrate
+
+    connection = connect(":memory:")
+    migrate(connection)
+    yield connection
+    connection.close()

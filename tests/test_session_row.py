@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import re
 import types
-from collections.abc import Iterator
 from datetime import UTC, datetime
 
 import duckdb
@@ -28,14 +27,6 @@ from session_audit.simulator.table import NEVER, SessionTable
 _DDL_TYPE = {"TIMESTAMPTZ": "TIMESTAMP WITH TIME ZONE"}
 START_MS = 1_714_552_200_123  # 2024-05-01T08:30:00.123Z
 NOW = datetime(2026, 3, 7, 12, 0, tzinfo=UTC)
-
-
-@pytest.fixture
-def conn() -> Iterator[duckdb.DuckDBPyConnection]:
-    connection = connect(":memory:")
-    migrate(connection)
-    yield connection
-    connection.close()
 
 
 def ddl(conn: duckdb.DuckDBPyConnection) -> list[tuple[str, str, bool]]:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -40,14 +39,6 @@ def session(sid: int, **fields: Any) -> dict[str, Any]:
 
 def batch_of(*objs: Any, org: str = "default") -> Any:
     return normalize_pages([orjson.dumps(list(objs))], org=org)
-
-
-@pytest.fixture
-def conn() -> Iterator[duckdb.DuckDBPyConnection]:
-    connection = connect(":memory:")
-    migrate(connection)
-    yield connection
-    connection.close()
 
 
 @pytest.fixture
