@@ -239,6 +239,7 @@ def child_since(db: Path, sessions: int) -> dict[str, Any]:
     """Forget the findings of the newest ``sessions`` sessions of ``db`` and evaluate the rules
     from the first of them (as the ingest that stored them does)."""
     from session_audit.analysis.findings import evaluate_new_findings
+    from session_audit.db import ip_user_rollup
     from session_audit.db.connection import connect
 
     settings = _geo_settings(db=db)
@@ -248,11 +249,14 @@ def child_since(db: Path, sessions: int) -> dict[str, Any]:
             raise RuntimeError(f"{db} holds no session")
         since = int(row[0]) - sessions + 1
         conn.execute(bench_sql("findings_forget_since"), {"since_id": since})
-        # the state before their ingest (one statement per execute: DuckDB binds parameters in
-        # the last statement of a string only)
-        for statement in bench_sql("ip_user_rollup_before").split(";\n"):
-            if any(not line.startswith("--") for line in statement.strip().splitlines()):
-                conn.execute(statement, {"since_id": since} if "$since_id" in statement else None)
+        # the rollup as the evaluation after the earlier ingest left it (see the SQL file)
+        steps = dict(_named(bench_sql("ip_user_rollup_before")))
+        conn.execute(steps["hide"], {"since_id": since})
+        conn.execute(steps["remove"], {"since_id": since})
+        conn.execute("BEGIN TRANSACTION")
+        ip_user_rollup.refresh(conn, settings.org)
+        conn.execute("COMMIT")
+        conn.execute(steps["restore"])
         conn.execute("CHECKPOINT")
         summary = evaluate_new_findings(conn, settings.org, since, settings=settings)
     return {
@@ -262,6 +266,12 @@ def child_since(db: Path, sessions: int) -> dict[str, Any]:
         "new": summary.new_count,
         "updated": summary.updated,
     }
+
+
+def _named(text: str) -> list[tuple[str, str]]:
+    """The ``-- name: x`` statements of a benchmark SQL file, in order."""
+    parts = text.split("-- name: ")[1:]
+    return [(part.split("\n", 1)[0].strip(), part.split("\n", 1)[1]) for part in parts]
 
 
 def child_incremental(first: int, middle: int) -> dict[str, Any]:
