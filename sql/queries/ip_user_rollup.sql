@@ -25,26 +25,15 @@ FROM user_sessions
 WHERE org = $org AND ip IS NOT NULL
 
 -- name: clear
--- forget $org's rollup rows (before a rebuild).
+-- forget $org's rollup rows (a rebuild: then new_rows with $all).
 DELETE FROM ip_user_rollup WHERE org = $org
 
--- name: fill
--- add the rollup rows of $org's sessions with an ip (all of them: a rebuild after clear).
-INSERT INTO ip_user_rollup (org, ip, user_id, first_start, first_id, last_start, sessions)
-SELECT org, ip, user_id,
-    min(start_time),
-    arg_min(id, CAST(epoch_us(start_time) AS HUGEINT) * 18446744073709551616 + id),
-    max(start_time),
-    count(*)
-FROM user_sessions
-WHERE org = $org AND ip IS NOT NULL
-GROUP BY org, ip, user_id
-
 -- name: new_rows
--- the rollup rows of $org's sessions stored by runs after $through (first_run_id > $through;
--- every session with a run id when $through is NULL), into the temp table ip_user_rollup_new
--- (then update_known, insert_new; an UPDATE and an INSERT cost 70 ms where one MERGE into the
--- 1.3M rows of a 10M-session rollup took 350 ms).
+-- the rollup rows of $org's sessions to add, into the temp table ip_user_rollup_new: all of
+-- them when $all (a rebuild, after clear), else those stored by runs after $through
+-- (first_run_id > $through; every session with a run id when $through is NULL). Then
+-- update_known, insert_new (an UPDATE and an INSERT cost 70 ms where one MERGE into the 1.3M
+-- rows of a 10M-session rollup took 350 ms).
 CREATE OR REPLACE TEMP TABLE ip_user_rollup_new AS
 SELECT org, ip, user_id,
     min(start_time) AS first_start,
@@ -53,7 +42,7 @@ SELECT org, ip, user_id,
     count(*) AS sessions
 FROM user_sessions
 WHERE org = $org AND ip IS NOT NULL
-    AND first_run_id > coalesce($through, -9223372036854775808)
+    AND ($all OR first_run_id > coalesce($through, -9223372036854775808))
 GROUP BY org, ip, user_id
 
 -- name: update_known

@@ -53,18 +53,18 @@ def refresh(conn: duckdb.DuckDBPyConnection, org: str) -> Refresh:
     )
     if held and not new_sessions:
         return "unchanged"
-    if held:
-        conn.execute(query_sql("ip_user_rollup", "new_rows"), {"org": org, "through": through})
-        try:
-            conn.execute(query_sql("ip_user_rollup", "update_known"))
-            conn.execute(query_sql("ip_user_rollup", "insert_new"))
-        finally:
-            conn.execute(query_sql("ip_user_rollup", "drop_new"))
-        done: Refresh = "added"
-    else:
+    if not held:
         conn.execute(query_sql("ip_user_rollup", "clear"), {"org": org})
-        conn.execute(query_sql("ip_user_rollup", "fill"), {"org": org})
-        done = "rebuilt"
+    conn.execute(
+        query_sql("ip_user_rollup", "new_rows"), {"org": org, "through": through, "all": not held}
+    )
+    try:
+        if held:
+            conn.execute(query_sql("ip_user_rollup", "update_known"))
+        conn.execute(query_sql("ip_user_rollup", "insert_new"))
+    finally:
+        conn.execute(query_sql("ip_user_rollup", "drop_new"))
+    done: Refresh = "added" if held else "rebuilt"
     conn.execute(
         query_sql("ip_user_rollup", "put_state"),
         {"org": org, "through": newest_run, "sessions": sessions, "checksum": checksum},
