@@ -13,7 +13,7 @@ ingest.
   evaluation: the findings naming one of the newest ``n`` sessions (``n`` = the end-to-end
   size) are forgotten (``benchmarks/sql/findings_forget_since.sql``), those sessions become
   sessions of a later run and ``ip_user_rollup`` holds only the earlier ones
-  (``benchmarks/sql/ip_user_rollup_before.sql``), and a child process
+  (``benchmarks/sql/newest_sessions_*.sql``), and a child process
   (``python -m benchmarks.findings since --db PATH --sessions n``) evaluates the rules from
   the first of them, as the ingest of those sessions would. Figures: its seconds and CPU, and
   its share of the incremental section's ingest time (no target: the issue's target is
@@ -249,14 +249,14 @@ def child_since(db: Path, sessions: int) -> dict[str, Any]:
             raise RuntimeError(f"{db} holds no session")
         since = int(row[0]) - sessions + 1
         conn.execute(bench_sql("findings_forget_since"), {"since_id": since})
-        # the rollup as the evaluation after the earlier ingest left it (see the SQL file)
-        steps = dict(_named(bench_sql("ip_user_rollup_before")))
-        conn.execute(steps["hide"], {"since_id": since})
-        conn.execute(steps["remove"], {"since_id": since})
+        # the rollup as the evaluation after the earlier ingest left it: the newest sessions
+        # set aside, the rollup refreshed over the rest, then they return as a later run
+        conn.execute(bench_sql("newest_sessions_hide"), {"since_id": since})
+        conn.execute(bench_sql("newest_sessions_remove"), {"since_id": since})
         conn.execute("BEGIN TRANSACTION")
         ip_user_rollup.refresh(conn, settings.org)
         conn.execute("COMMIT")
-        conn.execute(steps["restore"])
+        conn.execute(bench_sql("newest_sessions_restore"))
         conn.execute("CHECKPOINT")
         summary = evaluate_new_findings(conn, settings.org, since, settings=settings)
     return {
@@ -266,12 +266,6 @@ def child_since(db: Path, sessions: int) -> dict[str, Any]:
         "new": summary.new_count,
         "updated": summary.updated,
     }
-
-
-def _named(text: str) -> list[tuple[str, str]]:
-    """The ``-- name: x`` statements of a benchmark SQL file, in order."""
-    parts = text.split("-- name: ")[1:]
-    return [(part.split("\n", 1)[0].strip(), part.split("\n", 1)[1]) for part in parts]
 
 
 def child_incremental(first: int, middle: int) -> dict[str, Any]:
