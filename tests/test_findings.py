@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import math
 import random
+import re
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -510,13 +511,13 @@ def test_a_full_evaluation_runs_under_a_memory_limit_and_restores_the_default(
     assert findings._limit_memory(conn, "1GB") and limit(conn) == "953.6 MiB"
     conn.execute("RESET memory_limit")
     seen: list[str] = []
-    real = findings._evaluate_rules
+    real = findings._stage
 
-    def watched(c: duckdb.DuckDBPyConnection, names: list[str], values: Any) -> dict[str, int]:
+    def watched(c: duckdb.DuckDBPyConnection, names: list[str], values: Any) -> int:
         seen.append(limit(c))
         return real(c, names, values)
 
-    monkeypatch.setattr(findings, "_evaluate_rules", watched)
+    monkeypatch.setattr(findings, "_stage", watched)
     evaluate_findings(conn, geo, org="default")
     assert seen and set(seen) == {"953.6 MiB"}  # lowered while the rules ran
     assert limit(conn) == default  # then reset
@@ -612,3 +613,80 @@ def test_allowlist_setting_must_hold_networks() -> None:
     with pytest.raises(ConfigError, match="not an IP network"):
         load_settings(allowlist="10.0.0.0/8, 10.0.0.0/33")
     assert load_settings(allowlist="10.0.0.0/8 2001:db8::/32").allowlist
+
+
+def test_each_rule_declares_the_maintained_tables_its_sql_reads() -> None:
+    """The evaluation after an ingest splits the rules into two lanes by these declarations
+    (the rules that read ip_geo run after its refresh, those that read ip_user_rollup after
+    that one's): a rule that reads a table it does not declare would see it stale."""
+    from session_audit.analysis import findings
+
+    for rule in findings.RULES:
+        sql = findings._rule_sql(rule.name)
+        for table in (findings.IP_GEO, findings.IP_USER_ROLLUP):
+            reads = re.search(rf"\b{table}\b", sql) is not None
+            assert reads == (table in rule.reads), (rule.name, table)
+        assert not rule.needs or findings.IP_GEO in rule.reads, rule.name
+
+
+def test_after_an_ingest_the_lanes_run_on_one_thread_fewer_and_restore_it(
+    geo: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from session_audit.analysis import findings
+
+    def threads(conn: duckdb.DuckDBPyConnection) -> int:
+        row = conn.execute("SELECT current_setting('threads')").fetchone()
+        assert row is not None
+        return int(row[0])
+
+    conn = make_db()
+    _everything(conn)
+    conn.execute("SET threads = 3")
+    seen: list[tuple[tuple[str, ...], int]] = []
+    real = findings._stage
+
+    def watched(c: duckdb.DuckDBPyConnection, names: list[str], values: Any) -> int:
+        seen.append((tuple(names), threads(c)))
+        return real(c, names, values)
+
+    monkeypatch.setattr(findings, "_stage", watched)
+    summary = evaluate_new_findings(conn, "default", 1, settings=geo)
+    lanes = {names: n for names, n in seen}
+    assert set(lanes.values()) == {2} and threads(conn) == 3  # lowered by one, then restored
+    assert {name for names in lanes for name in names} == set(summary.rules_run)
+    side = next(names for names in lanes if "shared_ip" in names)
+    assert "concurrent_networks" not in side and "impossible_travel" not in side
+    seen.clear()
+    evaluate_findings(conn, geo, org="default")  # a full evaluation: one rule at a time, as set
+    assert {n for _, n in seen} == {3} and all(len(names) == 1 for names, _ in seen)
+    conn.execute("SET threads = 1")  # one thread: nothing to spare, left alone
+    evaluate_new_findings(conn, "default", 1, settings=geo)
+    assert threads(conn) == 1
+
+
+@pytest.mark.parametrize("failing", ["shared_ip", "concurrent_networks"])
+def test_a_failing_lane_writes_no_finding_and_leaves_the_connection_usable(
+    geo: Settings, monkeypatch: pytest.MonkeyPatch, failing: str
+) -> None:
+    from session_audit.analysis import findings
+    from session_audit.errors import StorageError
+
+    conn = make_db()
+    _everything(conn)
+    conn.execute("SET threads = 2")
+    real = findings._stage
+
+    def broken(c: duckdb.DuckDBPyConnection, names: list[str], values: Any) -> int:
+        if failing in names:
+            raise duckdb.InvalidInputException(f"{failing} broke")
+        return real(c, names, values)
+
+    monkeypatch.setattr(findings, "_stage", broken)
+    with pytest.raises(StorageError, match=f"evaluating the findings rules failed: .*{failing}"):
+        evaluate_new_findings(conn, "default", 1, settings=geo)
+    assert conn.execute("SELECT count(*) FROM findings").fetchone() == (0,)
+    assert conn.execute("SELECT current_setting('threads')").fetchone() == (2,)
+    monkeypatch.setattr(findings, "_stage", real)
+    summary = evaluate_new_findings(conn, "default", 1, settings=geo)
+    stored = conn.execute("SELECT count(*) FROM findings").fetchone()
+    assert stored is not None and summary.new_count == stored[0] > 0

@@ -186,16 +186,42 @@ SELECT
     evidence
 FROM finding_candidates
 
+-- name: staged_add
+-- add the rows the side lane of an evaluation after an ingest staged on its own connection
+-- (registered Arrow table finding_side_staged, the columns of finding_staged) to this
+-- connection's finding_staged.
+INSERT INTO finding_staged BY NAME
+SELECT * FROM finding_side_staged
+
 -- name: staged_counts
 -- the staged rows (temp table finding_staged) per rule.
 SELECT rule, count(*) AS n
 FROM finding_staged
 GROUP BY rule
 
+-- name: staged_from_side
+-- the temp table finding_staged made of the side lane's rows alone (registered Arrow table
+-- finding_side_staged; staged_add when this connection staged rows too).
+CREATE OR REPLACE TEMP TABLE finding_staged AS
+SELECT * FROM finding_side_staged
+
+-- name: staged_rows
+-- the staged rows (temp table finding_staged), as the side lane hands them over.
+SELECT * FROM finding_staged
+
 -- name: table_exists
 -- whether the database has the findings table (schema version 5+).
 SELECT count(*) > 0 FROM information_schema.tables
 WHERE table_schema = 'main' AND table_name = 'findings'
+
+-- name: threads_current
+-- DuckDB's threads (a setting of the database instance), read before the two lanes of an
+-- evaluation after an ingest lower it by one (threads_set restores it).
+SELECT CAST(current_setting('threads') AS BIGINT)
+
+-- name: threads_set
+-- set DuckDB's threads (a setting of the database instance) to $threads.
+SET threads = $threads
 
 -- name: upsert
 -- write the staged findings (temp table finding_staged) whose id is already in

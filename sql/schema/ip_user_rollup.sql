@@ -3,7 +3,7 @@
 -- user_sessions with an ip, so that the detection rules that ask "ever before" (shared_ip: which
 -- accounts ever used this address; new_ip_burst: when did this user first use it) read one row
 -- per address and user instead of every earlier session. Kept by the findings evaluation, not
--- by the ingest (session_audit.db.ip_user_rollup.refresh, in the evaluation's transaction): the
+-- by the ingest (session_audit.db.ip_user_rollup.refresh, committed before the rules run): the
 -- sessions stored by runs after the last refresh are added; a checksum of every session's
 -- (id, ip, user_id, start_time) proves the rest unchanged, else the rollup is rebuilt.
 --   org          VARCHAR      organisation label
