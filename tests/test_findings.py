@@ -690,3 +690,39 @@ def test_a_failing_lane_writes_no_finding_and_leaves_the_connection_usable(
     summary = evaluate_new_findings(conn, "default", 1, settings=geo)
     stored = conn.execute("SELECT count(*) FROM findings").fetchone()
     assert stored is not None and summary.new_count == stored[0] > 0
+
+
+def test_the_window_is_bound_on_each_connection_exactly_as_computed() -> None:
+    """The window is computed once, as texts, and bound on both lanes' connections: the same
+    values as computed directly in SQL (microseconds kept; 'infinity' when nothing is new;
+    NULL for a full evaluation)."""
+    from session_audit.analysis import findings
+
+    conn = make_db()
+    odd = timedelta(microseconds=123_457)
+    add_sessions(conn, [s(1, 1, 0, "10.0.0.1"), s(2, 1, DAY + 0.5, "10.0.0.2")])
+    conn.execute("UPDATE user_sessions SET end_time = end_time + ? WHERE id = 2", [odd])
+    direct = conn.execute(
+        "SELECT min(start_time) FILTER (WHERE id >= 2), (SELECT newest_data FROM data_horizon)"
+        " FROM user_sessions"
+    ).fetchone()
+    assert direct is not None
+    day = datetime(direct[0].year, direct[0].month, direct[0].day, tzinfo=direct[0].tzinfo)
+    assert direct[1].microsecond == 123_457  # the newest data: the odd end
+    for since_id, full, since in [(2, False, day), (3, False, "infinity"), (0, True, None)]:
+        values = {"org": "default", "since_id": since_id, "full": full}
+        window = findings._window(conn, values)
+        side = conn.cursor()
+        findings._prepare(side, Settings(), values, window, ["dormant_reactivated"], writes=False)
+        bound = side.execute(
+            "SELECT getvariable('session_audit_findings_window').since,"
+            " CAST(getvariable('session_audit_findings_window').since AS VARCHAR),"
+            " getvariable('session_audit_findings_window').newest"
+        ).fetchone()
+        assert bound is not None
+        if since == "infinity":
+            assert bound[1] == "infinity"
+        else:
+            assert bound[0] == since
+        assert bound[2] == direct[1]
+        side.close()

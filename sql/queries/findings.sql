@@ -247,23 +247,29 @@ WHERE f.id = s.id
         f.first_seen, f.last_seen)
 
 -- name: window
--- bind the time window of one evaluation of $org to the connection variable
--- session_audit_findings_window {since, newest}, read by the temp view finding_recent_sessions
--- (recent_sessions in sql/queries/findings.sql).
---   since   TIMESTAMPTZ  00:00 UTC of the day of the earliest start among the sessions with id
---                        >= $since_id (the new ones); 'infinity' when there is none; NULL for a
---                        full evaluation ($full): no window, every session
---   newest  TIMESTAMPTZ  the org's newest data (view data_horizon), the end an open session is
---                        assumed to reach at most
--- A connection variable, bound as parameters: nothing is written to the file.
-SET VARIABLE session_audit_findings_window = (
-    SELECT {
-        'since': CASE WHEN $full THEN NULL ELSE coalesce(
-            timezone('UTC', CAST(CAST(timezone('UTC', min(s.start_time)) AS DATE) AS TIMESTAMP)),
-            CAST('infinity' AS TIMESTAMPTZ)
-        ) END,
-        'newest': (SELECT h.newest_data FROM data_horizon AS h WHERE h.org = $org)
-    }
-    FROM user_sessions AS s
-    WHERE s.org = $org AND s.id >= $since_id
-)
+-- bind the time window of one evaluation to the connection variable
+-- session_audit_findings_window {since, newest} (read by the temp view finding_recent_sessions,
+-- recent_sessions in sql/queries/findings.sql, and by rules) from the texts $since and $newest
+-- of window_values (computed once, bound on each connection of the evaluation). A connection
+-- variable: nothing is written to the file.
+SET VARIABLE session_audit_findings_window = {
+    'since': CAST($since AS TIMESTAMPTZ),
+    'newest': CAST($newest AS TIMESTAMPTZ)
+}
+
+-- name: window_values
+-- the time window of one evaluation of $org, as texts (exact: a TIMESTAMPTZ's text holds its
+-- microseconds and offset; window binds them):
+--   since   00:00 UTC of the day of the earliest start among the sessions with id >= $since_id
+--           (the new ones); 'infinity' when there is none; NULL for a full evaluation ($full):
+--           no window, every session
+--   newest  the org's newest data (view data_horizon), the end an open session is assumed to
+--           reach at most
+SELECT
+    CAST(CASE WHEN $full THEN NULL ELSE coalesce(
+        timezone('UTC', CAST(CAST(timezone('UTC', min(s.start_time)) AS DATE) AS TIMESTAMP)),
+        CAST('infinity' AS TIMESTAMPTZ)
+    ) END AS VARCHAR) AS since,
+    CAST((SELECT h.newest_data FROM data_horizon AS h WHERE h.org = $org) AS VARCHAR) AS newest
+FROM user_sessions AS s
+WHERE s.org = $org AND s.id >= $since_id

@@ -243,9 +243,7 @@ def allowlisted_ips(ips: Iterable[str], allowlist: str) -> list[str]:
     return found
 
 
-def _register_inputs(
-    conn: duckdb.DuckDBPyConnection, settings: Settings, org: str, since_id: int
-) -> None:
+def _register_hosting_asns(conn: duckdb.DuckDBPyConnection, settings: Settings) -> None:
     import pyarrow as pa
 
     asns = hosting_asns(settings.hosting_asns)
@@ -259,6 +257,13 @@ def _register_inputs(
             }
         ),
     )
+
+
+def _register_allowlisted_ips(
+    conn: duckdb.DuckDBPyConnection, settings: Settings, org: str, since_id: int
+) -> None:
+    import pyarrow as pa
+
     allowed: list[str] = []
     if allowlist_networks_text(settings.allowlist):
         ips = conn.execute(
@@ -388,16 +393,41 @@ def _bytes(text: str) -> float:
     return float(match.group(1)) * _UNITS[match.group(2).upper()]
 
 
-def _prepare(conn: duckdb.DuckDBPyConnection, settings: Settings, values: dict[str, Any]) -> None:
-    """The evaluating connection's temp objects: macros, the inputs from settings, the window
-    (variable session_audit_findings_window, view finding_recent_sessions), and the empty
+def _window(conn: duckdb.DuckDBPyConnection, values: dict[str, Any]) -> dict[str, Any]:
+    """The evaluation's time window ``{since, newest}`` as texts (``window_values``), computed
+    once and bound on each connection of the evaluation by :func:`_prepare`."""
+    sql = query_sql("findings", "window_values")
+    row = conn.execute(sql, _bind(sql, values)).fetchone()
+    since, newest = row if row is not None else (None, None)
+    return {"since": since, "newest": newest}
+
+
+def _prepare(
+    conn: duckdb.DuckDBPyConnection,
+    settings: Settings,
+    values: dict[str, Any],
+    window: dict[str, Any],
+    names: Iterable[str],
+    *,
+    writes: bool,
+) -> None:
+    """The temp objects a connection of the evaluation needs to run the rules ``names``: the
+    macros, the window (variable session_audit_findings_window, from :func:`_window`), and
+    the inputs those rules' SQL reads (the view finding_recent_sessions, the registered
+    finding_allowlisted_ips and finding_hosting_asns); the connection that ``writes`` the
+    findings also gets finding_hosting_asns (read by ``rule_inputs``) and the empty
     finding_new_ids."""
+    sql = "\n".join(_rule_sql(name) for name in names)
     conn.execute(query_sql("findings", "macros"))
-    _register_inputs(conn, settings, str(values["org"]), int(values["since_id"]))
-    window = query_sql("findings", "window")
-    conn.execute(window, _bind(window, values))
-    conn.execute(query_sql("findings", "recent_sessions"))
-    conn.execute(query_sql("findings", "new_ids"))
+    conn.execute(query_sql("findings", "window"), window)
+    if "finding_recent_sessions" in sql:
+        conn.execute(query_sql("findings", "recent_sessions"))
+    if "finding_allowlisted_ips" in sql:
+        _register_allowlisted_ips(conn, settings, str(values["org"]), int(values["since_id"]))
+    if writes or "finding_hosting_asns" in sql:
+        _register_hosting_asns(conn, settings)
+    if writes:
+        conn.execute(query_sql("findings", "new_ids"))
 
 
 def _idle_rules(conn: duckdb.DuckDBPyConnection) -> set[str]:
@@ -425,7 +455,7 @@ def _evaluate_one_by_one(
     written before the next (the memory is one rule's rows). Returns the addresses looked up
     and the rows found per rule."""
     lookups = 0 if databases is None else refresh_ip_geo(conn, databases).looked_up
-    _prepare(conn, settings, values)
+    _prepare(conn, settings, values, _window(conn, values), [r.name for r in run], writes=True)
     per_rule = dict.fromkeys((rule.name for rule in run), 0)
     conn.execute("BEGIN TRANSACTION")
     try:
@@ -468,12 +498,15 @@ def _evaluate_in_two_lanes(
     per_rule = dict.fromkeys((rule.name for rule in run), 0)
     lookups = 0
     # leaving the pool waits for the side lane; then the thread is given back
+    window = _window(conn, values)
     with _one_thread_fewer(conn), ThreadPoolExecutor(max_workers=1) as pool:
-        side = pool.submit(_side_lane, conn.cursor(), settings, values, side_names, refresh_rollup)
+        side = pool.submit(
+            _side_lane, conn.cursor(), settings, values, window, side_names, refresh_rollup
+        )
         if databases is not None:
             since_id = int(values["since_id"])
             lookups = refresh_ip_geo(conn, databases, since_session_id=since_id).looked_up
-        _prepare(conn, settings, values)
+        _prepare(conn, settings, values, window, main_names, writes=True)
         conn.execute("BEGIN TRANSACTION")
         try:
             idle = _idle_rules(conn) if main_names else set()
@@ -526,6 +559,7 @@ def _side_lane(
     side: duckdb.DuckDBPyConnection,
     settings: Settings,
     values: dict[str, Any],
+    window: dict[str, Any],
     names: list[str],
     refresh_rollup: bool,
 ) -> pa.Table | None:
@@ -546,7 +580,7 @@ def _side_lane(
                 raise
         if not names:
             return None
-        _prepare(side, settings, values)
+        _prepare(side, settings, values, window, names, writes=False)
         if not _stage(side, names, values):
             return None
         return side.sql(query_sql("findings", "staged_rows")).to_arrow_table()
