@@ -795,7 +795,9 @@ def _id_start_pairs(sessions: Sequence[Mapping[str, Any]]) -> list[tuple[int, da
 class Fetcher(Protocol):
     """Fetches chunks: ``start`` begins one, ``result`` waits for it (in the order started).
     ``slots`` chunks may be in flight at once. Implemented by :class:`InlineFetcher` and
-    ``session_audit.scale.driver.PooledFetcher``."""
+    ``session_audit.scale.driver.PooledFetcher``. A fetcher may also offer ``async
+    discard(spec)`` (:class:`InlineFetcher` does): stop a chunk whose result is not wanted
+    (:func:`pump` calls it for the windows still in flight when a scan has completed)."""
 
     slots: int
 
@@ -827,6 +829,16 @@ class InlineFetcher:
 
     async def result(self, spec: ChunkSpec) -> NormalizedBatch:
         return await self._tasks.pop(spec.seq)
+
+    async def discard(self, spec: ChunkSpec) -> None:
+        """Stop fetching ``spec`` (its requests in flight are cancelled, their connections
+        closed); waits until it has stopped. Its outcome, whatever it was, is dropped."""
+        task = self._tasks.pop(spec.seq, None)
+        if task is not None:
+            task.cancel()
+            await asyncio.wait({task})  # a cancellation of the caller still reaches it
+            if not task.cancelled():
+                task.exception()  # retrieved: a failure of a dropped window is not logged
 
     async def aclose(self) -> None:
         tasks = list(self._tasks.values())
@@ -880,7 +892,9 @@ async def pump(
     """Drive one plan: up to ``fetcher.slots`` windows in flight; each window observed by the
     plan and reported in the order the plan handed them out, as it arrives; consecutive windows
     stored together (ONE transaction with the cursor) when they fall due, when the plan ends, and
-    when the run stops (whatever stops it, the windows received are stored first)."""
+    when the run stops (whatever stops it, the windows received are stored first). Once a scan
+    has completed (its own login session and the tail observed), the windows still in flight
+    are stopped when the fetcher can (``discard``): they lie past the scan's end."""
     flight: deque[ChunkSpec] = deque()
     name = STEP_NAMES[plan.step]
     buffer = run.checkpoint_buffer()
@@ -905,12 +919,26 @@ async def pump(
             buffer.add(received)
             if progress is not None and run.summary is not None:
                 progress(result, run.summary)
-            if buffer.due():
-                await flush()
+            # A due checkpoint is stored while the next window is started and awaited (in
+            # _flushing_while): awaited here, the connections would idle through the store.
+            if flight and isinstance(plan, ScanPlan) and plan.status == "completed":
+                await _discard_past_end(fetcher, flight)
         await flush()
     except BaseException:
         run.store_on_stop(buffer.take())
         raise
+
+
+async def _discard_past_end(fetcher: Fetcher, flight: deque[ChunkSpec]) -> None:
+    """The scan has observed its own login session and the tail after it: every window still in
+    flight lies wholly past that (windows are handed out and observed in id order). A fetcher
+    that can stop them does (up to a whole window of requests the run does not need: the next
+    run scans those ids from the cursor); the others' windows are received and stored."""
+    discard = getattr(fetcher, "discard", None)
+    if discard is None:
+        return
+    while flight:
+        await discard(flight.popleft())
 
 
 async def _flushing_while(

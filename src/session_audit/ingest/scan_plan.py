@@ -137,7 +137,8 @@ class ScanPlan:
     handed out, in the order handed out. ``status`` is ``scanning`` until the end session and
     its tail are observed (``completed``) or ``gap_limit`` ids past the last data were observed
     empty without it (``incomplete``; ``reason`` says why). Windows handed out beyond the point
-    where the plan finished are still to be stored by the caller (their rows are data).
+    where the plan finished may still be stored by the caller (their rows are data), or dropped
+    unfetched (the next run scans those ids from the cursor).
     """
 
     def __init__(
