@@ -664,7 +664,8 @@ def test_after_an_ingest_the_lanes_run_on_one_thread_fewer_and_restore_it(
     assert threads(conn) == 1
 
 
-@pytest.mark.parametrize("failing", ["shared_ip", "concurrent_networks"])
+@pytest.mark.timeout(60)  # a lane left waiting would hang the evaluation
+@pytest.mark.parametrize("failing", ["shared_ip", "concurrent_networks", "refresh_ip_geo"])
 def test_a_failing_lane_writes_no_finding_and_leaves_the_connection_usable(
     geo: Settings, monkeypatch: pytest.MonkeyPatch, failing: str
 ) -> None:
@@ -674,19 +675,25 @@ def test_a_failing_lane_writes_no_finding_and_leaves_the_connection_usable(
     conn = make_db()
     _everything(conn)
     conn.execute("SET threads = 2")
-    real = findings._stage
+    real_stage, real_geo = findings._stage, findings.refresh_ip_geo
 
-    def broken(c: duckdb.DuckDBPyConnection, names: list[str], values: Any) -> int:
+    def broken_stage(c: duckdb.DuckDBPyConnection, names: list[str], values: Any) -> int:
         if failing in names:
             raise duckdb.InvalidInputException(f"{failing} broke")
-        return real(c, names, values)
+        return real_stage(c, names, values)
 
-    monkeypatch.setattr(findings, "_stage", broken)
+    def broken_geo(*args: Any, **kwargs: Any) -> Any:
+        raise duckdb.InvalidInputException("refresh_ip_geo broke")  # before the window is known
+
+    monkeypatch.setattr(findings, "_stage", broken_stage)
+    if failing == "refresh_ip_geo":
+        monkeypatch.setattr(findings, "refresh_ip_geo", broken_geo)
     with pytest.raises(StorageError, match=f"evaluating the findings rules failed: .*{failing}"):
         evaluate_new_findings(conn, "default", 1, settings=geo)
     assert conn.execute("SELECT count(*) FROM findings").fetchone() == (0,)
     assert conn.execute("SELECT current_setting('threads')").fetchone() == (2,)
-    monkeypatch.setattr(findings, "_stage", real)
+    monkeypatch.setattr(findings, "_stage", real_stage)
+    monkeypatch.setattr(findings, "refresh_ip_geo", real_geo)
     summary = evaluate_new_findings(conn, "default", 1, settings=geo)
     stored = conn.execute("SELECT count(*) FROM findings").fetchone()
     assert stored is not None and summary.new_count == stored[0] > 0

@@ -51,7 +51,7 @@ import ipaddress
 import re
 import time
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from importlib import resources
@@ -497,18 +497,21 @@ def _evaluate_in_two_lanes(
     refresh_rollup = any(rule.name in ROLLUP_RULES for rule in run)
     per_rule = dict.fromkeys((rule.name for rule in run), 0)
     lookups = 0
+    window: Future[dict[str, Any]] = Future()  # computed here, awaited by the side lane
     # leaving the pool waits for the side lane; then the thread is given back
-    window = _window(conn, values)
     with _one_thread_fewer(conn), ThreadPoolExecutor(max_workers=1) as pool:
         side = pool.submit(
             _side_lane, conn.cursor(), settings, values, window, side_names, refresh_rollup
         )
-        if databases is not None:
-            since_id = int(values["since_id"])
-            lookups = refresh_ip_geo(conn, databases, since_session_id=since_id).looked_up
-        _prepare(conn, settings, values, window, main_names, writes=True)
         conn.execute("BEGIN TRANSACTION")
         try:
+            if databases is not None:
+                since_id = int(values["since_id"])
+                lookups = refresh_ip_geo(
+                    conn, databases, since_session_id=since_id, transaction=False
+                ).looked_up
+            window.set_result(_window(conn, values))
+            _prepare(conn, settings, values, window.result(), main_names, writes=True)
             idle = _idle_rules(conn) if main_names else set()
             found = _stage(conn, [n for n in main_names if n not in idle], values)
             side_rows = side.result()
@@ -524,7 +527,9 @@ def _evaluate_in_two_lanes(
                     per_rule[str(rule)] = int(count)
                 _write_staged(conn, values, found)
             conn.execute("COMMIT")
-        except BaseException:
+        except BaseException as exc:
+            if not window.done():  # the side lane waits for it: let it stop
+                window.set_exception(exc)
             conn.execute("ROLLBACK")
             raise
     return lookups, per_rule
@@ -559,7 +564,7 @@ def _side_lane(
     side: duckdb.DuckDBPyConnection,
     settings: Settings,
     values: dict[str, Any],
-    window: dict[str, Any],
+    window: Future[dict[str, Any]],
     names: list[str],
     refresh_rollup: bool,
 ) -> pa.Table | None:
@@ -580,7 +585,7 @@ def _side_lane(
                 raise
         if not names:
             return None
-        _prepare(side, settings, values, window, names, writes=False)
+        _prepare(side, settings, values, window.result(), names, writes=False)
         if not _stage(side, names, values):
             return None
         return side.sql(query_sql("findings", "staged_rows")).to_arrow_table()

@@ -239,8 +239,10 @@ def refresh_ip_geo(
     databases: GeoDatabases,
     *,
     since_session_id: int | None = None,
+    transaction: bool = True,
 ) -> GeoRefresh:
-    """Bring ``ip_geo`` up to date with the available files (one transaction).
+    """Bring ``ip_geo`` up to date with the available files (one transaction; with
+    ``transaction=False`` in the caller's, which it opened).
 
     Rebuilds every row when the files differ from ``geoip_sources``; then looks up the canonical
     IPs not yet in ``ip_geo`` (of sessions with id >= ``since_session_id``; None: all)."""
@@ -258,7 +260,8 @@ def refresh_ip_geo(
         stored = {kind: (sha, size) for kind, (sha, size, _, _) in recorded.items()}
         wanted = {kind: (s.sha256, s.size) for kind, s in sources.items()}
         rebuilt = stored != wanted
-        conn.execute("BEGIN TRANSACTION")
+        if transaction:
+            conn.execute("BEGIN TRANSACTION")
         try:
             if rebuilt:
                 conn.execute(query_sql("geo", "clear"))
@@ -284,9 +287,11 @@ def refresh_ip_geo(
                     ).fetchall()
                 ]
                 looked_up = _store(conn, lookup_rows(ips, sources))
-            conn.execute("COMMIT")
+            if transaction:
+                conn.execute("COMMIT")
         except BaseException:
-            conn.execute("ROLLBACK")
+            if transaction:
+                conn.execute("ROLLBACK")
             raise
     except duckdb.Error as exc:
         raise StorageError(f"cannot update ip_geo: {exc}") from exc
