@@ -675,7 +675,7 @@ def test_a_failing_lane_writes_no_finding_and_leaves_the_connection_usable(
     conn = make_db()
     _everything(conn)
     conn.execute("SET threads = 2")
-    real_stage, real_geo = findings._stage, findings.refresh_ip_geo
+    real_stage = findings._stage
 
     def broken_stage(c: duckdb.DuckDBPyConnection, names: list[str], values: Any) -> int:
         if failing in names:
@@ -692,8 +692,7 @@ def test_a_failing_lane_writes_no_finding_and_leaves_the_connection_usable(
         evaluate_new_findings(conn, "default", 1, settings=geo)
     assert conn.execute("SELECT count(*) FROM findings").fetchone() == (0,)
     assert conn.execute("SELECT current_setting('threads')").fetchone() == (2,)
-    monkeypatch.setattr(findings, "_stage", real_stage)
-    monkeypatch.setattr(findings, "refresh_ip_geo", real_geo)
+    monkeypatch.undo()
     summary = evaluate_new_findings(conn, "default", 1, settings=geo)
     stored = conn.execute("SELECT count(*) FROM findings").fetchone()
     assert stored is not None and summary.new_count == stored[0] > 0
