@@ -51,6 +51,22 @@ def test_version_prints_the_package_version(capsys: pytest.CaptureFixture[str]) 
     assert capsys.readouterr().out.strip() == f"session-audit {__version__}"
 
 
+def test_the_process_exits_with_the_commands_code_the_collector_frozen_first(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import gc
+    import importlib
+
+    app_module = importlib.import_module("session_audit.cli.app")  # the module, not the app
+    calls: list[str] = []
+    monkeypatch.setattr(gc, "freeze", lambda: calls.append("freeze"))
+    monkeypatch.setattr(sys, "argv", ["session-audit", "ingest", "--batch-size", "0"])
+    with pytest.raises(SystemExit) as exited:
+        app_module.main()
+    assert exited.value.code == 2 and calls == ["freeze"]
+    assert "--batch-size" in capsys.readouterr().err
+
+
 def _squashed(text: str) -> str:
     return " ".join(text.split())
 

@@ -13,6 +13,7 @@ exit codes (one definition: ``cli.ingest.EXIT_CODES``) and, for every option nam
 
 from __future__ import annotations
 
+import gc
 import re
 import signal
 import sys
@@ -171,4 +172,11 @@ def run_app(argv: list[str] | None = None) -> int:
 
 
 def main() -> None:
-    sys.exit(run_app())
+    """The ``session-audit`` process: run the command, then exit with its code. Objects left
+    then are frozen out of the garbage collector first (``gc.freeze``): the interpreter's exit
+    would otherwise run full collections over everything the command imported (polars, duckdb,
+    pydantic, ...), about 0.07 s of CPU per process, to free memory the exit frees anyway.
+    Everything a command writes is flushed and closed by the command itself."""
+    code = run_app()
+    gc.freeze()
+    sys.exit(code)
