@@ -659,7 +659,12 @@ def test_after_an_ingest_the_lanes_run_on_one_thread_fewer_and_restore_it(
     seen.clear()
     evaluate_findings(conn, geo, org="default")  # a full evaluation: one rule at a time, as set
     assert {n for _, n in seen} == {3} and all(len(names) == 1 for names, _ in seen)
+    monkeypatch.setattr(findings, "SMALL_HISTORY_ROWS", 3)  # a larger table keeps them all
+    seen.clear()
+    evaluate_new_findings(conn, "default", 1, settings=geo)
+    assert {n for _, n in seen} == {3} and len(seen) == 2 and threads(conn) == 3
     conn.execute("SET threads = 1")  # one thread: nothing to spare, left alone
+    monkeypatch.setattr(findings, "SMALL_HISTORY_ROWS", 10**9)
     evaluate_new_findings(conn, "default", 1, settings=geo)
     assert threads(conn) == 1
 

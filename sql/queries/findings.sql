@@ -215,9 +215,11 @@ SELECT count(*) > 0 FROM information_schema.tables
 WHERE table_schema = 'main' AND table_name = 'findings'
 
 -- name: threads_current
--- DuckDB's threads (a setting of the database instance), read before the two lanes of an
--- evaluation after an ingest lower it by one (threads_set restores it).
-SELECT CAST(current_setting('threads') AS BIGINT)
+-- DuckDB's threads (a setting of the database instance) and the rows of user_sessions (every
+-- organisation: one table), read before the two lanes of an evaluation after an ingest lower
+-- the threads by one over a small table (threads_set restores them).
+SELECT CAST(current_setting('threads') AS BIGINT) AS threads,
+    (SELECT count(*) FROM user_sessions) AS sessions
 
 -- name: threads_set
 -- set DuckDB's threads (a setting of the database instance) to $threads.

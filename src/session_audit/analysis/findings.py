@@ -79,6 +79,9 @@ NEW_LIMIT = 100  # new findings an evaluation hands back to Python (the rest are
 # RESET after. A full evaluation of 10M sessions: 2.6 GB peak RSS / 28 s without, 1.2 GB /
 # 36 s with.
 EVALUATION_MEMORY_LIMIT = "1GB"
+# user_sessions rows up to which the lanes of an evaluation after an ingest run on one DuckDB
+# thread fewer (two row groups of 122,880 rows: see _one_thread_fewer)
+SMALL_HISTORY_ROWS = 2 * 122_880
 _CANDIDATES = "FROM finding_candidates"
 
 
@@ -539,15 +542,18 @@ def _evaluate_in_two_lanes(
 def _one_thread_fewer(conn: duckdb.DuckDBPyConnection) -> Iterator[None]:
     """DuckDB's ``threads`` (a setting of the database instance: its background workers plus
     the thread that calls a statement) one lower while the lanes of an evaluation run, then
-    restored: each lane's calling thread works on its own statement, so one background worker
-    fewer keeps as many threads busy as there were (on 2 cores, one per lane; a 60k ingest
-    onto 60k: the evaluation took 154 -> 135 ms, CPU 247 -> 233 ms). Left alone at 1, or when
-    the configuration is locked."""
+    restored, when ``user_sessions`` is small (at most :data:`SMALL_HISTORY_ROWS`): each
+    lane's calling thread works on its own statement, and DuckDB splits a scan by row groups
+    (122,880 rows), so over a small table a background worker adds contention, not speed. A
+    60k ingest onto 60k on 2 cores: the evaluation took 154 -> 135 ms (CPU 247 -> 233 ms) with
+    one thread per lane; the newest 60k of 10M sessions took 1.95 s with DuckDB's threads and
+    3.6 s with one per lane, so a larger table keeps them. Left alone at 1, or when the
+    configuration is locked."""
     previous: int | None = None
     try:
         row = conn.execute(query_sql("findings", "threads_current")).fetchone()
-        current = int(row[0]) if row else 1
-        if current > 1:
+        current, sessions = (int(row[0]), int(row[1])) if row else (1, 0)
+        if current > 1 and sessions <= SMALL_HISTORY_ROWS:
             conn.execute(query_sql("findings", "threads_set"), {"threads": current - 1})
             previous = current
     except duckdb.Error:  # e.g. a locked configuration
