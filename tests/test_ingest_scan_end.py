@@ -1,17 +1,28 @@
-"""The windows still in flight when a scan completes (its own login session and the tail seen):
-the inline fetcher stops them (their requests are not needed: the next run scans those ids from
-the cursor); a fetcher that cannot stop them has them received and stored, as before."""
+"""The pump's overlap of fetching and storing, and where a scan's fetching stops.
+
+The windows still in flight when a scan completes (its own login session and the tail seen): the
+inline fetcher stops them (their requests are not needed: the next run scans those ids from the
+cursor); a fetcher that cannot stop them has them received and stored, as before. A due
+checkpoint is stored while the windows in flight are received; a store that fails stops the
+run with its error, the cursor where the last good checkpoint left it."""
 
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Sequence
 from pathlib import Path
 
+import pytest
+
 from session_audit.db.connection import connect
+from session_audit.errors import StorageError
+from session_audit.ingest.checkpoints import Window
+from session_audit.ingest.counts import LedgerCounts
 from session_audit.ingest.normalize import NormalizedBatch
-from session_audit.ingest.runner import IdSource, IngestRun, InlineFetcher, drive
+from session_audit.ingest.runner import IdSource, IngestRun, InlineFetcher, drive, ingest
 from session_audit.ingest.scan_plan import ChunkSpec
+from session_audit.ingest.store import SessionStore
 from session_audit.simulator import Simulator
 from support import assert_db_equals_truth, make_sim, sim_settings
 
@@ -19,16 +30,20 @@ WINDOW, BATCH, TAIL = 400, 50, 100
 
 
 class Recording(InlineFetcher):
-    """The inline fetcher, noting which windows were received and which were stopped."""
+    """The inline fetcher, noting which windows were asked for (``received``), which had
+    arrived when the pump got them (``arrived``) and which were stopped."""
 
     def __init__(self, run: IngestRun) -> None:
         super().__init__(run)
         self.received: list[Sequence[int]] = []
+        self.arrived: list[Sequence[int]] = []
         self.discarded: list[Sequence[int]] = []
 
     async def result(self, spec: ChunkSpec) -> NormalizedBatch:
         self.received.append(spec.ids)
-        return await super().result(spec)
+        batch = await super().result(spec)
+        self.arrived.append(spec.ids)
+        return batch
 
     async def discard(self, spec: ChunkSpec) -> None:
         self.discarded.append(spec.ids)
@@ -111,3 +126,77 @@ def test_a_fetcher_that_cannot_stop_has_the_window_stored(tmp_path: Path) -> Non
     assert last == range(before_last.stop, before_last.stop + WINDOW)  # received as before
     assert summary.scanned_to == last.stop - 1
     assert_db_equals_truth(sim, db)
+
+
+def test_windows_are_received_while_a_checkpoint_is_stored(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sim = make_sim(users=40, sessions=1500, seed=3)
+    db = tmp_path / "s.duckdb"
+    made: list[Recording] = []
+    during: list[int] = []
+    store = IngestRun._store_windows
+
+    def held_store(self: IngestRun, windows: Sequence[Window], spent: LedgerCounts) -> object:
+        if not during:  # the first checkpoint waits until the pump has a later window
+            stop = windows[-1].spec.stop
+
+            def later() -> int:
+                return sum(
+                    1 for ids in made[0].arrived if isinstance(ids, range) and ids[0] >= stop
+                )
+
+            deadline = time.monotonic() + 5
+            while not later() and time.monotonic() < deadline:
+                time.sleep(0.005)
+            during.append(later())
+        return store(self, windows, spent)
+
+    def recording(run: IngestRun) -> Recording:
+        made.append(Recording(run))
+        return made[-1]
+
+    monkeypatch.setattr(IngestRun, "_store_windows", held_store)
+    settings = sim_settings(sim, db, batch_size=BATCH, checkpoint_ids=WINDOW, checkpoint_seconds=0)
+    summary = asyncio.run(
+        ingest(
+            settings,
+            IdSource("scan", start_id=sim.table.ids[0]),
+            transport=sim.transport(),
+            fetcher=recording,
+        )
+    )
+    assert summary.status == "completed"
+    assert during and during[0] >= 1  # the pump went on while the store was held
+    assert_db_equals_truth(sim, db)
+
+
+def test_a_failed_store_stops_the_run_with_its_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sim = make_sim(users=40, sessions=1500, seed=3)
+    db = tmp_path / "s.duckdb"
+    calls: list[int] = []
+    write = SessionStore.write_checkpoint
+
+    def failing(self: SessionStore, *args: object, **kwargs: object) -> object:
+        calls.append(1)
+        if len(calls) == 2:
+            raise StorageError("cannot store a checkpoint: disk full")
+        return write(self, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(SessionStore, "write_checkpoint", failing)
+    settings = sim_settings(sim, db, batch_size=BATCH, checkpoint_ids=WINDOW, checkpoint_seconds=0)
+    first = sim.table.ids[0]
+    with pytest.raises(StorageError, match="disk full"):
+        asyncio.run(ingest(settings, IdSource("scan", start_id=first), transport=sim.transport()))
+    with connect(db, read_only=True) as conn:
+        ledger = conn.execute("SELECT status, error FROM ingest_runs").fetchall()
+        cursor = conn.execute("SELECT next_id FROM ingest_state").fetchone()
+        top = conn.execute("SELECT max(id) FROM user_sessions").fetchone()
+    assert ledger == [("failed", "cannot store a checkpoint: disk full")]
+    # the first checkpoint (one window) is kept; nothing of the failed one, nor of the windows
+    # received after it (stored, they would move the cursor past the failed ones: a gap)
+    assert cursor is not None and top is not None and top[0] < first + WINDOW <= cursor[0] + 1
+    # the pump stopped at once: a store failure is not noticed only at the scan's end
+    assert len(calls) <= 4

@@ -892,41 +892,99 @@ async def pump(
     """Drive one plan: up to ``fetcher.slots`` windows in flight; each window observed by the
     plan and reported in the order the plan handed them out, as it arrives; consecutive windows
     stored together (ONE transaction with the cursor) when they fall due, when the plan ends, and
-    when the run stops (whatever stops it, the windows received are stored first). Once a scan
-    has completed (its own login session and the tail observed), the windows still in flight
-    are stopped when the fetcher can (``discard``): they lie past the scan's end."""
+    when the run stops (whatever stops it, the windows received are stored first). A due store
+    runs in the background while the windows in flight are received and the next ones fetched
+    (one store at a time, in plan order; a failed store stops the pump at its next step). Once a
+    scan has completed (its own login session and the tail observed), the windows still in
+    flight are stopped when the fetcher can (``discard``): they lie past the scan's end."""
     flight: deque[ChunkSpec] = deque()
-    name = STEP_NAMES[plan.step]
-    buffer = run.checkpoint_buffer()
-
-    async def flush() -> None:
-        windows = buffer.take()
-        if windows:
-            await call(name, run.store_windows, windows)
-
+    stores = _Stores(run, STEP_NAMES[plan.step], call)
+    buffer = stores.buffer
     try:
         while True:
             while len(flight) < fetcher.slots and (window := plan.next_window()) is not None:
                 spec = run.new_chunk(plan.step, window)
-                await _flushing_while(fetcher.start(spec), buffer, flush)
+                await _flushing_while(fetcher.start(spec), stores)
                 flight.append(spec)
             if not flight:
                 break
             spec = flight.popleft()
-            batch = await _flushing_while(fetcher.result(spec), buffer, flush)
+            batch = await _flushing_while(fetcher.result(spec), stores)
             result, received = run.receive(spec, batch)
             plan.observe(spec.ids, received.outcome)
             buffer.add(received)
             if progress is not None and run.summary is not None:
                 progress(result, run.summary)
-            # A due checkpoint is stored while the next window is started and awaited (in
-            # _flushing_while): awaited here, the connections would idle through the store.
+            if buffer.due():
+                await stores.flush()  # started: the windows in flight arrive meanwhile
             if flight and isinstance(plan, ScanPlan) and plan.status == "completed":
                 await _discard_past_end(fetcher, flight)
-        await flush()
+        await stores.flush()
+        await stores.settle()
     except BaseException:
-        run.store_on_stop(buffer.take())
+        await stores.finish_quietly()  # the store in progress first: the cursor moves forward
+        if not stores.failed:  # after a failed store, later windows would leave a gap
+            run.store_on_stop(buffer.take())
         raise
+
+
+class _Stores:
+    """The checkpoints of one :func:`pump`: the buffered windows and the store in progress.
+
+    :meth:`flush` waits for the store in progress (stores run one at a time, in plan order: the
+    cursor only moves forward), then starts storing the buffered windows as a task of its own
+    (``call(name, run.store_windows, windows)``, whose transaction runs in a worker thread) and
+    returns: the pump goes on receiving and fetching windows meanwhile. A store's failure is
+    raised by the pump's next :meth:`check`, :meth:`flush` or :meth:`settle`, and sets
+    ``failed``: the windows received after the failed ones must not be stored (their cursor would
+    pass ids never stored)."""
+
+    def __init__(self, run: IngestRun, name: str, call: StepCaller) -> None:
+        self.buffer = run.checkpoint_buffer()
+        self._run = run
+        self._name = name
+        self._call = call
+        self.task: asyncio.Future[Any] | None = None
+        self.failed = False
+
+    def _note(self, task: asyncio.Future[Any]) -> None:
+        if task.done() and not task.cancelled() and task.exception() is not None:
+            self.failed = True
+
+    def check(self) -> None:
+        """Raise the failure of a store that has ended."""
+        task = self.task
+        if task is not None and task.done():
+            self.task = None
+            self._note(task)
+            task.result()
+
+    async def settle(self) -> None:
+        """Wait for the store in progress (raising its failure)."""
+        task, self.task = self.task, None
+        if task is not None:
+            try:
+                await task
+            finally:
+                self._note(task)
+
+    async def flush(self) -> None:
+        """Start storing the buffered windows, after the store in progress."""
+        await self.settle()
+        windows = self.buffer.take()
+        if windows:
+            self.task = asyncio.ensure_future(
+                self._call(self._name, self._run.store_windows, windows)
+            )
+
+    async def finish_quietly(self) -> None:
+        """The pump stops: let the store in progress end (cancelled with the pump, its windows
+        are stored on the stop by ``store_windows``); its own failure is not the one raised."""
+        task, self.task = self.task, None
+        if task is not None:
+            with contextlib.suppress(BaseException):
+                await task
+            self._note(task)
 
 
 async def _discard_past_end(fetcher: Fetcher, flight: deque[ChunkSpec]) -> None:
@@ -941,22 +999,30 @@ async def _discard_past_end(fetcher: Fetcher, flight: deque[ChunkSpec]) -> None:
         await discard(flight.popleft())
 
 
-async def _flushing_while(
-    work: Awaitable[T], buffer: CheckpointBuffer, flush: Callable[[], Awaitable[None]]
-) -> T:
-    """Await ``work`` (a fetch, or a wait for the request budget); meanwhile store the buffered
-    windows whenever they fall due by time, so that a slow API never holds them uncommitted."""
-    if not len(buffer):
+async def _flushing_while(work: Awaitable[T], stores: _Stores) -> T:
+    """Await ``work`` (a fetch, or a wait for the request budget); meanwhile start storing the
+    buffered windows whenever they fall due by time, so that a slow API never holds them
+    uncommitted, and raise a failed store's error as soon as it ends."""
+    buffer = stores.buffer
+    if not len(buffer) and stores.task is None:
         return await work
     task = asyncio.ensure_future(work)
     try:
         while not task.done():
-            if buffer.due():
-                await flush()
+            stores.check()
+            waits: set[asyncio.Future[Any]] = {task}
+            if stores.task is not None:
+                waits.add(stores.task)
+            if len(buffer) and buffer.due():
+                await stores.flush()
             elif len(buffer):
-                await asyncio.wait({task}, timeout=max(buffer.seconds_left(), 0.01))
+                await asyncio.wait(
+                    waits,
+                    timeout=max(buffer.seconds_left(), 0.01),
+                    return_when=asyncio.FIRST_COMPLETED,
+                )
             else:
-                await asyncio.wait({task})
+                await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
         return task.result()
     finally:
         if not task.done():
