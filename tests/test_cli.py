@@ -125,3 +125,45 @@ def test_log_format_json_gives_one_object_per_line_for_a_command(
     assert all({"time", "level", "logger", "message"} <= set(r) for r in records)
     assert all(r["logger"].startswith("session_audit") for r in records)
     assert sim.credentials.password not in err and sim.credentials.sec not in err
+
+
+def test_a_plain_run_builds_only_its_command() -> None:
+    import importlib
+
+    app_module = importlib.import_module("session_audit.cli.app")
+    names = {
+        args[0] if args else "": app_module._invoked(list(args))
+        for args in (["ingest", "--db", "x"], ["query", "SELECT 1"])
+    }
+    assert {k: v.name for k, v in names.items()} == {"ingest": "ingest", "query": "query"}
+    assert app_module._invoked(["--log-level", "debug", "--log-format=json", "ingest"]).name == (
+        "ingest"
+    )
+    for unclear in ([], ["--version"], ["findings", "evaluate"], ["nope"], ["-x", "ingest"]):
+        assert app_module._invoked(unclear) is None
+    command = app_module.build_command(["--log-level", "debug", "ingest", "--db", "x"])
+    assert list(command.commands) == ["ingest"]
+    assert len(app_module.build_command(["findings", "evaluate"]).commands) == 11
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["ingest", "--batch-size", "0"],
+        ["--log-level", "loud", "ingest"],
+        ["query"],
+        ["verify", "/nonexistent/dir"],
+        ["ingest", "--start-id", "1", "--since", "2026-01-01"],
+        ["nope"],
+    ],
+)
+def test_a_command_built_alone_behaves_as_in_the_whole_app(
+    args: list[str], capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import importlib
+
+    app_module = importlib.import_module("session_audit.cli.app")
+    alone = (run_app(args), capsys.readouterr())
+    monkeypatch.setattr(app_module, "_invoked", lambda _args: None)
+    whole = (run_app(args), capsys.readouterr())
+    assert alone == whole and alone[0] != 0
