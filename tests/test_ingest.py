@@ -648,3 +648,51 @@ def test_a_backfill_above_the_limit_leaves_the_rules_to_the_explicit_command(
     small = _run(sim, db, findings_after_ingest_max=100)  # an ordinary incremental run
     assert 0 < small.inserted <= 100
     assert small.findings is not None and small.findings.since_session_id == big.next_id
+
+
+def test_the_users_stats_are_fetched_while_the_users_are_stored(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from session_audit.ingest.store import SessionStore
+
+    sim = _sim()
+    db = tmp_path / "s.duckdb"
+    sent_during: list[int] = []
+    write_users = SessionStore.write_users
+
+    def held(self: SessionStore, run_id: int, users: list[dict[str, Any]]) -> int:
+        deadline = time.monotonic() + 5  # until the stats request went out (or 5 s)
+        while not sim.stats.by_path["/userSessionStats/ldeps"] and time.monotonic() < deadline:
+            time.sleep(0.005)
+        sent_during.append(sim.stats.by_path["/userSessionStats/ldeps"])
+        return write_users(self, run_id, users)
+
+    monkeypatch.setattr(SessionStore, "write_users", held)
+    summary = _run(sim, db, _scan(sim))
+    assert summary.status == "completed" and summary.users == 150
+    assert sent_during and sent_during[0] >= 1
+    with connect(db, read_only=True) as conn:
+        counts = conn.execute(
+            "SELECT (SELECT count(*) FROM users), (SELECT count(*) FROM user_session_stats)"
+        ).fetchone()
+    assert counts == (150, 150)
+
+
+def test_users_that_cannot_be_stored_fail_the_run_with_that_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from session_audit.errors import StorageError
+    from session_audit.ingest.store import SessionStore
+
+    def broken(self: SessionStore, run_id: int, users: list[dict[str, Any]]) -> int:
+        raise StorageError("cannot store users: disk full")
+
+    monkeypatch.setattr(SessionStore, "write_users", broken)
+    sim = _sim()
+    db = tmp_path / "s.duckdb"
+    with pytest.raises(StorageError, match="disk full"):
+        _run(sim, db, _scan(sim))
+    with connect(db, read_only=True) as conn:
+        ledger = conn.execute("SELECT status, error FROM ingest_runs").fetchall()
+        stats = conn.execute("SELECT count(*) FROM user_session_stats").fetchone()
+    assert ledger == [("failed", "cannot store users: disk full")] and stats == (0,)

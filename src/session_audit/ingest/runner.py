@@ -478,11 +478,21 @@ class IngestRun:
     # -- steps ------------------------------------------------------------------------------------
 
     async def refresh_users(self) -> int:
-        """Page through users and their stats; store both. Returns the number of users."""
+        """Page through users and their stats; store both (the users, in a worker thread, while
+        their stats are fetched). Returns the number of users."""
         users = await self.client.users()
-        self.store.write_users(self.run_id, users)
         ids = sorted({int(u["id"]) for u in users if isinstance(u.get("id"), int)})
-        stats = await self.client.user_session_stats(ids) if ids else []
+        fetching = asyncio.ensure_future(self.client.user_session_stats(ids)) if ids else None
+        try:
+            await asyncio.to_thread(self.store.write_users, self.run_id, users)
+        except BaseException:
+            if fetching is not None:
+                fetching.cancel()
+                await asyncio.wait({fetching})
+                if not fetching.cancelled():
+                    fetching.exception()  # retrieved: the users' failure is the one raised
+            raise
+        stats = await fetching if fetching is not None else []
         self.store.write_user_stats(self.run_id, stats)
         assert self.summary is not None
         self.summary.users = len(users)
