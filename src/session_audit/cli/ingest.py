@@ -15,6 +15,7 @@ from session_audit.cli.progress import ingest_progress
 from session_audit.errors import Interrupted, SessionAuditError
 
 if TYPE_CHECKING:
+    from session_audit.ingest.prepare import PreparedWriter
     from session_audit.ingest.runner import IdSource, IngestSummary
     from session_audit.scale.executors import ExecutionPlan
     from session_audit.settings import Settings
@@ -91,7 +92,6 @@ def ingest(
     reach its own login session: the next run continues from the cursor); 75 rate limited (the
     API locked the user out: the next run after the lockout resumes); 130/143 interrupted.
     """
-    from session_audit.ingest.runner import IdSource
     from session_audit.settings import load_settings
 
     sources = [
@@ -113,6 +113,51 @@ def ingest(
         lock_timeout=lock_timeout,
         tenants=tenants,
     )
+    prepared = _prepare(settings, plan, ids_file)
+    try:
+        codes = _ingest_runs(
+            settings, org, base_url, start_id, since_at, ids_file, progress, plan, lake, prepared
+        )
+    finally:
+        if prepared is not None:
+            prepared.close()  # a writer no run took: its lock released
+    code = max(codes, default=0)
+    if code:
+        raise typer.Exit(code)
+
+
+def _prepare(
+    settings: Settings, plan: ExecutionPlan, ids_file: str | None
+) -> PreparedWriter | None:
+    """The database of a plain run (one org, a scan, inline, no Prefect) opened and migrated in
+    a worker thread while this process imports the run's modules (``ingest.prepare``); None on
+    every other path (an ids file is read before the database is touched)."""
+    from session_audit.orchestration import should_use_prefect
+
+    if settings.tenants is not None or ids_file is not None or plan.executor != "inline":
+        return None
+    if should_use_prefect(os.environ):
+        return None
+    from session_audit.ingest.prepare import PreparedWriter
+
+    return PreparedWriter(settings)
+
+
+def _ingest_runs(
+    settings: Settings,
+    org: str | None,
+    base_url: str | None,
+    start_id: int | None,
+    since_at: datetime | None,
+    ids_file: str | None,
+    progress: bool | None,
+    plan: ExecutionPlan,
+    lake: str | None,
+    prepared: PreparedWriter | None,
+) -> list[int]:
+    """Every run of the command (one, or one per tenant), summaries printed; their exit codes."""
+    from session_audit.ingest.runner import IdSource
+
     if settings.tenants is not None:
         if since_at is not None:
             fail("--since cannot be combined with --tenants (set start_id per tenant)", 2)
@@ -124,7 +169,7 @@ def ingest(
     codes: list[int] = []
     for tenant, tenant_settings, source in runs:
         try:
-            summary = _run(tenant_settings, source, show_progress, plan)
+            summary = _run(tenant_settings, source, show_progress, plan, prepared)
         except Interrupted as exc:
             fail(str(exc), 128 + exc.signal_number)
         except SessionAuditError as exc:
@@ -139,9 +184,7 @@ def ingest(
         codes.append(EXIT_CODES.get(summary.status, 1))
         if summary.status != "completed":
             typer.echo(f"error: run {summary.run_id} {summary.status}: {summary.error}", err=True)
-    code = max(codes, default=0)
-    if code:
-        raise typer.Exit(code)
+    return codes
 
 
 # The exit code of a run, by its status (the README lists them).
@@ -225,11 +268,15 @@ def _sync_lake(settings: Settings, lake: str) -> None:
 
 
 def _run(
-    settings: Settings, source: IdSource, show_progress: bool, plan: ExecutionPlan
+    settings: Settings,
+    source: IdSource,
+    show_progress: bool,
+    plan: ExecutionPlan,
+    prepared: PreparedWriter | None = None,
 ) -> IngestSummary:
     """One run: as a Prefect flow run when a Prefect server is configured (PREFECT_API_URL), else
     directly in this process with no prefect import (the inline loop, or the staged driver on
-    threads or Dask)."""
+    threads or Dask). ``prepared``: the plain run's database, already being opened."""
     from session_audit.orchestration import prepare_prefect_env, should_use_prefect
 
     with ingest_progress(show_progress) as sink:
@@ -246,7 +293,7 @@ def _run(
             return run_ingest_staged(settings, source, plan, progress=sink)
         from session_audit.ingest.runner import run_ingest
 
-        return run_ingest(settings, source, progress=sink)
+        return run_ingest(settings, source, progress=sink, prepared=prepared)
 
 
 def _print_summary(summary: IngestSummary) -> None:

@@ -75,6 +75,7 @@ if TYPE_CHECKING:
     from session_audit.api.client import TradovateClient
     from session_audit.db.connection import WriterLock
     from session_audit.ingest.normalize import NormalizedBatch
+    from session_audit.ingest.prepare import PreparedWriter
     from session_audit.ingest.store import Checkpoint, SessionStore
 
 T = TypeVar("T")
@@ -267,9 +268,12 @@ class IngestRun:
         sleep: Callable[[float], Awaitable[None]] | None = None,
         clock: Callable[[], float] = time.time,
         monotonic: Callable[[], float] = time.monotonic,
+        prepared: PreparedWriter | None = None,
     ) -> None:
         self.settings = settings
         self.source = source
+        # the database already being opened for this run (``ingest.prepare``), or None
+        self._prepared = prepared
         self._clock = clock  # the local clock: only for the lockout (never against API times)
         self._monotonic = monotonic  # local durations only: when buffered windows fall due
         self._transport = transport  # None: the network (tests pass the simulator's)
@@ -299,24 +303,22 @@ class IngestRun:
     # -- lifecycle ------------------------------------------------------------------------------
 
     async def __aenter__(self) -> IngestRun:
-        from session_audit.api.auth import build_login_request
         from session_audit.api.client import TradovateClient
-        from session_audit.db.connection import WriterLock
-        from session_audit.db.migrations import migrate
+        from session_audit.ingest.prepare import open_writer
         from session_audit.ingest.store import SessionStore
 
-        # Bad credentials settings are a user mistake: say so before touching the database, so
-        # that no ledger row records a run that never could start.
-        build_login_request(self.settings)
-        # The writer lock is held for the whole run; the file itself is open only while a
-        # checkpoint is written (readers wait at most one commit).
-        writer = self._writer = WriterLock(
-            self.settings.db, lock_timeout=self.settings.lock_timeout
-        )
-        writer.__enter__()
+        # Credentials checked first (a user mistake is said before the database is touched, so
+        # that no ledger row records a run that never could start), then the writer lock, held
+        # for the whole run (the file itself is open only while a checkpoint is written: readers
+        # wait at most one commit), and the schema migrated; or all that already under way.
+        prepared, self._prepared = self._prepared, None
+        if prepared is not None and prepared.settings is self.settings:
+            writer = self._writer = prepared.take()
+        else:
+            if prepared is not None:
+                prepared.close()
+            writer = self._writer = open_writer(self.settings)
         try:
-            with writer.connection() as conn:
-                migrate(conn)
             store = self._store = SessionStore(writer.connection, self.settings.org)
             run_id = store.start_run(
                 self.source.kind, flow_run_id=self._flow_run_id, first_id=self.source.start_id
@@ -1053,9 +1055,11 @@ async def ingest(
     clock: Callable[[], float] = time.time,
     monotonic: Callable[[], float] = time.monotonic,
     fetcher: Callable[[IngestRun], Fetcher] = InlineFetcher,
+    prepared: PreparedWriter | None = None,
 ) -> IngestSummary:
     """Run one ingest end to end and return its summary (also stored in ``ingest_runs``);
-    ``fetcher`` builds the run's :class:`Fetcher` (``scale.driver.PooledFetcher``: staged)."""
+    ``fetcher`` builds the run's :class:`Fetcher` (``scale.driver.PooledFetcher``: staged);
+    ``prepared``: the run's database already being opened (``ingest.prepare``)."""
     run = IngestRun(
         settings,
         source,
@@ -1064,6 +1068,7 @@ async def ingest(
         sleep=sleep,
         clock=clock,
         monotonic=monotonic,
+        prepared=prepared,
     )
     async with run:
         await drive(run, fetcher(run), call=call, progress=progress)
@@ -1077,9 +1082,12 @@ def run_ingest(
     *,
     transport: httpx.AsyncBaseTransport | None = None,
     progress: ProgressSink | None = None,
+    prepared: PreparedWriter | None = None,
 ) -> IngestSummary:
     """Synchronous entry for the CLI: the plain path, no orchestration start-up."""
-    return run_until_signal(ingest(settings, source, transport=transport, progress=progress))
+    return run_until_signal(
+        ingest(settings, source, transport=transport, progress=progress, prepared=prepared)
+    )
 
 
 def run_until_signal(work: Awaitable[T]) -> T:
