@@ -19,6 +19,7 @@ from session_audit.db.connection import (
     redacted_command,
     sidecar_path,
     storage_error,
+    transaction,
     writer,
 )
 from session_audit.errors import ConfigError, DatabaseLockedError
@@ -163,3 +164,16 @@ def test_corruption_is_recognised_by_duckdb_s_message_only() -> None:
     assert not is_corruption(named)
     aborted = duckdb.TransactionException("Current transaction is aborted (please ROLLBACK)")
     assert not is_corruption(aborted)
+
+
+def test_transaction_commits_the_block_or_rolls_it_back_with_its_error() -> None:
+    conn = duckdb.connect()
+    conn.execute("CREATE TABLE t (a INTEGER)")
+    with transaction(conn) as same:
+        same.execute("INSERT INTO t VALUES (1)")
+    with pytest.raises(ZeroDivisionError), transaction(conn):
+        conn.execute("INSERT INTO t VALUES (2)")
+        raise ZeroDivisionError
+    assert conn.execute("SELECT list(a) FROM t").fetchone() == ([1],)
+    conn.execute("INSERT INTO t VALUES (3)")  # no transaction left open
+    assert conn.execute("SELECT count(*) FROM t").fetchone() == (2,)

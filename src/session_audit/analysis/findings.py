@@ -63,6 +63,7 @@ import duckdb
 from session_audit.analysis.geo import GeoDatabases, refresh_ip_geo
 from session_audit.analysis.query import QueryResult
 from session_audit.db import ip_user_rollup
+from session_audit.db.connection import transaction
 from session_audit.db.sqlfiles import load_sql, query_sql
 from session_audit.errors import ConfigError, StorageError
 from session_audit.settings import Settings, allowlist_networks_text
@@ -460,8 +461,7 @@ def _evaluate_one_by_one(
     lookups = 0 if databases is None else refresh_ip_geo(conn, databases).looked_up
     _prepare(conn, settings, values, _window(conn, values), [r.name for r in run], writes=True)
     per_rule = dict.fromkeys((rule.name for rule in run), 0)
-    conn.execute("BEGIN TRANSACTION")
-    try:
+    with transaction(conn):
         if any(rule.name in ROLLUP_RULES for rule in run):
             ip_user_rollup.refresh(conn, str(values["org"]))
         for rule in run:
@@ -469,10 +469,6 @@ def _evaluate_one_by_one(
             if found:
                 per_rule[rule.name] = found
                 _write_staged(conn, values, found)
-        conn.execute("COMMIT")
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
     return lookups, per_rule
 
 
@@ -506,34 +502,25 @@ def _evaluate_in_two_lanes(
         side = pool.submit(
             _side_lane, conn.cursor(), settings, values, window, side_names, refresh_rollup
         )
-        conn.execute("BEGIN TRANSACTION")
         try:
-            if databases is not None:
-                since_id = int(values["since_id"])
-                lookups = refresh_ip_geo(
-                    conn, databases, since_session_id=since_id, transaction=False
-                ).looked_up
-            window.set_result(_window(conn, values))
-            _prepare(conn, settings, values, window.result(), main_names, writes=True)
-            idle = _idle_rules(conn) if main_names else set()
-            found = _stage(conn, [n for n in main_names if n not in idle], values)
-            side_rows = side.result()
-            if side_rows is not None:
-                conn.register("finding_side_staged", side_rows)
-                try:
-                    added = query_sql("findings", "staged_add" if found else "staged_from_side")
-                    found += _count(conn.execute(added).fetchone())
-                finally:
-                    conn.unregister("finding_side_staged")
-            if found:
-                for rule, count in conn.execute(query_sql("findings", "staged_counts")).fetchall():
-                    per_rule[str(rule)] = int(count)
-                _write_staged(conn, values, found)
-            conn.execute("COMMIT")
+            with transaction(conn):
+                if databases is not None:
+                    since_id = int(values["since_id"])
+                    lookups = refresh_ip_geo(
+                        conn, databases, since_session_id=since_id, own_transaction=False
+                    ).looked_up
+                window.set_result(_window(conn, values))
+                _prepare(conn, settings, values, window.result(), main_names, writes=True)
+                idle = _idle_rules(conn) if main_names else set()
+                found = _stage(conn, [n for n in main_names if n not in idle], values)
+                found += _add_side_rows(conn, side.result(), found)
+                if found:
+                    counts = conn.execute(query_sql("findings", "staged_counts")).fetchall()
+                    per_rule.update((str(rule), int(count)) for rule, count in counts)
+                    _write_staged(conn, values, found)
         except BaseException as exc:
             if not window.done():  # the side lane waits for it: let it stop
                 window.set_exception(exc)
-            conn.execute("ROLLBACK")
             raise
     return lookups, per_rule
 
@@ -566,6 +553,19 @@ def _one_thread_fewer(conn: duckdb.DuckDBPyConnection) -> Iterator[None]:
                 conn.execute(query_sql("findings", "threads_set"), {"threads": previous})
 
 
+def _add_side_rows(conn: duckdb.DuckDBPyConnection, rows: pa.Table | None, found: int) -> int:
+    """Add the side lane's staged ``rows`` to this connection's ``finding_staged`` (made of them
+    when this connection ``found`` none); returns how many were added."""
+    if rows is None:
+        return 0
+    conn.register("finding_side_staged", rows)
+    try:
+        added = query_sql("findings", "staged_add" if found else "staged_from_side")
+        return _count(conn.execute(added).fetchone())
+    finally:
+        conn.unregister("finding_side_staged")
+
+
 def _side_lane(
     side: duckdb.DuckDBPyConnection,
     settings: Settings,
@@ -582,13 +582,8 @@ def _side_lane(
     returns their staged rows (None when there are none)."""
     try:
         if refresh_rollup:
-            side.execute("BEGIN TRANSACTION")
-            try:
+            with transaction(side):
                 ip_user_rollup.refresh(side, str(values["org"]))
-                side.execute("COMMIT")
-            except BaseException:
-                side.execute("ROLLBACK")
-                raise
         if not names:
             return None
         _prepare(side, settings, values, window.result(), names, writes=False)

@@ -22,6 +22,7 @@ Contract:
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -31,6 +32,7 @@ from typing import Any
 
 import duckdb
 
+from session_audit.db.connection import transaction
 from session_audit.db.sqlfiles import query_sql
 from session_audit.errors import ConfigError, StorageError
 from session_audit.settings import Settings
@@ -239,10 +241,10 @@ def refresh_ip_geo(
     databases: GeoDatabases,
     *,
     since_session_id: int | None = None,
-    transaction: bool = True,
+    own_transaction: bool = True,
 ) -> GeoRefresh:
     """Bring ``ip_geo`` up to date with the available files (one transaction; with
-    ``transaction=False`` in the caller's, which it opened).
+    ``own_transaction=False`` in the caller's, which it opened).
 
     Rebuilds every row when the files differ from ``geoip_sources``; then looks up the canonical
     IPs not yet in ``ip_geo`` (of sessions with id >= ``since_session_id``; None: all)."""
@@ -260,9 +262,7 @@ def refresh_ip_geo(
         stored = {kind: (sha, size) for kind, (sha, size, _, _) in recorded.items()}
         wanted = {kind: (s.sha256, s.size) for kind, s in sources.items()}
         rebuilt = stored != wanted
-        if transaction:
-            conn.execute("BEGIN TRANSACTION")
-        try:
+        with transaction(conn) if own_transaction else contextlib.nullcontext(conn):
             if rebuilt:
                 conn.execute(query_sql("geo", "clear"))
                 for source in sources.values():
@@ -287,12 +287,6 @@ def refresh_ip_geo(
                     ).fetchall()
                 ]
                 looked_up = _store(conn, lookup_rows(ips, sources))
-            if transaction:
-                conn.execute("COMMIT")
-        except BaseException:
-            if transaction:
-                conn.execute("ROLLBACK")
-            raise
     except duckdb.Error as exc:
         raise StorageError(f"cannot update ip_geo: {exc}") from exc
     return GeoRefresh(frozenset(sources), rebuilt, looked_up)

@@ -10,6 +10,8 @@
   EXPORT/IMPORT DATABASE, read_*/glob table functions, INSTALL/LOAD of extensions all fail), no
   extension autoloading, and the configuration locked after the time zone is set
   (``lock_configuration=true``: SET/RESET/PRAGMA settings fail). Views keep working.
+* :func:`transaction` runs a block in one transaction: committed when the block ends, rolled
+  back when it raises (the error is the block's).
 * :func:`storage_error` turns a DuckDB error raised while using a connection into a
   :class:`StorageError`; a corrupt file is reported as corruption with DuckDB's own message.
 * :class:`WriterLock` is the single-writer guarantee: an exclusive ``flock`` on ``<db>.lock`` for
@@ -144,6 +146,18 @@ def connect(
         conn.close()
         raise StorageError(f"cannot configure the connection to {target}: {exc}") from exc
     return conn
+
+
+@contextlib.contextmanager
+def transaction(conn: duckdb.DuckDBPyConnection) -> Iterator[duckdb.DuckDBPyConnection]:
+    """``BEGIN`` ... ``COMMIT`` around the block; ``ROLLBACK`` when it raises, then its error."""
+    conn.execute("BEGIN TRANSACTION")
+    try:
+        yield conn
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
 
 
 def _check_path(file: Path, *, read_only: bool) -> None:
