@@ -9,6 +9,7 @@ run with its error, the cursor where the last good checkpoint left it."""
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -200,3 +201,26 @@ def test_a_failed_store_stops_the_run_with_its_error(
     assert cursor is not None and top is not None and top[0] < first + WINDOW <= cursor[0] + 1
     # the pump stopped at once: a store failure is not noticed only at the scan's end
     assert len(calls) <= 4
+
+
+def test_a_windows_outcome_is_worked_out_where_it_is_normalized(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The polars calls that find what a scan window tells the plan run in the worker thread
+    that normalized it, not on the event loop; the scan ends as before."""
+    sim = make_sim(users=40, sessions=1500, seed=3)
+    db = tmp_path / "s.duckdb"
+    threads: list[str] = []
+    outcome = IngestRun._outcome
+
+    def recorded(self: IngestRun, spec: ChunkSpec, batch: NormalizedBatch) -> object:
+        threads.append(threading.current_thread().name)
+        return outcome(self, spec, batch)
+
+    monkeypatch.setattr(IngestRun, "_outcome", recorded)
+    run, fetcher = _scan(sim, db, Recording)
+    assert run.summary is not None and run.summary.status == "completed"
+    assert len(threads) >= len(fetcher.received) >= 3  # (and a stopped one, maybe)
+    assert threading.main_thread().name not in threads
+    assert not run._outcomes  # every one taken by receive, or forgotten with its window
+    assert_db_equals_truth(sim, db)
