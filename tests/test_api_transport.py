@@ -261,60 +261,6 @@ async def test_cookies_are_kept_and_sent_as_httpx_does() -> None:
     assert seen == [None, "lb=node7"]
 
 
-async def test_our_transport_is_used_directly_with_what_send_would_do(
-    server: Server, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    server.answer = (
-        b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\nset-cookie: lb=node7; Path=/\r\n"
-        + b"content-length: %d\r\n\r\n" % len(BODY)
-        + BODY
-    )
-    async with client_of(server.port) as http:
-        expected = await http.send(http.build_request("GET", "/x?ids=1"))
-
-        async def no_send(*args: object, **kwargs: object) -> httpx.Response:
-            raise AssertionError("AsyncClient.send was used")
-
-        monkeypatch.setattr(http, "send", no_send)
-        request = http.build_request("GET", "/x?ids=1")
-        response = await transport.send(http, request)
-        again = await transport.send(http, http.build_request("GET", "/y"))
-    assert (response.status_code, response.content) == (expected.status_code, expected.content)
-    assert response.headers.raw == expected.headers.raw
-    assert response.request is request and response.history == []
-    assert response.is_closed and again.status_code == 200
-    assert b"cookie: lb=node7" in server.requests[-1].lower()  # kept, as httpx keeps them
-
-
-async def test_event_hooks_and_proxies_go_through_httpx(server: Server) -> None:
-    seen: list[str] = []
-
-    async def hook(request: httpx.Request) -> None:
-        seen.append(request.url.path)
-
-    async with httpx.AsyncClient(
-        base_url=f"http://127.0.0.1:{server.port}",
-        transport=transport.build_transport(verify=False),
-        event_hooks={"request": [hook]},
-    ) as http:
-        await transport.send(http, http.build_request("GET", "/hooked"))
-    assert seen == ["/hooked"]
-
-    proxied: list[str] = []
-
-    def proxy(request: httpx.Request) -> httpx.Response:
-        proxied.append(request.url.path)
-        return httpx.Response(200, content=BODY)
-
-    async with httpx.AsyncClient(
-        base_url=f"http://127.0.0.1:{server.port}",
-        transport=transport.build_transport(verify=False),
-        mounts={"http://127.0.0.1": httpx.MockTransport(proxy)},
-    ) as http:
-        response = await transport.send(http, http.build_request("GET", "/via-proxy"))
-    assert proxied == ["/via-proxy"] and response.content == BODY
-
-
 async def test_a_real_client_against_the_served_simulator_uses_its_own_transport(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:

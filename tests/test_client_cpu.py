@@ -62,30 +62,3 @@ def test_row_count_of_what_is_not_an_array() -> None:
         _count_rows(b"[1,")
     with pytest.raises(ApiError, match="not valid JSON"):
         _count_rows(b'[{"a": "\\ud800"}]')
-
-
-def test_plain_queries_skip_the_parse_once_checked() -> None:
-    client = TradovateClient(Settings(base_url=BASES[0]))
-    assert client._plain_query_ok is None
-    first = client._url(PATHS[0])  # checked against httpx's own parse
-    assert client._plain_query_ok is True
-    later = client._url(PATHS[1])
-    assert later == httpx.URL(f"{BASES[0]}{PATHS[1]}") and first.query == b"ids=1,2,3"
-    assert (
-        client._url("/userSession/items?ids=1,%202").raw_path == b"/v1/userSession/items?ids=1,%202"
-    )
-
-
-def test_a_copy_that_differs_from_httpxs_parse_turns_the_shortcut_off(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    import session_audit.api.client as client_module
-
-    def wrong(base: httpx.URL, query: str) -> httpx.URL:
-        return httpx.URL(f"{base}?{query}x")
-
-    monkeypatch.setattr(client_module, "_with_query", wrong)
-    client = TradovateClient(Settings(base_url=BASES[1]))
-    for path in PATHS:
-        assert client._url(path) == httpx.URL(BASES[1] + path)
-    assert client._plain_query_ok is False

@@ -14,19 +14,12 @@ failures, their message naming the TLS reason.
 
 The client's own transport comes from :func:`build_transport`: HTTP/1.1 keep-alive connections on
 asyncio streams (:class:`session_audit.api.netio.KeepAliveTransport`), with the TLS context
-httpx would build. :func:`send` does what httpx's ``AsyncClient.send`` does: httpx picks the
-transport (a proxy's from the environment, or ours), keeps cookies, and reads the body. When
-the transport httpx picks for the URL is our own and the client has nothing else to apply (no
-auth, no event hooks, no redirects to follow), the request goes to that transport directly and
-only what ``AsyncClient.send`` would do with its answer is done (cookies kept when the answer
-sets any, httpx's "HTTP Request" log line when that logger is enabled): about 25 us of CPU less
-per request. The answer's ``elapsed`` and a redirect's ``next_request`` are not set on that path
-(session-audit reads neither).
+httpx would build. :func:`send` is httpx's public ``AsyncClient.send``: httpx picks the
+transport (a proxy's from the environment, or ours), keeps cookies, and reads the body.
 """
 
 from __future__ import annotations
 
-import logging
 import ssl
 
 import httpx
@@ -83,7 +76,7 @@ async def send(http: httpx.AsyncClient, request: httpx.Request) -> httpx.Respons
     path = request.url.path
     what = f"{request.method} {path}"
     try:
-        return await _send(http, request)
+        return await http.send(request)
     except httpx.TimeoutException as exc:
         raise TransportFailure(
             f"{what} timed out ({type(exc).__name__})", kind=FailureKind.TIMEOUT, path=path
@@ -107,50 +100,3 @@ async def send(http: httpx.AsyncClient, request: httpx.Request) -> httpx.Respons
         raise TransportFailure(
             f"{what} failed: {type(exc).__name__}", kind=None, path=path
         ) from exc
-
-
-_HTTPX_LOG = logging.getLogger("httpx")
-
-
-def _direct_transport(http: httpx.AsyncClient, request: httpx.Request) -> KeepAliveTransport | None:
-    """Our transport when ``http.send(request)`` would only hand ``request`` to it and read the
-    answer (see the module docstring), else None."""
-    if (
-        http.is_closed
-        or http.auth is not None
-        or http.follow_redirects
-        or "timeout" not in request.extensions
-        or any(http.event_hooks.values())
-    ):
-        return None
-    pick = getattr(http, "_transport_for_url", None)  # httpx's choice (proxies from the env)
-    transport = pick(request.url) if pick is not None else None
-    return transport if isinstance(transport, KeepAliveTransport) else None
-
-
-async def _send(http: httpx.AsyncClient, request: httpx.Request) -> httpx.Response:
-    """``http.send(request)`` (body read), directly through our transport where that is the same
-    (:func:`_direct_transport`)."""
-    transport = _direct_transport(http, request)
-    if transport is None:
-        return await http.send(request)
-    response = await transport.handle_async_request(request)  # its body is already in memory
-    response.request = request
-    try:
-        await response.aread()
-    except BaseException:
-        await response.aclose()
-        raise
-    response.history = []
-    if "set-cookie" in response.headers or "set-cookie2" in response.headers:
-        http.cookies.extract_cookies(response)
-    if _HTTPX_LOG.isEnabledFor(logging.INFO):
-        _HTTPX_LOG.info(
-            'HTTP Request: %s %s "%s %d %s"',
-            request.method,
-            request.url,
-            response.http_version,
-            response.status_code,
-            response.reason_phrase,
-        )
-    return response
