@@ -106,14 +106,16 @@ ORDER BY rule, severity
 CREATE OR REPLACE TEMP TABLE finding_new_ids (id VARCHAR, rule VARCHAR, severity VARCHAR)
 
 -- name: new_rows
--- at most $limit of the new findings of one evaluation (temp table
--- finding_new_ids) as stored, most severe first, then by rule and id (what the CLI summary,
--- the Prefect artifact and the alert show; the rest are counted, never loaded).
-SELECT f.id, f.org, f.rule, f.severity, f.user_ids, f.session_ids, f.first_seen, f.last_seen,
-    f.summary, f.evidence
-FROM findings AS f
-SEMI JOIN finding_new_ids AS n ON n.id = f.id
-ORDER BY list_position(['info', 'low', 'medium', 'high'], f.severity) DESC, f.rule, f.id
+-- at most $limit of the staged findings (temp table finding_staged) that are new
+-- (finding_new_ids), as findings_insert stored them, most severe first, then by rule and id
+-- (what the CLI summary, the Prefect artifact and the alert show; the rest are counted, never
+-- loaded). A full evaluation stages one rule at a time and merges each rule's rows in this
+-- order (session_audit.analysis.findings._most_severe_first).
+SELECT s.id, s.org, s.rule, s.severity, s.user_ids, s.session_ids, s.first_seen, s.last_seen,
+    s.summary, s.evidence
+FROM finding_staged AS s
+SEMI JOIN finding_new_ids AS n ON n.id = s.id
+ORDER BY list_position(['info', 'low', 'medium', 'high'], s.severity) DESC, s.rule, s.id
 LIMIT $limit
 
 -- name: recent_sessions
