@@ -491,10 +491,7 @@ class IngestRun:
             await asyncio.to_thread(self.store.write_users, self.run_id, users)
         except BaseException:
             if fetching is not None:
-                fetching.cancel()
-                await asyncio.wait({fetching})
-                if not fetching.cancelled():
-                    fetching.exception()  # retrieved: the users' failure is the one raised
+                await _stopped(fetching)  # the users' failure is the one raised
             raise
         stats = await fetching if fetching is not None else []
         self.store.write_user_stats(self.run_id, stats)
@@ -864,10 +861,7 @@ class InlineFetcher:
         closed); waits until it has stopped. Its outcome, whatever it was, is dropped."""
         task = self._tasks.pop(spec.seq, None)
         if task is not None:
-            task.cancel()
-            await asyncio.wait({task})  # a cancellation of the caller still reaches it
-            if not task.cancelled():
-                task.exception()  # retrieved: a failure of a dropped window is not logged
+            await _stopped(task)  # a failure of a dropped window is not logged
         self.run.forget(spec)
 
     async def aclose(self) -> None:
@@ -1015,6 +1009,16 @@ class _Stores:
             with contextlib.suppress(BaseException):
                 await task
             self._note(task)
+
+
+async def _stopped(task: asyncio.Future[Any]) -> None:
+    """Cancel ``task`` and wait until it has stopped (the caller cancelled meanwhile is still
+    cancelled); a failure it ended with is retrieved, so it is not logged: the caller's own
+    outcome is the one that counts."""
+    task.cancel()
+    await asyncio.wait({task})
+    if not task.cancelled():
+        task.exception()
 
 
 async def _discard_past_end(fetcher: Fetcher, flight: deque[ChunkSpec]) -> None:
